@@ -1,0 +1,243 @@
+/*
+ * The collective entry points of include/laconic.h and the request calls.
+ *
+ * Every lc_i* call validates its arguments on the caller's thread (so bad
+ * input is reported at once, with a log line, and nothing is queued), picks
+ * the algorithm (deterministic from the arguments and configuration, hence
+ * the same on every rank), computes the argument signature that every
+ * message of the collective carries, and queues the request for the
+ * progress thread. Blocking calls are the lc_i* call plus lc_wait.
+ */
+#include "api/comm.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const lc__coll_names[] = {"?", "allreduce", "broadcast", "allgather",
+                                             "reduce_scatter", "barrier"};
+
+static uint32_t lc__coll_sig(const lc_coll_args_t *a, lc_algo_t algo, int size)
+{
+    uint64_t fields[7] = {(uint64_t)a->type, (uint64_t)a->count, (uint64_t)a->dtype,
+                          (uint64_t)a->op,   (uint64_t)a->root,  (uint64_t)algo,
+                          (uint64_t)size};
+    uint64_t h = lc__hash64(fields, sizeof(fields), 0);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static lc_status_t lc__check_args(lc_comm_t *comm, const lc_coll_args_t *a, lc_request_t **req_p)
+{
+    const char *name = lc__coll_names[a->type];
+    size_t esize, bytes, total;
+
+    if (comm == NULL || req_p == NULL) {
+        lc_error("%s: %s is NULL", name, comm == NULL ? "comm" : "req_p");
+        return LC_ERR_INVALID_ARG;
+    }
+    if (a->type == LC_COLL_BARRIER) return LC_OK;
+    if ((unsigned)a->dtype >= LC_DTYPE_COUNT) {
+        lc_error("%s: unknown datatype %d", name, (int)a->dtype);
+        return LC_ERR_INVALID_ARG;
+    }
+    if ((a->type == LC_COLL_ALLREDUCE || a->type == LC_COLL_REDUCE_SCATTER) &&
+        (unsigned)a->op >= LC_OP_COUNT) {
+        lc_error("%s: unknown reduction operation %d", name, (int)a->op);
+        return LC_ERR_INVALID_ARG;
+    }
+    if (a->type == LC_COLL_BROADCAST && (a->root < 0 || a->root >= comm->size)) {
+        lc_error("%s: root %d is not a rank of this communicator (size %d)", name, a->root,
+                 comm->size);
+        return LC_ERR_INVALID_ARG;
+    }
+    esize = lc_dtype_size(a->dtype);
+    /* The largest buffer any collective touches is size * count elements. */
+    if (!lc__mul_ok(a->count, esize, &bytes) || !lc__mul_ok(bytes, (size_t)comm->size, &total) ||
+        total > (SIZE_MAX >> 2)) {
+        lc_error("%s: count %zu of %zu-byte elements overflows", name, a->count, esize);
+        return LC_ERR_INVALID_ARG;
+    }
+    if (a->count > 0) {
+        int need_send = a->type != LC_COLL_BROADCAST;
+        if (a->recvbuf == NULL || (need_send && a->sendbuf == NULL)) {
+            lc_error("%s: NULL buffer with count %zu", name, a->count);
+            return LC_ERR_INVALID_ARG;
+        }
+    }
+    return LC_OK;
+}
+
+lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,
+                            const lc_op_params_t *params, lc_request_t **req_p)
+{
+    lc_coll_args_t a = *args;
+    lc_request_t *req;
+    lc_algo_t algo;
+    uint64_t one = 1;
+
+    LC_CHECK(lc__check_args(comm, &a, req_p));
+    a.algo = comm->cfg.algo;
+    a.chunk_bytes = comm->cfg.chunk_bytes;
+    if (params != NULL) {
+        if (params->field_mask & LC_OP_PARAM_FIELD_ALGO) {
+            if ((unsigned)params->algo >= LC_ALGO_COUNT) {
+                lc_error("%s: unknown algorithm %d", lc__coll_names[a.type], (int)params->algo);
+                return LC_ERR_INVALID_ARG;
+            }
+            if (params->algo != LC_ALGO_AUTO) a.algo = params->algo;
+        }
+        if ((params->field_mask & LC_OP_PARAM_FIELD_CHUNK_BYTES) && params->chunk_bytes > 0)
+            a.chunk_bytes = params->chunk_bytes;
+    }
+    LC_CHECK(lc__coll_select(&a, comm->size, &comm->cfg, &algo));
+
+    req = calloc(1, sizeof(*req));
+    if (req == NULL) return LC_ERR_NO_MEMORY;
+    req->comm = comm;
+    req->args = a;
+    req->algo = algo;
+    req->sig = lc__coll_sig(&a, algo, comm->size);
+    atomic_init(&req->state, LC_REQ_QUEUED);
+    pthread_mutex_init(&req->lock, NULL);
+    pthread_cond_init(&req->cond, NULL);
+
+    pthread_mutex_lock(&comm->lock);
+    req->seq = comm->next_seq++;
+    if (comm->q_tail != NULL)
+        comm->q_tail->next = req;
+    else
+        comm->q_head = req;
+    comm->q_tail = req;
+    pthread_mutex_unlock(&comm->lock);
+    if (write(comm->wake_fd, &one, sizeof(one)) != sizeof(one))
+        lc_error("waking the progress thread failed: %s", strerror(errno));
+    *req_p = req;
+    return LC_OK;
+}
+
+lc_status_t lc_wait(lc_request_t *req, lc_op_info_t *info)
+{
+    lc_status_t st;
+
+    if (req == NULL) return LC_ERR_INVALID_ARG;
+    pthread_mutex_lock(&req->lock);
+    /* The progress thread completes every request: successfully, or with
+     * LC_ERR_TIMEOUT after LC_TIMEOUT_MS without progress, or with an error
+     * when a peer is lost. */
+    while (atomic_load(&req->state) != LC_REQ_DONE) pthread_cond_wait(&req->cond, &req->lock);
+    st = req->status;
+    pthread_mutex_unlock(&req->lock);
+    if (st == LC_OK && info != NULL) *info = req->info;
+    return st;
+}
+
+lc_status_t lc_test(lc_request_t *req, lc_op_info_t *info)
+{
+    if (req == NULL) return LC_ERR_INVALID_ARG;
+    if (atomic_load_explicit(&req->state, memory_order_acquire) != LC_REQ_DONE)
+        return LC_INPROGRESS;
+    return lc_wait(req, info);
+}
+
+void lc_request_free(lc_request_t *req)
+{
+    if (req == NULL) return;
+    (void)lc_wait(req, NULL);
+    pthread_cond_destroy(&req->cond);
+    pthread_mutex_destroy(&req->lock);
+    free(req);
+}
+
+static lc_status_t lc__run_blocking(lc_comm_t *comm, const lc_coll_args_t *a,
+                                    const lc_op_params_t *params)
+{
+    lc_request_t *req;
+    lc_status_t st;
+
+    LC_CHECK(lc__comm_submit(comm, a, params, &req));
+    st = lc_wait(req, NULL);
+    lc_request_free(req);
+    return st;
+}
+
+lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                          lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params,
+                          lc_request_t **req_p)
+{
+    lc_coll_args_t a = {.type = LC_COLL_ALLREDUCE, .sendbuf = sendbuf, .recvbuf = recvbuf,
+                        .count = count, .dtype = dtype, .op = op};
+    return lc__comm_submit(comm, &a, params, req_p);
+}
+
+lc_status_t lc_allreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                         lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params)
+{
+    lc_coll_args_t a = {.type = LC_COLL_ALLREDUCE, .sendbuf = sendbuf, .recvbuf = recvbuf,
+                        .count = count, .dtype = dtype, .op = op};
+    return lc__run_blocking(comm, &a, params);
+}
+
+lc_status_t lc_ibroadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
+                          const lc_op_params_t *params, lc_request_t **req_p)
+{
+    lc_coll_args_t a = {.type = LC_COLL_BROADCAST, .sendbuf = buf, .recvbuf = buf,
+                        .count = count, .dtype = dtype, .root = root};
+    return lc__comm_submit(comm, &a, params, req_p);
+}
+
+lc_status_t lc_broadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
+                         const lc_op_params_t *params)
+{
+    lc_coll_args_t a = {.type = LC_COLL_BROADCAST, .sendbuf = buf, .recvbuf = buf,
+                        .count = count, .dtype = dtype, .root = root};
+    return lc__run_blocking(comm, &a, params);
+}
+
+lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                          lc_comm_t *comm, const lc_op_params_t *params, lc_request_t **req_p)
+{
+    lc_coll_args_t a = {.type = LC_COLL_ALLGATHER, .sendbuf = sendbuf, .recvbuf = recvbuf,
+                        .count = count, .dtype = dtype};
+    return lc__comm_submit(comm, &a, params, req_p);
+}
+
+lc_status_t lc_allgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                         lc_comm_t *comm, const lc_op_params_t *params)
+{
+    lc_coll_args_t a = {.type = LC_COLL_ALLGATHER, .sendbuf = sendbuf, .recvbuf = recvbuf,
+                        .count = count, .dtype = dtype};
+    return lc__run_blocking(comm, &a, params);
+}
+
+lc_status_t lc_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcount,
+                               lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
+                               const lc_op_params_t *params, lc_request_t **req_p)
+{
+    lc_coll_args_t a = {.type = LC_COLL_REDUCE_SCATTER, .sendbuf = sendbuf, .recvbuf = recvbuf,
+                        .count = recvcount, .dtype = dtype, .op = op};
+    return lc__comm_submit(comm, &a, params, req_p);
+}
+
+lc_status_t lc_reduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcount,
+                              lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
+                              const lc_op_params_t *params)
+{
+    lc_coll_args_t a = {.type = LC_COLL_REDUCE_SCATTER, .sendbuf = sendbuf, .recvbuf = recvbuf,
+                        .count = recvcount, .dtype = dtype, .op = op};
+    return lc__run_blocking(comm, &a, params);
+}
+
+lc_status_t lc_ibarrier(lc_comm_t *comm, lc_request_t **req_p)
+{
+    lc_coll_args_t a = {.type = LC_COLL_BARRIER, .dtype = LC_UINT8};
+    return lc__comm_submit(comm, &a, NULL, req_p);
+}
+
+lc_status_t lc_barrier(lc_comm_t *comm)
+{
+    lc_coll_args_t a = {.type = LC_COLL_BARRIER, .dtype = LC_UINT8};
+    return lc__run_blocking(comm, &a, NULL);
+}

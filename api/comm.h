@@ -1,0 +1,80 @@
+/*
+ * The communicator and request objects behind include/laconic.h.
+ *
+ * This glue layer sits above every other layer: it owns a progress engine
+ * (core/), a transport (transport/), and a schedule (coll/) per communicator
+ * and wires their callbacks together. Collectives on one communicator run one
+ * at a time in submission order: the caller's thread validates arguments,
+ * picks the algorithm, numbers the collective and queues it; the progress
+ * thread builds and runs its schedule and completes the request.
+ */
+#ifndef LC_API_COMM_H
+#define LC_API_COMM_H
+
+#include "laconic.h"
+#include "coll/coll.h"
+#include "coll/sched.h"
+#include "core/config.h"
+#include "core/progress.h"
+#include "transport/transport.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum { LC_REQ_QUEUED = 0, LC_REQ_RUNNING = 1, LC_REQ_DONE = 2 };
+
+struct lc_request {
+    lc_comm_t *comm;         /* NULL once completed: the comm may be gone */
+    lc_coll_args_t args;
+    lc_algo_t algo;
+    uint64_t seq;
+    uint32_t sig;
+    atomic_int state;
+    lc_status_t status;
+    lc_op_info_t info;
+    uint64_t start_ns;
+    lc_tl_stats_t tl_before;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct lc_request *next; /* submission queue */
+};
+
+struct lc_comm {
+    int rank;
+    int size;
+    lc_config_t cfg; /* process config with this communicator's overrides */
+    uint64_t job_id;
+    uint8_t job_key[64];
+    size_t job_key_len;
+    lc_progress_t *progress;
+    const lc_tl_ops_t *tl_ops; /* NULL when size == 1 */
+    lc_tl_t *tl;
+    lc_sched_t *sched;
+    int wake_fd; /* eventfd: caller threads -> progress thread */
+    lc_progress_fd_t *wake_h;
+
+    pthread_mutex_t lock; /* protects the fields below */
+    lc_request_t *q_head, *q_tail;
+    uint64_t next_seq;
+
+    /* progress thread only */
+    lc_request_t *active;
+    int pumping;
+    lc_status_t broken;          /* sticky: a peer was lost */
+    uint64_t remote_abort_seq;   /* a peer failed this collective before we started it */
+    lc_status_t remote_abort_status;
+};
+
+/* Create a communicator over an already-made bootstrap (consumed). */
+lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const char *job_key,
+                            lc_bootstrap_t *bs, lc_comm_t **comm_p);
+
+/* Validate, number and queue a collective; the progress thread runs it. */
+lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,
+                            const lc_op_params_t *params, lc_request_t **req_p);
+
+/* 64-bit FNV-1a, used for job ids and argument signatures. */
+uint64_t lc__hash64(const void *data, size_t len, uint64_t h);
+
+#endif

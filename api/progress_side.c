@@ -1,0 +1,208 @@
+/*
+ * The communicator's work on its progress thread: take the next queued
+ * collective, build and start its schedule, complete its request when the
+ * schedule finishes, and react to the transport's events (a lost peer, a
+ * peer's report that a collective failed) and to the tick (no-progress
+ * timeout).
+ *
+ * Failure bookkeeping: a collective that fails here for a local reason
+ * (arguments that do not match a peer's, a corrupt frame, a timeout) is
+ * reported to every peer with notify_abort, so that all ranks fail the same
+ * collective instead of waiting for messages that will never come. The
+ * transport cancels the failed collective's messages on every rank, keeping
+ * the streams in step, so the communicator stays usable afterwards; only a
+ * lost peer breaks it for good.
+ */
+#include "api/comm.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void lc__comm_pump(lc_comm_t *comm);
+
+static void lc__req_complete(lc_request_t *req, lc_status_t status)
+{
+    pthread_mutex_lock(&req->lock);
+    req->status = status;
+    req->comm = NULL;
+    atomic_store_explicit(&req->state, LC_REQ_DONE, memory_order_release);
+    pthread_cond_broadcast(&req->cond);
+    pthread_mutex_unlock(&req->lock);
+}
+
+static lc_request_t *lc__comm_dequeue(lc_comm_t *comm)
+{
+    lc_request_t *req;
+
+    pthread_mutex_lock(&comm->lock);
+    req = comm->q_head;
+    if (req != NULL) {
+        comm->q_head = req->next;
+        if (comm->q_head == NULL) comm->q_tail = NULL;
+        req->next = NULL;
+    }
+    pthread_mutex_unlock(&comm->lock);
+    return req;
+}
+
+static int lc__status_is_local(lc_status_t st)
+{
+    return st == LC_ERR_MISMATCH || st == LC_ERR_CORRUPT || st == LC_ERR_TIMEOUT ||
+           st == LC_ERR_NO_MEMORY || st == LC_ERR_INVALID_ARG || st == LC_ERR_SYSTEM;
+}
+
+static void lc__comm_coll_done(void *arg, lc_status_t status)
+{
+    lc_request_t *req = arg;
+    lc_comm_t *comm = req->comm;
+    lc_op_info_t *info = &req->info;
+
+    memset(info, 0, sizeof(*info));
+    lc__sched_bytes(comm->sched, &info->bytes_sent, &info->bytes_received);
+    info->ratio = 1.0;
+    info->algo = req->algo;
+    info->seq = req->seq;
+    info->epoch = 0;
+    info->elapsed_us = (double)(lc__now_ns() - req->start_ns) / 1e3;
+    if (comm->tl != NULL) {
+        lc_tl_stats_t now;
+        comm->tl_ops->stats(comm->tl, &now);
+        info->wire_bytes = now.wire_bytes_sent - req->tl_before.wire_bytes_sent;
+    }
+    if (status != LC_OK) {
+        lc_warn("collective %llu (%s) failed: %s", (unsigned long long)req->seq,
+                lc_algo_str(req->algo), lc_status_str(status));
+        if (comm->tl != NULL && lc__status_is_local(status))
+            comm->tl_ops->notify_abort(comm->tl, req->seq, status);
+    }
+    comm->active = NULL;
+    lc__req_complete(req, status);
+    lc__comm_pump(comm);
+}
+
+static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
+{
+    lc_status_t st;
+
+    atomic_store(&req->state, LC_REQ_RUNNING);
+    req->start_ns = lc__now_ns();
+    if (comm->broken != LC_OK) {
+        lc__req_complete(req, comm->broken);
+        return;
+    }
+    if (comm->remote_abort_seq == req->seq) {
+        /* A peer failed this collective before we got to it. */
+        if (comm->tl != NULL) comm->tl_ops->cancel(comm->tl, req->seq);
+        lc__req_complete(req, comm->remote_abort_status);
+        return;
+    }
+    if (comm->tl != NULL) comm->tl_ops->stats(comm->tl, &req->tl_before);
+    lc__sched_reset(comm->sched);
+    st = lc__coll_build(comm->sched, &req->args, req->algo, comm->rank, comm->size);
+    if (st == LC_OK) {
+        lc_sched_run_params_t rp = {
+            .tl = comm->tl,
+            .tl_ops = comm->tl_ops,
+            .seq = req->seq,
+            .sig = req->sig,
+            .done_cb = lc__comm_coll_done,
+            .done_arg = req,
+        };
+        comm->active = req;
+        st = lc__sched_start(comm->sched, &rp);
+        if (st == LC_OK) return;
+        comm->active = NULL;
+    }
+    /* Could not start (out of memory): the peers must not wait for us. */
+    lc_error("collective %llu could not start: %s", (unsigned long long)req->seq,
+             lc_status_str(st));
+    if (comm->tl != NULL) {
+        comm->tl_ops->cancel(comm->tl, req->seq);
+        comm->tl_ops->notify_abort(comm->tl, req->seq, st);
+    }
+    lc__req_complete(req, st);
+}
+
+/* Start queued collectives while none is running. Re-entrant calls (a
+ * schedule that finishes inside lc__comm_start) return at once; the outer
+ * loop picks up the next one, so the stack stays flat. */
+void lc__comm_pump(lc_comm_t *comm)
+{
+    if (comm->pumping) return;
+    comm->pumping = 1;
+    while (comm->active == NULL) {
+        lc_request_t *req = lc__comm_dequeue(comm);
+        if (req == NULL) break;
+        lc__comm_start(comm, req);
+    }
+    comm->pumping = 0;
+}
+
+void lc__comm_on_wake(void *arg, uint32_t events)
+{
+    lc_comm_t *comm = arg;
+    uint64_t v;
+
+    (void)events;
+    if (read(comm->wake_fd, &v, sizeof(v)) < 0) {
+        /* EAGAIN: another wake-up already drained it. */
+    }
+    lc__comm_pump(comm);
+}
+
+void lc__comm_on_tick(void *arg, uint64_t now_ns)
+{
+    lc_comm_t *comm = arg;
+    lc_request_t *req = comm->active;
+    uint64_t last;
+
+    if (req == NULL) return;
+    last = LC_MAX(lc__sched_last_progress_ns(comm->sched), req->start_ns);
+    if (now_ns > last && now_ns - last > (uint64_t)comm->cfg.timeout_ms * 1000000ull) {
+        lc_error("collective %llu made no progress for %u ms (LC_TIMEOUT_MS)",
+                 (unsigned long long)req->seq, comm->cfg.timeout_ms);
+        lc__sched_abort(comm->sched, LC_ERR_TIMEOUT);
+    }
+}
+
+void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
+{
+    lc_comm_t *comm = arg;
+    lc_request_t *req = comm->active;
+
+    switch (ev->type) {
+    case LC_TL_EVENT_PEER_LOST:
+        if (comm->broken == LC_OK) {
+            if (req != NULL)
+                lc_warn("rank %d lost during collective %llu", ev->peer,
+                        (unsigned long long)req->seq);
+            else
+                lc_info("rank %d is gone (no collective running)", ev->peer);
+        }
+        comm->broken = LC_ERR_PEER_LOST;
+        if (req != NULL) lc__sched_abort(comm->sched, LC_ERR_PEER_LOST);
+        break;
+    case LC_TL_EVENT_ABORT:
+        lc_debug("rank %d reports collective %llu failed: %s", ev->peer,
+                 (unsigned long long)ev->seq, lc_status_str(ev->status));
+        if (req != NULL && req->seq == ev->seq) {
+            lc__sched_abort(comm->sched, ev->status);
+        } else if (req == NULL || ev->seq > req->seq) {
+            comm->remote_abort_seq = ev->seq;
+            comm->remote_abort_status = ev->status;
+        }
+        break;
+    }
+}
+
+/* Fail the running and every queued collective (communicator teardown). */
+void lc__comm_fail_all(lc_comm_t *comm, lc_status_t status)
+{
+    lc_request_t *req;
+
+    comm->broken = status;
+    if (comm->active != NULL) lc__sched_abort(comm->sched, status);
+    while ((req = lc__comm_dequeue(comm)) != NULL) lc__req_complete(req, status);
+}

@@ -1,0 +1,58 @@
+/*
+ * Collective algorithms. Each algorithm file turns the arguments of one
+ * collective into a schedule (coll/sched.h); select.c picks the algorithm.
+ * Nothing here knows which transport runs the schedule.
+ */
+#ifndef LC_COLL_COLL_H
+#define LC_COLL_COLL_H
+
+#include "laconic.h"
+#include "coll/sched.h"
+#include "core/config.h"
+
+#include <stddef.h>
+
+typedef enum {
+    LC_COLL_ALLREDUCE = 1,
+    LC_COLL_BROADCAST = 2,
+    LC_COLL_ALLGATHER = 3,
+    LC_COLL_REDUCE_SCATTER = 4,
+    LC_COLL_BARRIER = 5
+} lc_coll_type_t;
+
+typedef struct {
+    lc_coll_type_t type;
+    const void *sendbuf; /* allreduce, allgather, reduce_scatter */
+    void *recvbuf;       /* allreduce, allgather, reduce_scatter; broadcast: the buffer */
+    size_t count;        /* allreduce/broadcast: elements; allgather: per rank; reduce_scatter: recvcount */
+    lc_dtype_t dtype;
+    lc_op_t op;
+    int root;            /* broadcast */
+    lc_algo_t algo;      /* requested (LC_ALGO_AUTO = choose) */
+    size_t chunk_bytes;  /* pipeline chunk (already defaulted from the config) */
+} lc_coll_args_t;
+
+/*
+ * Choose the algorithm for args on nranks ranks: args->algo if forced (LC_ERR_UNSUPPORTED
+ * when it does not implement args->type), else by size and rank count using
+ * cfg's thresholds. Deterministic: every rank with the same arguments and
+ * configuration picks the same algorithm.
+ */
+lc_status_t lc__coll_select(const lc_coll_args_t *args, int nranks, const lc_config_t *cfg,
+                            lc_algo_t *algo_p);
+
+/* Build the schedule for args with algorithm algo on (rank, nranks). */
+lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *args, lc_algo_t algo, int rank,
+                           int nranks);
+
+/* Per-algorithm builders, called by lc__coll_build. */
+lc_status_t lc__allreduce_ring(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__allreduce_tree(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__allreduce_recdbl(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__allgather_ring(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__reduce_scatter_ring(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__broadcast_chain(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__broadcast_tree(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__barrier_dissemination(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+
+#endif

@@ -1,0 +1,521 @@
+/*
+ * The schedule engine.
+ *
+ * A schedule is an array of ops plus dependency edges. Each op counts the
+ * dependencies it still waits for; when the count reaches zero the op is
+ * ready. Local ops (reduce, copy, scale, nop) run at once on the progress
+ * thread; sends and receives are handed to the transport, but only in the
+ * order they were added per peer and direction, because the transport
+ * matches messages between a pair of ranks in FIFO order. A ready send whose
+ * predecessor to the same peer is not yet posted waits for it.
+ *
+ * Every entry point (start, transport completion, abort) funnels into
+ * lc__sched_kick(), which drains the ready list iteratively (no recursion, so
+ * a transport that completes an op inside send() is fine) and fires done_cb
+ * exactly once, as its very last action at the outermost level: done_cb may
+ * reset this schedule and start the next collective on it.
+ *
+ * Memory is reused across calls: ops, edges, per-peer queues and scratch
+ * grow to their high-water mark and stay.
+ */
+#include "coll/sched.h"
+#include "core/reduce.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { LC_SOP_SEND, LC_SOP_RECV, LC_SOP_REDUCE, LC_SOP_COPY, LC_SOP_SCALE, LC_SOP_NOP };
+enum { LC_SOP_WAITING, LC_SOP_READY, LC_SOP_POSTED, LC_SOP_DONE };
+enum { LC_DIR_SEND = 0, LC_DIR_RECV = 1 };
+
+typedef struct lc_sop {
+    lc_sched_t *sched;
+    uint8_t kind;
+    uint8_t state;
+    uint8_t dtype;
+    uint8_t op;
+    int32_t peer;
+    int32_t nranks;
+    uint32_t ndeps;       /* dependencies not yet finished */
+    int32_t first_edge;   /* successors: linked list in sched->edges */
+    int32_t next_in_peer; /* next send (recv) to (from) the same peer, in program order */
+    uint32_t index;       /* message index for the pair and direction */
+    void *dst;
+    const void *a;
+    const void *b;
+    size_t count; /* elements (reduce, scale) or bytes (send, recv, copy) */
+} lc_sop_t;
+
+typedef struct {
+    int32_t to;
+    int32_t next;
+} lc_sedge_t;
+
+typedef struct lc_scratch_block {
+    struct lc_scratch_block *next;
+    size_t size;
+    size_t used;
+    char *mem;
+} lc_scratch_block_t;
+
+struct lc_sched {
+    lc_sop_t *ops;
+    int nops, cap_ops;
+    lc_sedge_t *edges;
+    int nedges, cap_edges;
+    int32_t *ready; /* stack of ready op ids; at most nops entries */
+    int nready, cap_ready;
+    /* Per peer and direction: head (next op to post), tail (last added), message counter. */
+    int32_t *q_head[2], *q_tail[2];
+    uint32_t *q_count[2];
+    int npeers_cap;
+    lc_scratch_block_t *scratch; /* first block is the main arena */
+    size_t scratch_total;        /* bytes handed out since reset, across blocks */
+    lc_status_t build_status;
+    /* run state */
+    lc_sched_run_params_t run;
+    int running;
+    int draining;
+    int finished;
+    int done_fired;
+    lc_status_t status;
+    int ndone;
+    uint64_t bytes_sent, bytes_received;
+    uint64_t last_progress_ns;
+};
+
+lc_status_t lc__sched_create(lc_sched_t **s_p)
+{
+    lc_sched_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) return LC_ERR_NO_MEMORY;
+    *s_p = s;
+    return LC_OK;
+}
+
+static void lc__scratch_free_all(lc_scratch_block_t *b)
+{
+    while (b != NULL) {
+        lc_scratch_block_t *next = b->next;
+        free(b->mem);
+        free(b);
+        b = next;
+    }
+}
+
+void lc__sched_destroy(lc_sched_t *s)
+{
+    if (s == NULL) return;
+    free(s->ops);
+    free(s->edges);
+    free(s->ready);
+    for (int d = 0; d < 2; d++) {
+        free(s->q_head[d]);
+        free(s->q_tail[d]);
+        free(s->q_count[d]);
+    }
+    lc__scratch_free_all(s->scratch);
+    free(s);
+}
+
+/* Make the main scratch arena one block big enough for everything the last
+ * build used, so a repeated collective allocates nothing. */
+static void lc__scratch_compact(lc_sched_t *s)
+{
+    lc_scratch_block_t *b = s->scratch;
+
+    if (b != NULL && b->next != NULL) {
+        size_t need = s->scratch_total;
+        lc__scratch_free_all(b);
+        s->scratch = NULL;
+        b = calloc(1, sizeof(*b));
+        if (b != NULL && posix_memalign((void **)&b->mem, 64, need) == 0) {
+            b->size = need;
+            s->scratch = b;
+        } else {
+            free(b);
+        }
+    }
+    if (s->scratch != NULL) s->scratch->used = 0;
+    s->scratch_total = 0;
+}
+
+void lc__sched_reset(lc_sched_t *s)
+{
+    s->nops = 0;
+    s->nedges = 0;
+    s->nready = 0;
+    for (int p = 0; p < s->npeers_cap; p++) {
+        for (int d = 0; d < 2; d++) {
+            s->q_head[d][p] = -1;
+            s->q_tail[d][p] = -1;
+            s->q_count[d][p] = 0;
+        }
+    }
+    lc__scratch_compact(s);
+    s->build_status = LC_OK;
+    s->running = 0;
+    s->finished = 0;
+    s->done_fired = 0;
+    s->ndone = 0;
+}
+
+static int lc__grow(void **arr, int *cap, int need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    int ncap = *cap ? *cap : 64;
+    while (ncap < need) ncap *= 2;
+    void *p = realloc(*arr, (size_t)ncap * elem);
+    if (p == NULL) return -1;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static int lc__sched_fail_build(lc_sched_t *s, lc_status_t st)
+{
+    if (s->build_status == LC_OK) s->build_status = st;
+    return -1;
+}
+
+static lc_sop_t *lc__sched_new_op(lc_sched_t *s, int kind, int *id_p)
+{
+    lc_sop_t *op;
+
+    if (s->build_status != LC_OK) return NULL;
+    if (lc__grow((void **)&s->ops, &s->cap_ops, s->nops + 1, sizeof(*s->ops)) != 0) {
+        lc__sched_fail_build(s, LC_ERR_NO_MEMORY);
+        return NULL;
+    }
+    *id_p = s->nops;
+    op = &s->ops[s->nops++];
+    memset(op, 0, sizeof(*op));
+    op->sched = s;
+    op->kind = (uint8_t)kind;
+    op->first_edge = -1;
+    op->next_in_peer = -1;
+    op->peer = -1;
+    return op;
+}
+
+static int lc__sched_peers(lc_sched_t *s, int peer)
+{
+    int old = s->npeers_cap;
+    int ncap;
+
+    if (peer < old) return 0;
+    ncap = old ? old : 8;
+    while (ncap <= peer) ncap *= 2;
+    for (int d = 0; d < 2; d++) {
+        int32_t *h = realloc(s->q_head[d], (size_t)ncap * sizeof(int32_t));
+        if (h != NULL) s->q_head[d] = h;
+        int32_t *t = realloc(s->q_tail[d], (size_t)ncap * sizeof(int32_t));
+        if (t != NULL) s->q_tail[d] = t;
+        uint32_t *c = realloc(s->q_count[d], (size_t)ncap * sizeof(uint32_t));
+        if (c != NULL) s->q_count[d] = c;
+        if (h == NULL || t == NULL || c == NULL) return -1;
+        for (int p = old; p < ncap; p++) {
+            h[p] = -1;
+            t[p] = -1;
+            c[p] = 0;
+        }
+    }
+    s->npeers_cap = ncap;
+    return 0;
+}
+
+static int lc__sched_msg(lc_sched_t *s, int kind, int peer, void *dst, const void *src,
+                         size_t bytes)
+{
+    int dir = (kind == LC_SOP_SEND) ? LC_DIR_SEND : LC_DIR_RECV;
+    lc_sop_t *op;
+    int id;
+
+    if (peer < 0 || (bytes > 0 && (kind == LC_SOP_SEND ? src == NULL : dst == NULL)))
+        return lc__sched_fail_build(s, LC_ERR_INVALID_ARG);
+    if (lc__sched_peers(s, peer) != 0) return lc__sched_fail_build(s, LC_ERR_NO_MEMORY);
+    op = lc__sched_new_op(s, kind, &id);
+    if (op == NULL) return -1;
+    op->peer = peer;
+    op->dst = dst;
+    op->a = src;
+    op->count = bytes;
+    op->index = s->q_count[dir][peer]++;
+    if (s->q_tail[dir][peer] >= 0)
+        s->ops[s->q_tail[dir][peer]].next_in_peer = id;
+    else
+        s->q_head[dir][peer] = id;
+    s->q_tail[dir][peer] = id;
+    return id;
+}
+
+int lc__sched_send(lc_sched_t *s, int peer, const void *buf, size_t bytes)
+{
+    return lc__sched_msg(s, LC_SOP_SEND, peer, NULL, buf, bytes);
+}
+
+int lc__sched_recv(lc_sched_t *s, int peer, void *buf, size_t bytes)
+{
+    return lc__sched_msg(s, LC_SOP_RECV, peer, buf, NULL, bytes);
+}
+
+int lc__sched_reduce(lc_sched_t *s, void *dst, const void *a, const void *b, size_t count,
+                     lc_dtype_t dtype, lc_op_t op)
+{
+    lc_sop_t *o;
+    int id;
+
+    if ((unsigned)dtype >= LC_DTYPE_COUNT || (unsigned)op >= LC_OP_COUNT)
+        return lc__sched_fail_build(s, LC_ERR_INVALID_ARG);
+    o = lc__sched_new_op(s, LC_SOP_REDUCE, &id);
+    if (o == NULL) return -1;
+    o->dst = dst;
+    o->a = a;
+    o->b = b;
+    o->count = count;
+    o->dtype = (uint8_t)dtype;
+    o->op = (uint8_t)op;
+    return id;
+}
+
+int lc__sched_copy(lc_sched_t *s, void *dst, const void *src, size_t bytes)
+{
+    int id;
+    lc_sop_t *o = lc__sched_new_op(s, LC_SOP_COPY, &id);
+
+    if (o == NULL) return -1;
+    o->dst = dst;
+    o->a = src;
+    o->count = bytes;
+    return id;
+}
+
+int lc__sched_scale(lc_sched_t *s, void *buf, size_t count, lc_dtype_t dtype, lc_op_t op,
+                    int nranks)
+{
+    int id;
+    lc_sop_t *o = lc__sched_new_op(s, (op == LC_AVG) ? LC_SOP_SCALE : LC_SOP_NOP, &id);
+
+    if (o == NULL) return -1;
+    o->dst = buf;
+    o->count = count;
+    o->dtype = (uint8_t)dtype;
+    o->nranks = nranks;
+    return id;
+}
+
+int lc__sched_nop(lc_sched_t *s)
+{
+    int id;
+    return lc__sched_new_op(s, LC_SOP_NOP, &id) ? id : -1;
+}
+
+void lc__sched_dep(lc_sched_t *s, int before, int after)
+{
+    if (before < 0 || after < 0 || s->build_status != LC_OK) return;
+    if (before >= s->nops || after >= s->nops || before == after) {
+        lc__sched_fail_build(s, LC_ERR_INVALID_ARG);
+        return;
+    }
+    if (lc__grow((void **)&s->edges, &s->cap_edges, s->nedges + 1, sizeof(*s->edges)) != 0) {
+        lc__sched_fail_build(s, LC_ERR_NO_MEMORY);
+        return;
+    }
+    s->edges[s->nedges].to = after;
+    s->edges[s->nedges].next = s->ops[before].first_edge;
+    s->ops[before].first_edge = s->nedges++;
+    s->ops[after].ndeps++;
+}
+
+void *lc__sched_scratch(lc_sched_t *s, size_t bytes)
+{
+    lc_scratch_block_t *b = s->scratch;
+    size_t need = LC_DIV_UP(bytes ? bytes : 1, 64) * 64;
+
+    if (s->build_status != LC_OK) return NULL;
+    /* The newest block is at the head; the main arena is the oldest. */
+    if (b == NULL || b->size - b->used < need) {
+        size_t size = need;
+        if (b == NULL || b->next == NULL) size = LC_MAX(need, (size_t)1 << 20);
+        lc_scratch_block_t *nb = calloc(1, sizeof(*nb));
+        if (nb == NULL || posix_memalign((void **)&nb->mem, 64, size) != 0) {
+            free(nb);
+            lc__sched_fail_build(s, LC_ERR_NO_MEMORY);
+            return NULL;
+        }
+        nb->size = size;
+        nb->next = b;
+        s->scratch = b = nb;
+    }
+    void *p = b->mem + b->used;
+    b->used += need;
+    s->scratch_total += need;
+    return p;
+}
+
+int lc__sched_num_ops(const lc_sched_t *s)
+{
+    return s->nops;
+}
+
+/* ------------------------------------------------------------------ running */
+
+static void lc__sched_fail(lc_sched_t *s, lc_status_t st)
+{
+    if (s->finished) return;
+    s->finished = 1;
+    s->status = st;
+    s->nready = 0;
+    if (s->run.tl_ops != NULL) s->run.tl_ops->cancel(s->run.tl, s->run.seq);
+}
+
+static void lc__sched_complete(lc_sched_t *s, lc_sop_t *op)
+{
+    op->state = LC_SOP_DONE;
+    s->ndone++;
+    s->last_progress_ns = lc__now_ns();
+    for (int e = op->first_edge; e >= 0; e = s->edges[e].next) {
+        lc_sop_t *succ = &s->ops[s->edges[e].to];
+        if (--succ->ndeps == 0) s->ready[s->nready++] = s->edges[e].to;
+    }
+}
+
+static void lc__sched_tl_cb(void *arg, lc_status_t status, size_t length);
+
+/* Hand the peer's ready messages to the transport in program order. */
+static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
+{
+    int32_t *head = &s->q_head[dir][peer];
+
+    while (!s->finished && *head >= 0 && s->ops[*head].state == LC_SOP_READY) {
+        lc_sop_t *op = &s->ops[*head];
+        lc_tl_tag_t tag = {.seq = s->run.seq, .index = op->index, .sig = s->run.sig, .codec = 0};
+        lc_status_t st;
+
+        *head = op->next_in_peer;
+        op->state = LC_SOP_POSTED;
+        if (dir == LC_DIR_SEND)
+            st = s->run.tl_ops->send(s->run.tl, peer, &tag, op->a, op->count, lc__sched_tl_cb, op);
+        else
+            st = s->run.tl_ops->recv(s->run.tl, peer, &tag, op->dst, op->count, lc__sched_tl_cb,
+                                     op);
+        if (st != LC_OK) lc__sched_fail(s, st);
+    }
+}
+
+static void lc__sched_execute(lc_sched_t *s, lc_sop_t *op)
+{
+    switch (op->kind) {
+    case LC_SOP_SEND:
+    case LC_SOP_RECV:
+        op->state = LC_SOP_READY;
+        lc__sched_post_peer(s, op->kind == LC_SOP_SEND ? LC_DIR_SEND : LC_DIR_RECV, op->peer);
+        return;
+    case LC_SOP_REDUCE:
+        lc__reduce(op->dst, op->a, op->b, op->count, (lc_dtype_t)op->dtype, (lc_op_t)op->op);
+        break;
+    case LC_SOP_COPY:
+        if (op->dst != op->a && op->count > 0) memmove(op->dst, op->a, op->count);
+        break;
+    case LC_SOP_SCALE:
+        lc__reduce_div(op->dst, op->count, (lc_dtype_t)op->dtype, op->nranks);
+        break;
+    default:
+        break;
+    }
+    lc__sched_complete(s, op);
+}
+
+static void lc__sched_kick(lc_sched_t *s)
+{
+    if (s->draining) return;
+    s->draining = 1;
+    while (s->nready > 0 && !s->finished) {
+        lc_sop_t *op = &s->ops[s->ready[--s->nready]];
+        lc__sched_execute(s, op);
+    }
+    if (!s->finished && s->ndone == s->nops) {
+        s->finished = 1;
+        s->status = LC_OK;
+    }
+    s->draining = 0;
+    if (s->finished && !s->done_fired) {
+        s->done_fired = 1;
+        s->running = 0;
+        /* Last action: the callback may reset and restart this schedule. */
+        s->run.done_cb(s->run.done_arg, s->status);
+    }
+}
+
+static void lc__sched_tl_cb(void *arg, lc_status_t status, size_t length)
+{
+    lc_sop_t *op = arg;
+    lc_sched_t *s = op->sched;
+
+    if (!s->running || s->finished || op->state != LC_SOP_POSTED) return;
+    if (status != LC_OK) {
+        lc_debug("seq %llu: %s %s peer %d failed: %s", (unsigned long long)s->run.seq,
+                 op->kind == LC_SOP_SEND ? "send to" : "recv from", "", op->peer,
+                 lc_status_str(status));
+        lc__sched_fail(s, status);
+    } else if (op->kind == LC_SOP_RECV && length != op->count) {
+        lc_error("seq %llu: message %u from rank %d has %zu bytes, expected %zu",
+                 (unsigned long long)s->run.seq, op->index, op->peer, length, op->count);
+        lc__sched_fail(s, LC_ERR_MISMATCH);
+    } else {
+        if (op->kind == LC_SOP_SEND)
+            s->bytes_sent += length;
+        else
+            s->bytes_received += length;
+        lc__sched_complete(s, op);
+    }
+    lc__sched_kick(s);
+}
+
+lc_status_t lc__sched_start(lc_sched_t *s, const lc_sched_run_params_t *params)
+{
+    if (s->build_status != LC_OK) return s->build_status;
+    if (s->running) return LC_ERR_INVALID_ARG;
+    if (lc__grow((void **)&s->ready, &s->cap_ready, s->nops, sizeof(*s->ready)) != 0)
+        return LC_ERR_NO_MEMORY;
+    s->run = *params;
+    s->running = 1;
+    s->finished = 0;
+    s->done_fired = 0;
+    s->status = LC_OK;
+    s->ndone = 0;
+    s->nready = 0;
+    s->bytes_sent = 0;
+    s->bytes_received = 0;
+    s->last_progress_ns = lc__now_ns();
+    /* Push in reverse so that ops run roughly in the order they were added. */
+    for (int i = s->nops - 1; i >= 0; i--) {
+        s->ops[i].state = LC_SOP_WAITING;
+        if (s->ops[i].ndeps == 0) s->ready[s->nready++] = i;
+    }
+    lc__sched_kick(s);
+    return LC_OK;
+}
+
+void lc__sched_abort(lc_sched_t *s, lc_status_t status)
+{
+    if (!s->running || s->done_fired) return;
+    lc__sched_fail(s, status);
+    lc__sched_kick(s);
+}
+
+int lc__sched_running(const lc_sched_t *s)
+{
+    return s->running;
+}
+
+void lc__sched_bytes(const lc_sched_t *s, uint64_t *sent_p, uint64_t *received_p)
+{
+    *sent_p = s->bytes_sent;
+    *received_p = s->bytes_received;
+}
+
+uint64_t lc__sched_last_progress_ns(const lc_sched_t *s)
+{
+    return s->last_progress_ns;
+}

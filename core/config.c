@@ -1,0 +1,168 @@
+/*
+ * The one place that reads LC_* environment variables. Values are parsed
+ * once (pthread_once) into a process-wide lc_config_t; a malformed value is
+ * logged and replaced by its default rather than silently misread.
+ */
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static lc_config_t lc__config;
+static pthread_once_t lc__config_once = PTHREAD_ONCE_INIT;
+
+static const char *const lc__algo_names[LC_ALGO_COUNT] = {"auto", "ring", "tree", "recdbl",
+                                                          "chain"};
+
+const char *lc_algo_str(lc_algo_t algo)
+{
+    if ((unsigned)algo >= LC_ALGO_COUNT) return "unknown";
+    return lc__algo_names[algo];
+}
+
+lc_status_t lc__algo_parse(const char *s, lc_algo_t *algo_p)
+{
+    for (int i = 0; i < LC_ALGO_COUNT; i++) {
+        if (strcasecmp(s, lc__algo_names[i]) == 0) {
+            *algo_p = (lc_algo_t)i;
+            return LC_OK;
+        }
+    }
+    return LC_ERR_INVALID_ARG;
+}
+
+/* Unsigned integer with an optional K/M/G suffix (powers of 1024). */
+static int lc__parse_size(const char *s, unsigned long long *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || s[0] == '-') return -1;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'B') end++;
+    if (*end != '\0') return -1;
+    *out = v;
+    return 0;
+}
+
+static unsigned long long lc__env_size(const char *name, unsigned long long def,
+                                       unsigned long long min, unsigned long long max)
+{
+    const char *s = getenv(name);
+    unsigned long long v;
+
+    if (s == NULL || *s == '\0') return def;
+    if (lc__parse_size(s, &v) != 0 || v < min || v > max) {
+        lc_warn("%s=%s is not a number in [%llu, %llu]; using %llu", name, s, min, max, def);
+        return def;
+    }
+    return v;
+}
+
+static int lc__env_int(const char *name, int def)
+{
+    const char *s = getenv(name);
+    char *end;
+    long v;
+
+    if (s == NULL || *s == '\0') return def;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < 0 || v > 1 << 30) {
+        lc_warn("%s=%s is not a non-negative integer; ignored", name, s);
+        return def;
+    }
+    return (int)v;
+}
+
+static const char *lc__env_str(const char *name, const char *def)
+{
+    const char *s = getenv(name);
+    return (s != NULL && *s != '\0') ? s : def;
+}
+
+static int lc__parse_log_level(const char *s)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
+
+    if (s == NULL) return LC_LOG_WARN;
+    for (int i = 0; i < (int)LC_ARRAY_SIZE(names); i++) {
+        if (strcasecmp(s, names[i]) == 0) return i;
+    }
+    if (strcasecmp(s, "warning") == 0) return LC_LOG_WARN;
+    if (s[0] >= '0' && s[0] <= '4' && s[1] == '\0') return s[0] - '0';
+    return -1;
+}
+
+static void lc__config_load(void)
+{
+    lc_config_t *c = &lc__config;
+    const char *lvl = getenv("LC_LOG");
+    int level = lc__parse_log_level(lvl);
+
+    if (level < 0) {
+        level = LC_LOG_WARN;
+        lc__log_set_level(level);
+        lc_warn("LC_LOG=%s is not one of error|warn|info|debug|trace; using warn", lvl);
+    }
+    c->log_level = level;
+    lc__log_set_level(level);
+
+    c->rank = lc__env_int("LC_RANK", lc__env_int("OMPI_COMM_WORLD_RANK", lc__env_int("PMI_RANK", -1)));
+    c->world_size = lc__env_int("LC_WORLD_SIZE",
+                                lc__env_int("OMPI_COMM_WORLD_SIZE", lc__env_int("PMI_SIZE", -1)));
+    c->coord = lc__env_str("LC_COORD", NULL);
+    c->coord_fd = lc__env_int("LC_COORD_FD", -1);
+    c->job_key = lc__env_str("LC_JOB_KEY", NULL);
+    c->job_id = lc__env_str("LC_JOB_ID", "laconic");
+    c->transport = lc__env_str("LC_TRANSPORT", "tcp");
+    c->ifaddr = lc__env_str("LC_IFADDR", NULL);
+    c->timeout_ms = (uint32_t)lc__env_size("LC_TIMEOUT_MS", 300000, 1, UINT32_MAX);
+    c->peer_timeout_ms = (uint32_t)lc__env_size("LC_PEER_TIMEOUT_MS", 2000, 10, UINT32_MAX);
+    c->connect_timeout_ms = (uint32_t)lc__env_size("LC_CONNECT_TIMEOUT_MS", 30000, 10, UINT32_MAX);
+    c->tcp_conns = (int)lc__env_size("LC_TCP_CONNS", 2, 1, 64);
+    c->tcp_bufsize = (int)lc__env_size("LC_TCP_BUFSIZE", 4u << 20, 0, 1u << 30);
+    c->chunk_bytes = (size_t)lc__env_size("LC_CHUNK_BYTES", 512u << 10, 64, 1u << 30);
+    c->small_bytes = (size_t)lc__env_size("LC_SMALL_BYTES", 16u << 10, 0, 1ull << 40);
+    c->tree_bytes = (size_t)lc__env_size("LC_TREE_BYTES", 256u << 10, 0, 1ull << 40);
+    c->checksum = lc__env_int("LC_CHECKSUM", 0) != 0;
+    c->algo = LC_ALGO_AUTO;
+    const char *algo = lc__env_str("LC_ALGO", NULL);
+    if (algo != NULL && lc__algo_parse(algo, &c->algo) != LC_OK) {
+        lc_warn("LC_ALGO=%s is not one of auto|ring|tree|recdbl|chain; using auto", algo);
+        c->algo = LC_ALGO_AUTO;
+    }
+}
+
+const lc_config_t *lc__config_get(void)
+{
+    pthread_once(&lc__config_once, lc__config_load);
+    return &lc__config;
+}
+
+void lc__config_print(const lc_config_t *c)
+{
+    lc_info("config: LC_RANK=%d LC_WORLD_SIZE=%d LC_COORD=%s LC_COORD_FD=%d LC_JOB_ID=%s "
+            "LC_JOB_KEY=%s LC_TRANSPORT=%s LC_IFADDR=%s",
+            c->rank, c->world_size, c->coord ? c->coord : "(unset)", c->coord_fd, c->job_id,
+            c->job_key ? "(set)" : "(unset: insecure default)", c->transport,
+            c->ifaddr ? c->ifaddr : "(auto)");
+    lc_info("config: LC_TIMEOUT_MS=%u LC_PEER_TIMEOUT_MS=%u LC_CONNECT_TIMEOUT_MS=%u "
+            "LC_TCP_CONNS=%d LC_TCP_BUFSIZE=%d LC_CHECKSUM=%d",
+            c->timeout_ms, c->peer_timeout_ms, c->connect_timeout_ms, c->tcp_conns,
+            c->tcp_bufsize, c->checksum);
+    lc_info("config: LC_ALGO=%s LC_CHUNK_BYTES=%zu LC_SMALL_BYTES=%zu LC_TREE_BYTES=%zu",
+            lc_algo_str(c->algo), c->chunk_bytes, c->small_bytes, c->tree_bytes);
+}

@@ -1,0 +1,429 @@
+/**
+ * @file laconic.h
+ * @brief Laconic: MPI-style collective operations that compress what they send.
+ *
+ * This is the one public header of liblaconic. Everything a program needs to
+ * create a communicator and run collectives on it is declared here; the
+ * optional @c laconic_mpi.h adds a communicator built from an @c MPI_Comm.
+ *
+ * Conventions (stable across releases):
+ * - Every function returns an ::lc_status_t; outputs (the @c _p arguments,
+ *   always last) are written only when the call returns ::LC_OK.
+ * - Handles are opaque. Parameter structs start with a @c field_mask: a field
+ *   is read only when its bit is set, so new fields never break old callers.
+ *   A NULL params pointer means "all defaults".
+ * - Status values never change meaning or number.
+ * - Collectives on one communicator run in the order they were called, on
+ *   every rank (like operations on one NCCL stream). All ranks must call the
+ *   same collectives in the same order with matching arguments; ranks that
+ *   disagree on count, datatype, operation or root get ::LC_ERR_MISMATCH.
+ * - Non-blocking calls (@c lc_i*) return at once: a per-communicator progress
+ *   thread moves the bytes while the caller computes. Blocking calls are the
+ *   non-blocking call followed by lc_wait().
+ * - Nothing waits forever: a peer that dies is reported as
+ *   ::LC_ERR_PEER_LOST within the peer timeout (@c LC_PEER_TIMEOUT_MS), and a
+ *   collective that makes no progress fails with ::LC_ERR_TIMEOUT after
+ *   @c LC_TIMEOUT_MS.
+ *
+ * Minimal use:
+ * @code
+ *   lc_comm_t *comm;
+ *   if (lc_comm_init(NULL, &comm) != LC_OK) exit(1);   // LC_RANK, LC_WORLD_SIZE, LC_COORD
+ *   lc_allreduce(grad, grad, n, LC_FLOAT32, LC_SUM, comm, NULL);
+ *   lc_comm_destroy(comm);
+ * @endcode
+ */
+#ifndef LACONIC_H
+#define LACONIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief Marks a symbol exported from liblaconic (all others are hidden). */
+#if defined(__GNUC__)
+#define LC_API __attribute__((visibility("default")))
+#else
+#define LC_API
+#endif
+
+/** @brief Major version of this header. */
+#define LC_VERSION_MAJOR 0
+/** @brief Minor version of this header. */
+#define LC_VERSION_MINOR 1
+/** @brief Patch version of this header. */
+#define LC_VERSION_PATCH 0
+/** @brief Version as one number: major * 10000 + minor * 100 + patch. */
+#define LC_VERSION_NUMBER (LC_VERSION_MAJOR * 10000 + LC_VERSION_MINOR * 100 + LC_VERSION_PATCH)
+
+/**
+ * @brief Status codes. Values are part of the ABI and never change.
+ *
+ * Codes at or below ::LC_ERR_PEER_LOST concern membership: the communicator
+ * has lost a peer and collectives on it fail until it is rebuilt.
+ */
+typedef enum {
+    LC_OK = 0,                  /**< Success. */
+    LC_INPROGRESS = 1,          /**< Operation has not completed yet (lc_test()). */
+    LC_ERR_INVALID_ARG = -1,    /**< An argument is invalid (NULL buffer, bad count, unknown dtype/op...). */
+    LC_ERR_NO_MEMORY = -2,      /**< An allocation failed. */
+    LC_ERR_UNSUPPORTED = -3,    /**< Valid but not supported (e.g. a transport not built in). */
+    LC_ERR_TIMEOUT = -4,        /**< No progress within the configured timeout. */
+    LC_ERR_CORRUPT = -5,        /**< A frame or codec payload failed validation. */
+    LC_ERR_MISMATCH = -6,       /**< Ranks disagree on count, dtype, op, root or collective. */
+    LC_ERR_SYSTEM = -7,         /**< A system call failed (see the log for errno). */
+    LC_ERR_PEER_LOST = -40,     /**< A peer died, closed its connections or went silent. */
+    LC_ERR_REVOKED = -41,       /**< The communicator was revoked; retry after it is rebuilt. */
+    LC_ERR_TOO_FEW_PEERS = -42, /**< Not enough peers left to continue. */
+    LC_ERR_COORD_LOST = -43,    /**< The coordinator (rendezvous) could not be reached. */
+    LC_ERR_REJECTED = -44       /**< A connection or join was refused (wrong job or key). */
+} lc_status_t;
+
+/**
+ * @brief A human-readable, static string for a status code.
+ * @param status Any value; unknown values give "unknown status".
+ * @return A string that must not be freed.
+ */
+LC_API const char *lc_status_str(lc_status_t status);
+
+/**
+ * @brief Element datatypes. f16 and bf16 are reduced in f32 and rounded back
+ * (round to nearest even).
+ */
+typedef enum {
+    LC_FLOAT32 = 0,  /**< IEEE 754 binary32. */
+    LC_FLOAT16 = 1,  /**< IEEE 754 binary16. */
+    LC_BFLOAT16 = 2, /**< bfloat16 (upper half of a binary32). */
+    LC_FLOAT64 = 3,  /**< IEEE 754 binary64. */
+    LC_INT32 = 4,    /**< Two's complement 32-bit; sum and prod wrap. */
+    LC_INT64 = 5,    /**< Two's complement 64-bit; sum and prod wrap. */
+    LC_UINT8 = 6,    /**< Unsigned 8-bit; sum and prod wrap. */
+    LC_DTYPE_COUNT = 7 /**< Number of datatypes (not a datatype). */
+} lc_dtype_t;
+
+/**
+ * @brief Reduction operations.
+ *
+ * ::LC_AVG is the sum divided by the number of ranks (integer division for
+ * integer types, like NCCL's ncclAvg).
+ */
+typedef enum {
+    LC_SUM = 0,  /**< Sum. */
+    LC_AVG = 1,  /**< Sum divided by the number of ranks. */
+    LC_MAX = 2,  /**< Maximum. */
+    LC_MIN = 3,  /**< Minimum. */
+    LC_PROD = 4, /**< Product. */
+    LC_OP_COUNT = 5 /**< Number of operations (not an operation). */
+} lc_op_t;
+
+/**
+ * @brief Collective algorithms. ::LC_ALGO_AUTO picks by size and rank count;
+ * @c LC_ALGO (environment) or lc_op_params_t::algo forces one. Forcing an
+ * algorithm that does not apply to a collective returns ::LC_ERR_UNSUPPORTED.
+ */
+typedef enum {
+    LC_ALGO_AUTO = 0,    /**< Choose automatically. */
+    LC_ALGO_RING = 1,    /**< Ring (allreduce = reduce-scatter + allgather, chunk-pipelined). */
+    LC_ALGO_TREE = 2,    /**< Double binary tree (allreduce) / pipelined binary tree (broadcast). */
+    LC_ALGO_RECDBL = 3,  /**< Recursive doubling (small-message allreduce, allgather, barrier). */
+    LC_ALGO_CHAIN = 4,   /**< Pipelined chain (broadcast). */
+    LC_ALGO_COUNT = 5    /**< Number of algorithms (not an algorithm). */
+} lc_algo_t;
+
+/**
+ * @brief A static name for an algorithm ("auto", "ring", "tree", "recdbl", "chain").
+ * @param algo Any value; unknown values give "unknown".
+ * @return A string that must not be freed.
+ */
+LC_API const char *lc_algo_str(lc_algo_t algo);
+
+/**
+ * @brief Size in bytes of one element of a datatype.
+ * @param dtype A datatype.
+ * @return The size, or 0 for an unknown datatype.
+ */
+LC_API size_t lc_dtype_size(lc_dtype_t dtype);
+
+/** @brief Opaque communicator: a group of ranks and the connections between them. */
+typedef struct lc_comm lc_comm_t;
+
+/** @brief Opaque handle of a non-blocking collective. */
+typedef struct lc_request lc_request_t;
+
+/** @brief Size in bytes of an ::lc_unique_id_t. */
+#define LC_UNIQUE_ID_BYTES 128
+
+/**
+ * @brief Opaque token naming a rendezvous, made by lc_get_unique_id() on one
+ * rank and passed (by any means: MPI_Bcast, a file) to all others, as with
+ * NCCL's ncclUniqueId. It holds the rendezvous address and the job's key:
+ * treat it as a secret.
+ */
+typedef struct {
+    char internal[LC_UNIQUE_ID_BYTES]; /**< Opaque bytes. */
+} lc_unique_id_t;
+
+/** @brief Bits of lc_comm_params_t::field_mask. */
+enum {
+    LC_COMM_PARAM_FIELD_RANK = 1u << 0,            /**< lc_comm_params_t::rank is set. */
+    LC_COMM_PARAM_FIELD_SIZE = 1u << 1,            /**< lc_comm_params_t::size is set. */
+    LC_COMM_PARAM_FIELD_COORD = 1u << 2,           /**< lc_comm_params_t::coord is set. */
+    LC_COMM_PARAM_FIELD_JOB_KEY = 1u << 3,         /**< lc_comm_params_t::job_key is set. */
+    LC_COMM_PARAM_FIELD_TIMEOUT_MS = 1u << 4,      /**< lc_comm_params_t::timeout_ms is set. */
+    LC_COMM_PARAM_FIELD_PEER_TIMEOUT_MS = 1u << 5, /**< lc_comm_params_t::peer_timeout_ms is set. */
+    LC_COMM_PARAM_FIELD_TRANSPORT = 1u << 6        /**< lc_comm_params_t::transport is set. */
+};
+
+/**
+ * @brief Parameters of lc_comm_init(). Fields not named in @c field_mask come
+ * from the environment (see README: LC_RANK, LC_WORLD_SIZE, LC_COORD,
+ * LC_JOB_KEY, LC_TIMEOUT_MS, LC_PEER_TIMEOUT_MS, LC_TRANSPORT) and then from
+ * built-in defaults.
+ */
+typedef struct {
+    uint64_t field_mask;          /**< Which fields below are set (LC_COMM_PARAM_FIELD_*). */
+    int rank;                     /**< This process's rank, 0 <= rank < size. */
+    int size;                     /**< Number of ranks. */
+    const char *coord;            /**< Rendezvous address "host:port"; rank 0 serves it. */
+    const char *job_key;          /**< Shared secret that authenticates every connection. */
+    uint32_t timeout_ms;          /**< No-progress timeout of a collective (0 = library default). */
+    uint32_t peer_timeout_ms;     /**< Silence after which a peer is declared lost (0 = default). */
+    const char *transport;        /**< Transport name: "tcp" (default). */
+} lc_comm_params_t;
+
+/**
+ * @brief Create a communicator from parameters and the environment.
+ *
+ * Every rank calls this collectively. Rank and size come from @p params, else
+ * from @c LC_RANK / @c LC_WORLD_SIZE, else from Open MPI's
+ * @c OMPI_COMM_WORLD_RANK / @c OMPI_COMM_WORLD_SIZE (so programs started by
+ * @c mpirun work). Rank 0 serves the rendezvous at @c LC_COORD (host:port).
+ *
+ * @param params Parameters, or NULL for all from the environment.
+ * @param comm_p Receives the new communicator on success.
+ * @return ::LC_OK; ::LC_ERR_INVALID_ARG for missing or bad rank/size/coord;
+ *   ::LC_ERR_COORD_LOST if the rendezvous cannot be reached in time;
+ *   ::LC_ERR_REJECTED if peers do not share the job key; ::LC_ERR_SYSTEM.
+ */
+LC_API lc_status_t lc_comm_init(const lc_comm_params_t *params, lc_comm_t **comm_p);
+
+/**
+ * @brief Make a unique id for lc_comm_init_rank() (call on one rank only).
+ *
+ * Starts a rendezvous service in this process, listening on the address of
+ * @c LC_COORD if set (else on all interfaces, an ephemeral port), that lives
+ * until every rank of the communicator has checked in or the timeout passes.
+ *
+ * @param id_p Receives the id.
+ * @return ::LC_OK or ::LC_ERR_SYSTEM.
+ */
+LC_API lc_status_t lc_get_unique_id(lc_unique_id_t *id_p);
+
+/**
+ * @brief Create a communicator from a unique id (NCCL's ncclCommInitRank).
+ * @param nranks Number of ranks.
+ * @param id The id made by lc_get_unique_id() on one rank.
+ * @param rank This process's rank, 0 <= rank < nranks.
+ * @param comm_p Receives the new communicator.
+ * @return As lc_comm_init().
+ */
+LC_API lc_status_t lc_comm_init_rank(int nranks, const lc_unique_id_t *id, int rank,
+                                     lc_comm_t **comm_p);
+
+/**
+ * @brief Destroy a communicator. Collectives still in flight fail with
+ * ::LC_ERR_REVOKED; their requests must still be freed. Not collective, but
+ * peers of a destroyed communicator see it as lost.
+ * @param comm The communicator (NULL is allowed and does nothing).
+ * @return ::LC_OK.
+ */
+LC_API lc_status_t lc_comm_destroy(lc_comm_t *comm);
+
+/**
+ * @brief This process's rank in @p comm.
+ * @param comm A communicator.
+ * @param rank_p Receives the rank.
+ * @return ::LC_OK or ::LC_ERR_INVALID_ARG.
+ */
+LC_API lc_status_t lc_comm_rank(const lc_comm_t *comm, int *rank_p);
+
+/**
+ * @brief Number of ranks in @p comm.
+ * @param comm A communicator.
+ * @param size_p Receives the size.
+ * @return ::LC_OK or ::LC_ERR_INVALID_ARG.
+ */
+LC_API lc_status_t lc_comm_size(const lc_comm_t *comm, int *size_p);
+
+/** @brief Bits of lc_op_params_t::field_mask. */
+enum {
+    LC_OP_PARAM_FIELD_ALGO = 1u << 0,       /**< lc_op_params_t::algo is set. */
+    LC_OP_PARAM_FIELD_CHUNK_BYTES = 1u << 1 /**< lc_op_params_t::chunk_bytes is set. */
+};
+
+/** @brief Per-call parameters of a collective (NULL means all defaults). */
+typedef struct {
+    uint64_t field_mask;  /**< Which fields below are set (LC_OP_PARAM_FIELD_*). */
+    lc_algo_t algo;       /**< Force an algorithm (::LC_ALGO_AUTO = choose). */
+    size_t chunk_bytes;   /**< Pipeline chunk size in bytes (0 = default, @c LC_CHUNK_BYTES). */
+} lc_op_params_t;
+
+/**
+ * @brief What a finished collective did, filled by lc_wait() / lc_test() on
+ * success.
+ */
+typedef struct {
+    uint64_t bytes_sent;     /**< Payload bytes this rank put on the wire. */
+    uint64_t bytes_received; /**< Payload bytes this rank took off the wire. */
+    uint64_t wire_bytes;     /**< Bytes sent including frame headers. */
+    double ratio;            /**< Uncompressed payload bytes / payload bytes sent (1.0 uncompressed). */
+    lc_algo_t algo;          /**< Algorithm that ran. */
+    double elapsed_us;       /**< Time from start on the progress thread to completion. */
+    uint32_t epoch;          /**< Membership epoch the collective ran in. */
+    uint64_t seq;            /**< Sequence number of the collective on this communicator. */
+} lc_op_info_t;
+
+/**
+ * @brief Sum (or other @p op) of @p count elements across all ranks; every
+ * rank gets the result, bit-identical on every rank.
+ * @param sendbuf Input (may equal @p recvbuf for in-place).
+ * @param recvbuf Output, @p count elements.
+ * @param count Number of elements (0 is allowed).
+ * @param dtype Element type.
+ * @param op Reduction.
+ * @param comm Communicator.
+ * @param params Per-call parameters or NULL.
+ * @return ::LC_OK or an error (see ::lc_status_t).
+ */
+LC_API lc_status_t lc_allreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                                lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params);
+
+/**
+ * @brief Non-blocking lc_allreduce(). Buffers must stay valid and unchanged
+ * until the request completes.
+ * @param req_p Receives the request; complete it with lc_wait() or lc_test(),
+ *   then release it with lc_request_free().
+ * @return ::LC_OK if started (errors of the collective come from lc_wait()),
+ *   or an argument error, in which case no request is made.
+ */
+LC_API lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count,
+                                 lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
+                                 const lc_op_params_t *params, lc_request_t **req_p);
+
+/**
+ * @brief Copy @p count elements of @p buf on @p root to @p buf on every rank.
+ * @param buf Source on the root, destination elsewhere.
+ * @param count Number of elements.
+ * @param dtype Element type.
+ * @param root Rank that holds the data.
+ * @param comm Communicator.
+ * @param params Per-call parameters or NULL.
+ * @return ::LC_OK or an error.
+ */
+LC_API lc_status_t lc_broadcast(void *buf, size_t count, lc_dtype_t dtype, int root,
+                                lc_comm_t *comm, const lc_op_params_t *params);
+
+/**
+ * @brief Non-blocking lc_broadcast().
+ * @param req_p Receives the request.
+ */
+LC_API lc_status_t lc_ibroadcast(void *buf, size_t count, lc_dtype_t dtype, int root,
+                                 lc_comm_t *comm, const lc_op_params_t *params,
+                                 lc_request_t **req_p);
+
+/**
+ * @brief Gather @p count elements from every rank into @p recvbuf on every
+ * rank, rank r's block at offset r * count.
+ * @param sendbuf This rank's block (may be @p recvbuf + rank * count * size for in-place).
+ * @param recvbuf Output, size * @p count elements.
+ * @param count Elements per rank.
+ * @param dtype Element type.
+ * @param comm Communicator.
+ * @param params Per-call parameters or NULL.
+ * @return ::LC_OK or an error.
+ */
+LC_API lc_status_t lc_allgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                                lc_comm_t *comm, const lc_op_params_t *params);
+
+/**
+ * @brief Non-blocking lc_allgather().
+ * @param req_p Receives the request.
+ */
+LC_API lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count,
+                                 lc_dtype_t dtype, lc_comm_t *comm, const lc_op_params_t *params,
+                                 lc_request_t **req_p);
+
+/**
+ * @brief Reduce size * @p recvcount elements across ranks and scatter the
+ * result: rank r gets block r (elements [r * recvcount, (r+1) * recvcount)).
+ * @param sendbuf Input, size * @p recvcount elements.
+ * @param recvbuf Output, @p recvcount elements (may be @p sendbuf + rank * recvcount * size).
+ * @param recvcount Elements each rank receives.
+ * @param dtype Element type.
+ * @param op Reduction.
+ * @param comm Communicator.
+ * @param params Per-call parameters or NULL.
+ * @return ::LC_OK or an error.
+ */
+LC_API lc_status_t lc_reduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcount,
+                                     lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
+                                     const lc_op_params_t *params);
+
+/**
+ * @brief Non-blocking lc_reduce_scatter().
+ * @param req_p Receives the request.
+ */
+LC_API lc_status_t lc_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcount,
+                                      lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
+                                      const lc_op_params_t *params, lc_request_t **req_p);
+
+/**
+ * @brief Return once every rank has entered the barrier.
+ * @param comm Communicator.
+ * @return ::LC_OK or an error.
+ */
+LC_API lc_status_t lc_barrier(lc_comm_t *comm);
+
+/**
+ * @brief Non-blocking lc_barrier().
+ * @param comm Communicator.
+ * @param req_p Receives the request.
+ */
+LC_API lc_status_t lc_ibarrier(lc_comm_t *comm, lc_request_t **req_p);
+
+/**
+ * @brief Wait until a request completes (or fails).
+ *
+ * Sleeps; never spins. Returns after the communicator's no-progress timeout
+ * with ::LC_ERR_TIMEOUT at the latest. Calling it again on a completed
+ * request returns the same status.
+ *
+ * @param req The request.
+ * @param info Receives what the collective did on success (may be NULL).
+ * @return The collective's status.
+ */
+LC_API lc_status_t lc_wait(lc_request_t *req, lc_op_info_t *info);
+
+/**
+ * @brief Check a request without blocking.
+ * @param req The request.
+ * @param info Receives what the collective did if it succeeded (may be NULL).
+ * @return ::LC_INPROGRESS while running, else as lc_wait().
+ */
+LC_API lc_status_t lc_test(lc_request_t *req, lc_op_info_t *info);
+
+/**
+ * @brief Release a request. A request still in flight is waited for first
+ * (its buffers are in use until then).
+ * @param req The request (NULL is allowed).
+ */
+LC_API void lc_request_free(lc_request_t *req);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LACONIC_H */

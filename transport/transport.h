@@ -1,0 +1,119 @@
+/*
+ * The transport interface: the only thing coll/ and the API layer know about
+ * moving bytes between ranks.
+ *
+ * A transport connects every pair of ranks of a communicator and carries
+ * messages between them with FIFO semantics per (sender, receiver) pair: the
+ * k-th message rank a sends to rank b is matched by the k-th receive b posts
+ * for a. Both sides follow the same deterministic schedule, so FIFO order is
+ * all the matching a collective needs; no tag search, no unexpected-message
+ * buffers. A transport may stripe messages over several connections as long
+ * as it keeps this order.
+ *
+ * Each message carries a tag (collective sequence number, message index,
+ * argument signature, codec id). The receiver checks it against the tag of
+ * the receive it posted: a different signature means the ranks called
+ * different collectives (LC_ERR_MISMATCH); anything else that does not fit
+ * is LC_ERR_CORRUPT. Payloads longer than the posted receive are refused, never
+ * written past the buffer.
+ *
+ * Threading: create() runs on the caller's thread before the communicator's
+ * progress thread starts; it registers its fds with params->progress. Every
+ * other call, and every callback, happens on the progress thread.
+ */
+#ifndef LC_TRANSPORT_TRANSPORT_H
+#define LC_TRANSPORT_TRANSPORT_H
+
+#include "laconic.h"
+#include "core/config.h"
+#include "core/progress.h"
+#include "transport/bootstrap.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lc_tl lc_tl_t;
+
+/* What a message says about itself; checked by the receiver. */
+typedef struct {
+    uint64_t seq;   /* collective sequence number on the communicator (starts at 1) */
+    uint32_t index; /* message index within the collective for this (src, dst) pair */
+    uint32_t sig;   /* hash of the collective's arguments */
+    uint8_t codec;  /* codec id of the payload; 0 = raw */
+} lc_tl_tag_t;
+
+/*
+ * Completion of a send (buffer reusable) or a receive (payload in place).
+ * length: bytes received (<= posted length) or sent. A failed operation
+ * reports its status (LC_ERR_PEER_LOST, LC_ERR_MISMATCH, LC_ERR_CORRUPT...).
+ * Operations cancelled by lc_tl_ops_t::cancel get no callback.
+ */
+typedef void (*lc_tl_complete_cb_t)(void *arg, lc_status_t status, size_t length);
+
+typedef enum {
+    LC_TL_EVENT_PEER_LOST = 1, /* a peer's connection failed or it went silent */
+    LC_TL_EVENT_ABORT = 2      /* a peer reported that collective seq failed with status */
+} lc_tl_event_type_t;
+
+typedef struct {
+    lc_tl_event_type_t type;
+    int peer;
+    lc_status_t status; /* ABORT: the peer's status; PEER_LOST: LC_ERR_PEER_LOST */
+    uint64_t seq;       /* ABORT: the failed collective */
+} lc_tl_event_t;
+
+typedef void (*lc_tl_event_cb_t)(void *arg, const lc_tl_event_t *event);
+
+typedef struct {
+    int rank;
+    int size;
+    uint32_t epoch;              /* membership epoch stamped on every frame */
+    lc_progress_t *progress;     /* engine the transport registers its fds with */
+    lc_bootstrap_t *bootstrap;   /* address exchange; valid during create() only */
+    const uint8_t *job_key;      /* shared secret for the connection handshake */
+    size_t job_key_len;
+    uint64_t job_id;             /* hash of the job id string */
+    const lc_config_t *config;   /* LC_TCP_CONNS, LC_TCP_BUFSIZE, LC_IFADDR, timeouts... */
+    lc_tl_event_cb_t event_cb;   /* peer lost / remote abort; on the progress thread */
+    void *event_arg;
+    void *transport_arg;         /* transport-specific (loop: the shared in-process fabric) */
+} lc_tl_params_t;
+
+typedef struct {
+    uint64_t bytes_sent;      /* payload bytes */
+    uint64_t bytes_received;  /* payload bytes */
+    uint64_t wire_bytes_sent; /* payload + frame headers */
+} lc_tl_stats_t;
+
+typedef struct lc_tl_ops {
+    const char *name;
+    /* Connect to every peer (through params->bootstrap) and authenticate. */
+    lc_status_t (*create)(const lc_tl_params_t *params, lc_tl_t **tl_p);
+    /* Close everything. Called after the progress thread has stopped. */
+    void (*destroy)(lc_tl_t *tl);
+    /* Queue a message to peer. buf must stay valid until the callback. */
+    lc_status_t (*send)(lc_tl_t *tl, int peer, const lc_tl_tag_t *tag, const void *buf,
+                        size_t length, lc_tl_complete_cb_t cb, void *arg);
+    /* Post a receive of at most length bytes from peer. */
+    lc_status_t (*recv)(lc_tl_t *tl, int peer, const lc_tl_tag_t *tag, void *buf, size_t length,
+                        lc_tl_complete_cb_t cb, void *arg);
+    /*
+     * Forget every queued or partial operation of collectives with
+     * sequence <= seq, without callbacks and without touching their buffers
+     * again; frames of those collectives that arrive later are read and
+     * dropped. Keeps every stream in step so the next collective works.
+     */
+    void (*cancel)(lc_tl_t *tl, uint64_t seq);
+    /* Tell every live peer that collective seq failed here with status. */
+    void (*notify_abort)(lc_tl_t *tl, uint64_t seq, lc_status_t status);
+    /* Counters since create. */
+    void (*stats)(const lc_tl_t *tl, lc_tl_stats_t *stats);
+} lc_tl_ops_t;
+
+/* Every transport built in; NULL-terminated. */
+extern const lc_tl_ops_t *const lc__transports[];
+
+/* Find a transport by name; NULL if not built in. */
+const lc_tl_ops_t *lc__tl_find(const char *name);
+
+#endif
