@@ -168,7 +168,7 @@ static const char *lc__job_key_or_default(const char *key)
     return LC_DEFAULT_JOB_KEY;
 }
 
-static void lc__comm_apply_params(lc_config_t *cfg, const lc_comm_params_t *p)
+void lc__comm_apply_params(lc_config_t *cfg, const lc_comm_params_t *p)
 {
     if (p == NULL) return;
     if (p->field_mask & LC_COMM_PARAM_FIELD_RANK) cfg->rank = p->rank;

@@ -70,6 +70,9 @@ struct lc_comm {
 lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const char *job_key,
                             lc_bootstrap_t *bs, lc_comm_t **comm_p);
 
+/* Apply the fields of p named in its field_mask to cfg (NULL p: nothing). */
+void lc__comm_apply_params(lc_config_t *cfg, const lc_comm_params_t *p);
+
 /* Validate, number and queue a collective; the progress thread runs it. */
 lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,
                             const lc_op_params_t *params, lc_request_t **req_p);

@@ -1,0 +1,28 @@
+# Installation: library (shared + static), headers, pkg-config file and a
+# CMake package so that find_package(Laconic) gives Laconic::laconic.
+include(CMakePackageConfigHelpers)
+
+set(LC_PUBLIC_HEADERS ${PROJECT_SOURCE_DIR}/include/laconic.h)
+if(LC_WITH_MPI)
+  list(APPEND LC_PUBLIC_HEADERS ${PROJECT_SOURCE_DIR}/include/laconic_mpi.h)
+endif()
+
+install(TARGETS laconic laconic_static EXPORT LaconicTargets
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES ${LC_PUBLIC_HEADERS} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
+configure_file(${PROJECT_SOURCE_DIR}/cmake/laconic.pc.in ${PROJECT_BINARY_DIR}/laconic.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/laconic.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+install(EXPORT LaconicTargets NAMESPACE Laconic::
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Laconic)
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/LaconicConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/LaconicConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Laconic)
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/LaconicConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/LaconicConfig.cmake
+  ${PROJECT_BINARY_DIR}/LaconicConfigVersion.cmake
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/Laconic)
