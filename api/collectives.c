@@ -89,8 +89,14 @@ lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,
             }
             if (params->algo != LC_ALGO_AUTO) a.algo = params->algo;
         }
-        if ((params->field_mask & LC_OP_PARAM_FIELD_CHUNK_BYTES) && params->chunk_bytes > 0)
+        if ((params->field_mask & LC_OP_PARAM_FIELD_CHUNK_BYTES) && params->chunk_bytes > 0) {
+            if (params->chunk_bytes < 64 || params->chunk_bytes > ((size_t)1 << 30)) {
+                lc_error("%s: chunk_bytes %zu is outside [64, 1 GiB]", lc__coll_names[a.type],
+                         params->chunk_bytes);
+                return LC_ERR_INVALID_ARG;
+            }
             a.chunk_bytes = params->chunk_bytes;
+        }
     }
     LC_CHECK(lc__coll_select(&a, comm->size, &comm->cfg, &algo));
 

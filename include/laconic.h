@@ -268,7 +268,7 @@ enum {
 typedef struct {
     uint64_t field_mask;  /**< Which fields below are set (LC_OP_PARAM_FIELD_*). */
     lc_algo_t algo;       /**< Force an algorithm (::LC_ALGO_AUTO = choose). */
-    size_t chunk_bytes;   /**< Pipeline chunk size in bytes (0 = default, @c LC_CHUNK_BYTES). */
+    size_t chunk_bytes;   /**< Pipeline chunk size in bytes, 64 B to 1 GiB (0 = default, @c LC_CHUNK_BYTES). */
 } lc_op_params_t;
 
 /**
