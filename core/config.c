@@ -133,7 +133,7 @@ static void lc__config_load(void)
     c->peer_timeout_ms = (uint32_t)lc__env_size("LC_PEER_TIMEOUT_MS", 2000, 10, UINT32_MAX);
     c->connect_timeout_ms = (uint32_t)lc__env_size("LC_CONNECT_TIMEOUT_MS", 30000, 10, UINT32_MAX);
     c->tcp_conns = (int)lc__env_size("LC_TCP_CONNS", 2, 1, 64);
-    c->tcp_bufsize = (int)lc__env_size("LC_TCP_BUFSIZE", 4u << 20, 0, 1u << 30);
+    c->tcp_bufsize = (int)lc__env_size("LC_TCP_BUFSIZE", 0, 0, 1u << 30);
     c->chunk_bytes = (size_t)lc__env_size("LC_CHUNK_BYTES", 512u << 10, 64, 1u << 30);
     c->small_bytes = (size_t)lc__env_size("LC_SMALL_BYTES", 16u << 10, 0, 1ull << 40);
     c->tree_bytes = (size_t)lc__env_size("LC_TREE_BYTES", 256u << 10, 0, 1ull << 40);

@@ -14,6 +14,7 @@ allowed_quoted() {
     dir=$(dirname "$file")
     # A file may always include a header next to it.
     [ -f "$dir/$hdr" ] && return 0
+    [ "$(dirname "$hdr")" = "$dir" ] && return 0
     case "$file" in
     core/*) [[ $hdr == laconic.h || $hdr == core/* ]] ;;
     codecs/*) [[ $hdr == laconic.h || $hdr == core/* || $hdr == codecs/* ]] ;;
@@ -21,11 +22,12 @@ allowed_quoted() {
     transport/*/*)
         local sub
         sub=$(echo "$file" | cut -d/ -f2)
+        # A transport may use the shared helpers at the top of transport/, never
+        # another transport's folder.
         [[ $hdr == laconic.h || $hdr == laconic_mpi.h || $hdr == core/* ||
-            $hdr == transport/transport.h || $hdr == transport/bootstrap.h ||
-            $hdr == transport/$sub/* ]] ;;
-    transport/*) [[ $hdr == laconic.h || $hdr == core/* || $hdr == transport/transport.h ||
-        $hdr == transport/bootstrap.h ]] ;;
+            ($hdr == transport/* && $hdr != transport/*/*) || $hdr == transport/$sub/* ]] ;;
+    transport/*) [[ $hdr == laconic.h || $hdr == core/* ||
+        ($hdr == transport/* && $hdr != transport/*/*) ]] ;;
     coll/*) [[ $hdr == laconic.h || $hdr == core/* || $hdr == coll/* || $hdr == codecs/codec.h ||
         $hdr == transport/transport.h ]] ;;
     ft/*) [[ $hdr == laconic.h || $hdr == core/* || $hdr == ft/* ||

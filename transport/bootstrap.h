@@ -27,6 +27,9 @@ struct lc_bootstrap {
     const lc_bootstrap_ops_t *ops;
     int rank;
     int size;
+    /* IPv4 address this process used to reach the rendezvous, "" if unknown:
+     * the interface peers can most likely reach it on too. */
+    char local_ip[46];
 };
 
 typedef struct {

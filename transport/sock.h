@@ -1,0 +1,63 @@
+/*
+ * Socket helpers shared by the TCP rendezvous and the TCP transport:
+ * address parsing, bounded blocking I/O with poll (used only during set-up,
+ * never on the data path), and socket options.
+ */
+#ifndef LC_TRANSPORT_SOCK_H
+#define LC_TRANSPORT_SOCK_H
+
+#include "laconic.h"
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse "host:port" (host: IPv4 literal or a name resolved to IPv4). */
+lc_status_t lc__sock_parse_addr(const char *hostport, struct sockaddr_in *addr);
+
+/* A listening TCP socket on addr (port 0: ephemeral); writes the bound address. */
+lc_status_t lc__sock_listen(struct sockaddr_in *addr, int backlog, int *fd_p);
+
+/* Connect with retries until deadline_ns (CLOCK_MONOTONIC); LC_ERR_TIMEOUT when
+ * the peer never accepted. The socket is left blocking. */
+lc_status_t lc__sock_connect(const struct sockaddr_in *addr, uint64_t deadline_ns, int *fd_p);
+
+/* Read / write exactly len bytes before deadline_ns, waiting in poll.
+ * LC_ERR_TIMEOUT, LC_ERR_PEER_LOST (EOF or reset) or LC_ERR_SYSTEM. */
+lc_status_t lc__sock_read_full(int fd, void *buf, size_t len, uint64_t deadline_ns);
+lc_status_t lc__sock_write_full(int fd, const void *buf, size_t len, uint64_t deadline_ns);
+
+lc_status_t lc__sock_set_nonblock(int fd, int on);
+
+/* Little-endian encoding helpers for wire formats. */
+static inline void lc__put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void lc__put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void lc__put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t lc__get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static inline uint32_t lc__get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+static inline uint64_t lc__get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * Private state of the TCP transport, shared by its set-up (tcp_wireup.c)
+ * and its data path (tcp.c).
+ */
+#ifndef LC_TRANSPORT_TCP_PRIV_H
+#define LC_TRANSPORT_TCP_PRIV_H
+
+#include "transport/tcp/tcp_frame.h"
+#include "transport/transport.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A queued send or posted receive. */
+typedef struct lc_tcp_op {
+    struct lc_tcp_op *next;
+    lc_tl_tag_t tag;
+    uint8_t *buf;
+    size_t len;
+    size_t done; /* payload bytes moved */
+    lc_tl_complete_cb_t cb;
+    void *arg;
+    uint8_t hdr[LC_TCP_HDR_LEN]; /* sends: the encoded header */
+    size_t hdr_done;
+    int zero_fill; /* a cancelled send already on the wire: finish it with zeros */
+} lc_tcp_op_t;
+
+enum { LC_TCP_RX_HDR, LC_TCP_RX_DECIDE, LC_TCP_RX_INTO_OP, LC_TCP_RX_DISCARD };
+
+struct lc_tcp_peer;
+
+typedef struct {
+    int fd;
+    int index; /* 0: control, 1..C: data */
+    struct lc_tcp_peer *peer;
+    lc_progress_fd_t *h;
+    uint32_t events;
+    int busy_rx, busy_tx; /* inside the read / write loop (re-entrancy guard) */
+    lc_tcp_op_t *sq_head, *sq_tail;
+    lc_tcp_op_t *rq_head, *rq_tail;
+    /* the frame being received */
+    int rx_state;
+    uint8_t rhdr[LC_TCP_HDR_LEN];
+    size_t rhdr_got;
+    lc_tcp_frame_t fh;
+    size_t payload_done;
+    uint32_t crc;
+    lc_tcp_op_t *rop;
+} lc_tcp_conn_t;
+
+typedef struct lc_tcp_peer {
+    struct lc_tl_tcp *tl;
+    int rank;
+    int alive;
+    lc_tcp_conn_t *conns; /* 1 + nconns_data */
+    uint64_t last_rx_ns;
+    uint64_t last_ctrl_tx_ns;
+} lc_tcp_peer_t;
+
+typedef struct lc_tl_tcp {
+    int rank, size;
+    uint32_t epoch;
+    int ndata; /* data connections per peer */
+    int checksum;
+    uint32_t peer_timeout_ms;
+    lc_progress_t *progress;
+    lc_tl_event_cb_t event_cb;
+    void *event_arg;
+    lc_tcp_peer_t *peers; /* indexed by rank; peers[rank] unused */
+    uint64_t cancel_wm;   /* frames and ops of collectives <= this are dropped */
+    lc_tcp_op_t *free_ops;
+    lc_tl_stats_t stats;
+    uint8_t *discard; /* sink for dropped payloads */
+} lc_tl_tcp_t;
+
+#define LC_TCP_DISCARD_BYTES (64u << 10)
+
+/* Set-up: sockets connected and authenticated, one fd per (peer, index);
+ * fds[peer * (1 + ndata) + index]. */
+lc_status_t lc__tcp_wireup(const lc_tl_params_t *params, int ndata, int *fds);
+
+/* Data path entry for a connection's fd events (registered by create). */
+void lc__tcp_conn_event(void *arg, uint32_t events);
+void lc__tcp_tick(void *arg, uint64_t now_ns);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * TCP transport set-up: every rank listens, publishes its address through
+ * the bootstrap, then connects to every lower rank and accepts every higher
+ * one, 1 + LC_TCP_CONNS connections per pair. Each connection is
+ * authenticated by the HELLO handshake of tcp_frame.h before it counts.
+ *
+ * Advertised address: LC_IFADDR if set; else the address this process used
+ * to reach the rendezvous (the interface its peers most likely share); else
+ * the first non-loopback IPv4 interface that is up; else 127.0.0.1.
+ *
+ * The accept loop survives strangers: a connection that sends garbage, the
+ * wrong job id, a rank that is not expected, a bad HMAC, or nothing within 5
+ * seconds is logged and closed, and accepting goes on until every expected
+ * connection arrived or the connect timeout passed.
+ */
+#include "core/sha256.h"
+#include "core/util.h"
+#include "transport/tcp/tcp_priv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LC_TCP_HANDSHAKE_MS 5000
+
+static void lc__tcp_pick_address(const lc_tl_params_t *p, struct in_addr *ip)
+{
+    struct ifaddrs *ifs, *i;
+
+    ip->s_addr = htonl(INADDR_LOOPBACK);
+    if (p->config->ifaddr != NULL && inet_pton(AF_INET, p->config->ifaddr, ip) == 1) return;
+    if (p->config->ifaddr != NULL) lc_warn("LC_IFADDR=%s is not an IPv4 address", p->config->ifaddr);
+    if (p->bootstrap->local_ip[0] != '\0' && inet_pton(AF_INET, p->bootstrap->local_ip, ip) == 1)
+        return;
+    if (getifaddrs(&ifs) != 0) return;
+    for (i = ifs; i != NULL; i = i->ifa_next) {
+        if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET) continue;
+        if (!(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) continue;
+        *ip = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        break;
+    }
+    freeifaddrs(ifs);
+}
+
+static void lc__tcp_hello2(const lc_tl_params_t *p, const uint8_t *peer_nonce,
+                           const uint8_t *own_nonce, uint32_t rank, uint32_t index, uint8_t *out)
+{
+    uint8_t ids[16];
+    lc__put_u32(ids, rank);
+    lc__put_u32(ids + 4, index);
+    lc__put_u64(ids + 8, p->job_id);
+    const void *parts[] = {"lc-hello", peer_nonce, own_nonce, ids};
+    const size_t lens[] = {8, 16, 16, sizeof(ids)};
+    lc__hmac_sha256(p->job_key, p->job_key_len, parts, lens, 4, out);
+}
+
+/*
+ * Run the handshake on fd. expect_rank >= 0: the peer must be that rank with
+ * that index (we connected to it). expect_rank < 0: we accepted; the peer must
+ * be a higher rank; its rank and index are returned.
+ */
+static lc_status_t lc__tcp_handshake(const lc_tl_params_t *p, int fd, int expect_rank,
+                                     int expect_index, int ndata, int *rank_p, int *index_p)
+{
+    uint64_t deadline = lc__now_ns() + (uint64_t)LC_TCP_HANDSHAKE_MS * 1000000ull;
+    uint8_t mine[LC_TCP_HELLO1_LEN], theirs[LC_TCP_HELLO1_LEN];
+    uint8_t mac[LC_TCP_HELLO2_LEN], want[LC_TCP_HELLO2_LEN];
+    uint32_t index = (uint32_t)(expect_rank >= 0 ? expect_index : 0);
+    uint32_t prank, pindex;
+    lc_status_t st;
+
+    lc__put_u32(mine, LC_TCP_HELLO_MAGIC);
+    lc__put_u32(mine + 4, LC_TCP_HELLO_VERSION);
+    lc__put_u64(mine + 8, p->job_id);
+    lc__put_u32(mine + 16, (uint32_t)p->rank);
+    lc__put_u32(mine + 20, index);
+    lc__put_u32(mine + 24, (uint32_t)p->size);
+    LC_CHECK(lc__random_bytes(mine + 28, 16));
+    /* The connecting side speaks first so the acceptor reveals nothing to
+     * a stranger before it has at least sent a well-formed hello. */
+    if (expect_rank >= 0) LC_CHECK(lc__sock_write_full(fd, mine, sizeof(mine), deadline));
+    st = lc__sock_read_full(fd, theirs, sizeof(theirs), deadline);
+    if (st != LC_OK) return st == LC_ERR_TIMEOUT ? LC_ERR_TIMEOUT : LC_ERR_REJECTED;
+    prank = lc__get_u32(theirs + 16);
+    pindex = lc__get_u32(theirs + 20);
+    if (lc__get_u32(theirs) != LC_TCP_HELLO_MAGIC || lc__get_u32(theirs + 4) != LC_TCP_HELLO_VERSION) {
+        lc_warn("connection refused: not a Laconic peer (bad hello)");
+        return LC_ERR_REJECTED;
+    }
+    if (lc__get_u64(theirs + 8) != p->job_id || lc__get_u32(theirs + 24) != (uint32_t)p->size) {
+        lc_warn("connection refused: rank %u belongs to another job", prank);
+        return LC_ERR_REJECTED;
+    }
+    if (expect_rank >= 0 ? (prank != (uint32_t)expect_rank || pindex != index)
+                         : (prank <= (uint32_t)p->rank || prank >= (uint32_t)p->size ||
+                            pindex > (uint32_t)ndata)) {
+        lc_warn("connection refused: unexpected rank %u / connection %u", prank, pindex);
+        return LC_ERR_REJECTED;
+    }
+    if (expect_rank < 0) {
+        index = pindex;
+        lc__put_u32(mine + 20, index);
+        LC_CHECK(lc__sock_write_full(fd, mine, sizeof(mine), deadline));
+    }
+    lc__tcp_hello2(p, theirs + 28, mine + 28, (uint32_t)p->rank, index, mac);
+    LC_CHECK(lc__sock_write_full(fd, mac, sizeof(mac), deadline));
+    st = lc__sock_read_full(fd, mac, sizeof(mac), deadline);
+    if (st != LC_OK) return LC_ERR_REJECTED;
+    lc__tcp_hello2(p, mine + 28, theirs + 28, prank, index, want);
+    if (!lc__ct_equal(mac, want, sizeof(want))) {
+        lc_warn("connection refused: rank %u does not hold the job key", prank);
+        return LC_ERR_REJECTED;
+    }
+    *rank_p = (int)prank;
+    *index_p = (int)index;
+    return LC_OK;
+}
+
+lc_status_t lc__tcp_wireup(const lc_tl_params_t *p, int ndata, int *fds)
+{
+    const int per = 1 + ndata;
+    uint64_t deadline = lc__now_ns() + (uint64_t)p->config->connect_timeout_ms * 1000000ull;
+    struct sockaddr_in la;
+    uint8_t blob[8], *all = NULL;
+    int lfd = -1, expected, accepted = 0;
+    lc_status_t st;
+
+    for (int i = 0; i < p->size * per; i++) fds[i] = -1;
+    memset(&la, 0, sizeof(la));
+    la.sin_family = AF_INET;
+    lc__tcp_pick_address(p, &la.sin_addr);
+    /* Listen on every interface; the advertised address is what peers use. */
+    struct sockaddr_in bind_addr = la;
+    bind_addr.sin_addr.s_addr = htonl(INADDR_ANY);
+    LC_CHECK(lc__sock_listen(&bind_addr, 1024, &lfd));
+    memcpy(blob, &la.sin_addr.s_addr, 4);
+    memcpy(blob + 4, &bind_addr.sin_port, 2);
+    blob[6] = blob[7] = 0;
+    all = malloc((size_t)p->size * sizeof(blob));
+    if (all == NULL) {
+        st = LC_ERR_NO_MEMORY;
+        goto out;
+    }
+    LC_CHECK_GOTO(p->bootstrap->ops->allgather(p->bootstrap, blob, sizeof(blob), all), st, out);
+
+    /* Connect to every lower rank. */
+    for (int peer = 0; peer < p->rank; peer++) {
+        struct sockaddr_in pa;
+        memset(&pa, 0, sizeof(pa));
+        pa.sin_family = AF_INET;
+        memcpy(&pa.sin_addr.s_addr, all + peer * 8, 4);
+        memcpy(&pa.sin_port, all + peer * 8 + 4, 2);
+        for (int idx = 0; idx < per; idx++) {
+            int fd, r, i;
+            LC_CHECK_GOTO(lc__sock_connect(&pa, deadline, &fd), st, out);
+            fds[peer * per + idx] = fd;
+            st = lc__tcp_handshake(p, fd, peer, idx, ndata, &r, &i);
+            if (st != LC_OK) {
+                lc_error("handshake with rank %d (connection %d) failed: %s", peer, idx,
+                         lc_status_str(st));
+                goto out;
+            }
+        }
+    }
+    /* Accept every higher rank, refusing strangers. */
+    expected = (p->size - 1 - p->rank) * per;
+    while (accepted < expected) {
+        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+        uint64_t now = lc__now_ns();
+        int r, fd, prank, pidx;
+        if (now >= deadline) {
+            lc_error("only %d of %d connections from higher ranks arrived within %u ms", accepted,
+                     expected, p->config->connect_timeout_ms);
+            st = LC_ERR_TIMEOUT;
+            goto out;
+        }
+        r = poll(&pfd, 1, (int)LC_MIN(LC_DIV_UP(deadline - now, 1000000ull), 1000ull));
+        if (r <= 0) continue;
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        st = lc__tcp_handshake(p, fd, -1, 0, ndata, &prank, &pidx);
+        if (st != LC_OK || fds[prank * per + pidx] >= 0) {
+            if (st == LC_OK) lc_warn("connection refused: duplicate rank %d / %d", prank, pidx);
+            close(fd);
+            continue;
+        }
+        fds[prank * per + pidx] = fd;
+        accepted++;
+    }
+    st = LC_OK;
+out:
+    if (lfd >= 0) close(lfd);
+    free(all);
+    if (st != LC_OK) {
+        for (int i = 0; i < p->size * per; i++) {
+            if (fds[i] >= 0) close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    return st;
+}
