@@ -203,6 +203,8 @@ lc_status_t lc_comm_init(const lc_comm_params_t *params, lc_comm_t **comm_p)
     lc__log_set_rank(cfg.rank);
     lc__config_print(&cfg);
     key = lc__job_key_or_default(cfg.job_key);
+    /* A rendezvous socket inherited from lcrun is ours to close, used or not. */
+    if (cfg.world_size == 1 && cfg.rank == 0 && cfg.coord_fd >= 0) close(cfg.coord_fd);
     if (cfg.world_size > 1) {
         if (cfg.coord == NULL) {
             lc_error("lc_comm_init: LC_COORD (host:port of the rendezvous, served by rank 0) "

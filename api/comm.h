@@ -63,6 +63,7 @@ struct lc_comm {
     int pumping;
     lc_status_t broken;          /* sticky: a peer was lost */
     uint64_t remote_abort_seq;   /* a peer failed this collective before we started it */
+    uint64_t abort_from_peer;    /* the running collective was failed by a peer's notice */
     lc_status_t remote_abort_status;
 };
 

@@ -5,10 +5,11 @@
  * peer's report that a collective failed) and to the tick (no-progress
  * timeout).
  *
- * Failure bookkeeping: a collective that fails here for a local reason
- * (arguments that do not match a peer's, a corrupt frame, a timeout) is
- * reported to every peer with notify_abort, so that all ranks fail the same
- * collective instead of waiting for messages that will never come. The
+ * Failure bookkeeping: a collective that fails here (arguments that do not
+ * match a peer's, a corrupt frame, a timeout, a lost partner) is reported to
+ * every peer with notify_abort, unless a peer's notice is what failed it, so
+ * that all ranks fail the same collective instead of waiting for messages
+ * that will never come. The
  * transport cancels the failed collective's messages on every rank, keeping
  * the streams in step, so the communicator stays usable afterwards; only a
  * lost peer breaks it for good.
@@ -47,12 +48,6 @@ static lc_request_t *lc__comm_dequeue(lc_comm_t *comm)
     return req;
 }
 
-static int lc__status_is_local(lc_status_t st)
-{
-    return st == LC_ERR_MISMATCH || st == LC_ERR_CORRUPT || st == LC_ERR_TIMEOUT ||
-           st == LC_ERR_NO_MEMORY || st == LC_ERR_INVALID_ARG || st == LC_ERR_SYSTEM;
-}
-
 static void lc__comm_coll_done(void *arg, lc_status_t status)
 {
     lc_request_t *req = arg;
@@ -74,7 +69,9 @@ static void lc__comm_coll_done(void *arg, lc_status_t status)
     if (status != LC_OK) {
         lc_warn("collective %llu (%s) failed: %s", (unsigned long long)req->seq,
                 lc_algo_str(req->algo), lc_status_str(status));
-        if (comm->tl != NULL && lc__status_is_local(status))
+        /* Tell the others, unless they told us: ranks that do not talk to
+         * the cause directly must not wait for messages that never come. */
+        if (comm->tl != NULL && comm->abort_from_peer != req->seq)
             comm->tl_ops->notify_abort(comm->tl, req->seq, status);
     }
     comm->active = NULL;
@@ -184,10 +181,19 @@ void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
         comm->broken = LC_ERR_PEER_LOST;
         if (req != NULL) lc__sched_abort(comm->sched, LC_ERR_PEER_LOST);
         break;
+    case LC_TL_EVENT_PEER_LEFT:
+        /* It finished and destroyed its communicator: what it sent has been
+         * delivered, so the running collective only fails if it still waits
+         * on that rank (the transport fails those operations). Later
+         * collectives need every rank and fail at once. */
+        lc_info("rank %d left the communicator", ev->peer);
+        comm->broken = LC_ERR_PEER_LOST;
+        break;
     case LC_TL_EVENT_ABORT:
         lc_debug("rank %d reports collective %llu failed: %s", ev->peer,
                  (unsigned long long)ev->seq, lc_status_str(ev->status));
         if (req != NULL && req->seq == ev->seq) {
+            comm->abort_from_peer = ev->seq;
             lc__sched_abort(comm->sched, ev->status);
         } else if (req == NULL || ev->seq > req->seq) {
             comm->remote_abort_seq = ev->seq;

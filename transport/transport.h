@@ -52,7 +52,9 @@ typedef void (*lc_tl_complete_cb_t)(void *arg, lc_status_t status, size_t length
 
 typedef enum {
     LC_TL_EVENT_PEER_LOST = 1, /* a peer's connection failed or it went silent */
-    LC_TL_EVENT_ABORT = 2      /* a peer reported that collective seq failed with status */
+    LC_TL_EVENT_ABORT = 2,     /* a peer reported that collective seq failed with status */
+    LC_TL_EVENT_PEER_LEFT = 3  /* a peer said goodbye and closed (it destroyed its
+                                  communicator); everything it sent was delivered */
 } lc_tl_event_type_t;
 
 typedef struct {

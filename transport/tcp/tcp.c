@@ -35,6 +35,7 @@
 static void lc__tcp_peer_fail(lc_tcp_peer_t *peer, lc_status_t status, const char *why);
 static void lc__tcp_conn_write(lc_tcp_conn_t *c);
 static void lc__tcp_conn_read(lc_tcp_conn_t *c);
+static void lc__tcp_peer_check_closed(lc_tcp_peer_t *peer);
 
 /* ------------------------------------------------------------ ops */
 
@@ -78,6 +79,7 @@ static void lc__tcp_set_events(lc_tcp_conn_t *c, uint32_t ev)
 static uint32_t lc__tcp_want_events(const lc_tcp_conn_t *c)
 {
     uint32_t ev = 0;
+    if (c->eof) return 0;
     int parked = c->index > 0 && c->rx_state == LC_TCP_RX_DECIDE && c->rq_head == NULL;
     /* A parked connection must not report readable (or half-closed, which
      * is level-triggered too) or the loop would wake for nothing; the
@@ -239,6 +241,27 @@ static lc_tcp_op_t *lc__tcp_rq_pop(lc_tcp_conn_t *c)
     return op;
 }
 
+/*
+ * A peer that closes its connections (it finished, or it died and the kernel
+ * closed them) is lost only once everything it sent before closing has been
+ * read: its connections are independent streams, and the end of the control
+ * stream can arrive before the last data on another. So the peer is failed
+ * when every connection has reached its end, or is parked on a frame nobody
+ * has asked for.
+ */
+static void lc__tcp_peer_check_closed(lc_tcp_peer_t *peer)
+{
+    lc_tl_tcp_t *tl = peer->tl;
+
+    if (!peer->alive || !peer->conns[0].eof) return;
+    for (int i = 1; i <= tl->ndata; i++) {
+        lc_tcp_conn_t *c = &peer->conns[i];
+        int parked = c->rx_state == LC_TCP_RX_DECIDE && c->rq_head == NULL;
+        if (!c->eof && !parked) return;
+    }
+    lc__tcp_peer_fail(peer, LC_ERR_PEER_LOST, "closed its connections");
+}
+
 /* A data frame's header is in c->fh: pick where its payload goes. Returns 0
  * to stop reading (parked). */
 static int lc__tcp_decide(lc_tcp_conn_t *c)
@@ -291,6 +314,10 @@ static void lc__tcp_control_frame(lc_tcp_conn_t *c)
     lc_tl_tcp_t *tl = c->peer->tl;
     const lc_tcp_frame_t *f = &c->fh;
 
+    if (f->type == LC_TCP_BYE) {
+        c->peer->said_bye = 1;
+        return;
+    }
     if (f->type == LC_TCP_ABORT && f->epoch == tl->epoch && tl->event_cb != NULL) {
         lc_tl_event_t ev = {.type = LC_TL_EVENT_ABORT, .peer = c->peer->rank,
                             .status = (lc_status_t)(int32_t)f->index, .seq = f->seq};
@@ -333,7 +360,14 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
             c->rx_state = LC_TCP_RX_DECIDE;
         }
         if (c->rx_state == LC_TCP_RX_DECIDE) {
-            if (!lc__tcp_decide(c)) break; /* parked */
+            if (!lc__tcp_decide(c)) { /* parked */
+                if (peer->conns[0].eof) {
+                    c->busy_rx = 0;
+                    lc__tcp_peer_check_closed(peer);
+                    return;
+                }
+                break;
+            }
         }
         /* Payload: into the receive's buffer, or into the sink. A cancel()
          * from a callback may switch INTO_OP to DISCARD between reads. */
@@ -376,7 +410,13 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
     io_end:
         if (n == 0) {
             c->busy_rx = 0;
-            lc__tcp_peer_fail(peer, LC_ERR_PEER_LOST, "connection closed");
+            if (c->rx_state != LC_TCP_RX_HDR || c->rhdr_got != 0) {
+                lc__tcp_peer_fail(peer, LC_ERR_PEER_LOST, "connection closed mid-frame");
+                return;
+            }
+            c->eof = 1;
+            lc__tcp_set_events(c, 0);
+            lc__tcp_peer_check_closed(peer);
             return;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -422,6 +462,8 @@ static void lc__tcp_peer_fail(lc_tcp_peer_t *peer, lc_status_t status, const cha
     peer->alive = 0;
     if (status == LC_ERR_CORRUPT)
         lc_error("rank %d sent a corrupt frame (%s); closing its connections", peer->rank, why);
+    else if (peer->said_bye)
+        lc_debug("rank %d left: %s", peer->rank, why);
     else
         lc_info("rank %d lost: %s", peer->rank, why);
     /* Detach everything first, then run callbacks on a consistent state. */
@@ -449,8 +491,9 @@ static void lc__tcp_peer_fail(lc_tcp_peer_t *peer, lc_status_t status, const cha
     }
     lc__tcp_fail_list(tl, pending, status == LC_ERR_CORRUPT ? LC_ERR_CORRUPT : LC_ERR_PEER_LOST);
     if (tl->event_cb != NULL) {
-        lc_tl_event_t ev = {.type = LC_TL_EVENT_PEER_LOST, .peer = peer->rank,
-                            .status = LC_ERR_PEER_LOST, .seq = 0};
+        int left = peer->said_bye && status == LC_ERR_PEER_LOST;
+        lc_tl_event_t ev = {.type = left ? LC_TL_EVENT_PEER_LEFT : LC_TL_EVENT_PEER_LOST,
+                            .peer = peer->rank, .status = LC_ERR_PEER_LOST, .seq = 0};
         tl->event_cb(tl->event_arg, &ev);
     }
 }
@@ -587,6 +630,15 @@ static void lc__tcp_destroy(lc_tl_t *tl_)
                     free(lists[k]);
                     lists[k] = next;
                 }
+            }
+            if (c->fd >= 0 && i == 0) {
+                /* Tell the peer we leave on purpose (best effort: 40 bytes
+                 * into an almost idle socket). */
+                uint8_t bye[LC_TCP_HDR_LEN];
+                lc_tcp_frame_t f = {.type = LC_TCP_BYE, .epoch = tl->epoch};
+                lc__tcp_frame_encode(&f, bye);
+                if (c->sq_head == NULL)
+                    (void)send(c->fd, bye, sizeof(bye), MSG_NOSIGNAL | MSG_DONTWAIT);
             }
             if (c->fd >= 0) {
                 lc__progress_fd_del(tl->progress, c->h);

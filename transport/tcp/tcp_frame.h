@@ -8,7 +8,7 @@
  *   off size field
  *    0   4   magic    0x3146434c ("LCF1")
  *    4   1   version  1
- *    5   1   type     1 DATA, 2 HEARTBEAT, 3 ABORT
+ *    5   1   type     1 DATA, 2 HEARTBEAT, 3 ABORT, 4 BYE (sender is closing)
  *    6   1   flags    bit 0: crc holds the CRC32C of the payload; other bits 0
  *    7   1   codec    codec id of the payload (0 = raw)
  *    8   4   epoch    membership epoch
@@ -27,7 +27,7 @@
  *   HELLO2, 32 bytes: HMAC-SHA256(job key, "lc-hello" || peer's nonce ||
  *     own nonce || own rank u32 || connection index u32 || job id u64)
  *
- * Connection 0 to a peer carries HEARTBEAT and ABORT frames only; DATA
+ * Connection 0 to a peer carries HEARTBEAT, ABORT and BYE frames only; DATA
  * message k travels on connection 1 + (k mod LC_TCP_CONNS).
  */
 #ifndef LC_TRANSPORT_TCP_FRAME_H
@@ -48,7 +48,7 @@
 #define LC_TCP_HELLO1_LEN 44
 #define LC_TCP_HELLO2_LEN 32
 
-enum { LC_TCP_DATA = 1, LC_TCP_HEARTBEAT = 2, LC_TCP_ABORT = 3 };
+enum { LC_TCP_DATA = 1, LC_TCP_HEARTBEAT = 2, LC_TCP_ABORT = 3, LC_TCP_BYE = 4 };
 
 typedef struct {
     uint8_t version, type, flags, codec;
@@ -93,7 +93,7 @@ static inline const char *lc__tcp_frame_check(const lc_tcp_frame_t *f)
 {
     if (f->magic != LC_TCP_FRAME_MAGIC) return "bad magic";
     if (f->version != LC_TCP_FRAME_VERSION) return "unknown version";
-    if (f->type < LC_TCP_DATA || f->type > LC_TCP_ABORT) return "unknown frame type";
+    if (f->type < LC_TCP_DATA || f->type > LC_TCP_BYE) return "unknown frame type";
     if (f->flags & ~LC_TCP_FLAG_CRC) return "unknown flag bits";
     if (f->reserved != 0) return "reserved field not zero";
     if (f->length > LC_TCP_MAX_PAYLOAD) return "payload longer than 1 GiB";

@@ -36,6 +36,7 @@ typedef struct {
     lc_progress_fd_t *h;
     uint32_t events;
     int busy_rx, busy_tx; /* inside the read / write loop (re-entrancy guard) */
+    int eof;              /* the peer closed this connection at a frame boundary */
     lc_tcp_op_t *sq_head, *sq_tail;
     lc_tcp_op_t *rq_head, *rq_tail;
     /* the frame being received */
@@ -52,6 +53,7 @@ typedef struct lc_tcp_peer {
     struct lc_tl_tcp *tl;
     int rank;
     int alive;
+    int said_bye; /* sent BYE: it is closing on purpose */
     lc_tcp_conn_t *conns; /* 1 + nconns_data */
     uint64_t last_rx_ns;
     uint64_t last_ctrl_tx_ns;

@@ -1,0 +1,62 @@
+/*
+ * Dispatch from a collective's arguments and chosen algorithm to the
+ * algorithm's schedule builder, plus the cases every algorithm shares: a
+ * single rank (a local copy) and an empty buffer (a token around the ring,
+ * so that mismatched arguments are still caught).
+ */
+#include "coll/coll.h"
+#include "coll/coll_util.h"
+
+#include <string.h>
+
+int *lc__coll_ids(lc_sched_t *s, size_t n)
+{
+    int *ids = lc__sched_scratch(s, (n ? n : 1) * sizeof(int));
+    if (ids != NULL) memset(ids, 0xff, (n ? n : 1) * sizeof(int));
+    return ids;
+}
+
+lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n)
+{
+    lc__sched_send(s, lc__mod(rank + 1, n), NULL, 0);
+    lc__sched_recv(s, lc__mod(rank - 1, n), NULL, 0);
+    return LC_OK;
+}
+
+/* One rank: the result is the input. */
+static lc_status_t lc__coll_single(lc_sched_t *s, const lc_coll_args_t *a)
+{
+    size_t es = lc_dtype_size(a->dtype);
+    switch (a->type) {
+    case LC_COLL_ALLREDUCE:
+    case LC_COLL_ALLGATHER:
+    case LC_COLL_REDUCE_SCATTER:
+        if (a->count > 0) lc__sched_copy(s, a->recvbuf, a->sendbuf, a->count * es);
+        break;
+    default:
+        break;
+    }
+    return LC_OK;
+}
+
+lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *a, lc_algo_t algo, int rank,
+                           int n)
+{
+    if (n == 1) return lc__coll_single(s, a);
+    if (a->count == 0 || a->type == LC_COLL_BARRIER) {
+        if (a->type == LC_COLL_BARRIER) return lc__barrier_dissemination(s, a, rank, n);
+        return lc__coll_null(s, rank, n);
+    }
+    switch (a->type) {
+    case LC_COLL_ALLREDUCE:
+        if (algo == LC_ALGO_RING) return lc__allreduce_ring(s, a, rank, n);
+        if (algo == LC_ALGO_TREE) return lc__allreduce_tree(s, a, rank, n);
+        return lc__allreduce_recdbl(s, a, rank, n);
+    case LC_COLL_BROADCAST:
+        if (algo == LC_ALGO_TREE) return lc__broadcast_tree(s, a, rank, n);
+        return lc__broadcast_chain(s, a, rank, n);
+    case LC_COLL_ALLGATHER: return lc__allgather_ring(s, a, rank, n);
+    case LC_COLL_REDUCE_SCATTER: return lc__reduce_scatter_ring(s, a, rank, n);
+    default: return LC_ERR_INVALID_ARG;
+    }
+}

@@ -1,0 +1,59 @@
+/*
+ * Arithmetic shared by the algorithm files: how a buffer of count elements
+ * is cut into n segments (one per rank; the first count % n segments get one
+ * element more) and a segment into pipeline chunks of whole elements.
+ */
+#ifndef LC_COLL_COLL_UTIL_H
+#define LC_COLL_COLL_UTIL_H
+
+#include "coll/coll.h"
+#include "core/util.h"
+
+#include <stddef.h>
+
+/* Slots of scratch for pipelined receives that cannot land in place. */
+#define LC_COLL_SLOTS 4
+
+static inline size_t lc__seg_off(size_t count, int n, int j)
+{
+    size_t q = count / (size_t)n, r = count % (size_t)n;
+    return q * (size_t)j + ((size_t)j < r ? (size_t)j : r);
+}
+
+static inline size_t lc__seg_cnt(size_t count, int n, int j)
+{
+    return count / (size_t)n + ((size_t)j < count % (size_t)n ? 1 : 0);
+}
+
+/* Elements per chunk for this call (at least 1). */
+static inline size_t lc__chunk_elems(const lc_coll_args_t *a)
+{
+    size_t es = lc_dtype_size(a->dtype);
+    size_t ce = a->chunk_bytes / (es ? es : 1);
+    return ce ? ce : 1;
+}
+
+static inline size_t lc__nchunks(size_t elems, size_t ce)
+{
+    return LC_DIV_UP(elems, ce);
+}
+
+static inline int lc__mod(int a, int n)
+{
+    return ((a % n) + n) % n;
+}
+
+/* Byte pointer of element i. */
+static inline char *lc__at(const void *buf, size_t i, size_t es)
+{
+    return (char *)buf + i * es;
+}
+
+/* An int array from the schedule's scratch (op ids), filled with -1. */
+int *lc__coll_ids(lc_sched_t *s, size_t n);
+
+/* count == 0 on n > 1 ranks: exchange one empty message around the ring so a
+ * rank whose arguments differ is still detected by the signature check. */
+lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n);
+
+#endif

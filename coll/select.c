@@ -1,0 +1,56 @@
+/*
+ * Algorithm selection. The choice depends only on the arguments, the rank
+ * count and the configuration, so every rank makes the same one (and the
+ * algorithm is part of every message's signature, so ranks configured
+ * differently get LC_ERR_MISMATCH rather than a deadlock).
+ *
+ * All-reduce: recursive doubling at or below LC_SMALL_BYTES (log2(n) steps,
+ * latency-bound sizes), the double binary tree up to LC_TREE_BYTES (2 log2(n)
+ * hops but pipelined, and no rank sends more than twice its data), the ring
+ * above (bandwidth-optimal: 2(n-1)/n of the data per rank). Broadcast: the
+ * binary tree up to LC_TREE_BYTES, the pipelined chain above (each link
+ * carries the data once). All-gather and reduce-scatter: the ring. Barrier:
+ * dissemination whatever is asked.
+ */
+#include "coll/coll.h"
+#include "core/util.h"
+
+static int lc__algo_fits(lc_coll_type_t type, lc_algo_t algo)
+{
+    switch (type) {
+    case LC_COLL_ALLREDUCE:
+        return algo == LC_ALGO_RING || algo == LC_ALGO_TREE || algo == LC_ALGO_RECDBL;
+    case LC_COLL_BROADCAST: return algo == LC_ALGO_CHAIN || algo == LC_ALGO_TREE;
+    case LC_COLL_ALLGATHER:
+    case LC_COLL_REDUCE_SCATTER: return algo == LC_ALGO_RING;
+    case LC_COLL_BARRIER: return 1;
+    }
+    return 0;
+}
+
+lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config_t *cfg,
+                            lc_algo_t *algo_p)
+{
+    size_t bytes = a->count * lc_dtype_size(a->dtype);
+
+    (void)nranks;
+    if (a->algo != LC_ALGO_AUTO && a->type != LC_COLL_BARRIER) {
+        if (!lc__algo_fits(a->type, a->algo)) {
+            lc_error("algorithm %s does not implement this collective", lc_algo_str(a->algo));
+            return LC_ERR_UNSUPPORTED;
+        }
+        *algo_p = a->algo;
+        return LC_OK;
+    }
+    switch (a->type) {
+    case LC_COLL_ALLREDUCE:
+        *algo_p = bytes <= cfg->small_bytes  ? LC_ALGO_RECDBL
+                  : bytes <= cfg->tree_bytes ? LC_ALGO_TREE
+                                             : LC_ALGO_RING;
+        break;
+    case LC_COLL_BROADCAST: *algo_p = bytes <= cfg->tree_bytes ? LC_ALGO_TREE : LC_ALGO_CHAIN; break;
+    case LC_COLL_BARRIER: *algo_p = LC_ALGO_RECDBL; break;
+    default: *algo_p = LC_ALGO_RING; break;
+    }
+    return LC_OK;
+}
