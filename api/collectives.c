@@ -17,14 +17,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const lc__coll_names[] = {"?", "allreduce", "broadcast", "allgather",
-                                             "reduce_scatter", "barrier"};
+static const char *const lc__coll_names[] = { "?",         "allreduce",      "broadcast",
+                                              "allgather", "reduce_scatter", "barrier" };
 
 static uint32_t lc__coll_sig(const lc_coll_args_t *a, lc_algo_t algo, int size)
 {
-    uint64_t fields[7] = {(uint64_t)a->type, (uint64_t)a->count, (uint64_t)a->dtype,
-                          (uint64_t)a->op,   (uint64_t)a->root,  (uint64_t)algo,
-                          (uint64_t)size};
+    uint64_t fields[7] = { (uint64_t)a->type, (uint64_t)a->count, (uint64_t)a->dtype,
+                           (uint64_t)a->op,   (uint64_t)a->root,  (uint64_t)algo,
+                           (uint64_t)size };
     uint64_t h = lc__hash64(fields, sizeof(fields), 0);
     return (uint32_t)(h ^ (h >> 32));
 }
@@ -173,48 +173,70 @@ lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count, lc_d
                           lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params,
                           lc_request_t **req_p)
 {
-    lc_coll_args_t a = {.type = LC_COLL_ALLREDUCE, .sendbuf = sendbuf, .recvbuf = recvbuf,
-                        .count = count, .dtype = dtype, .op = op};
+    lc_coll_args_t a = { .type = LC_COLL_ALLREDUCE,
+                         .sendbuf = sendbuf,
+                         .recvbuf = recvbuf,
+                         .count = count,
+                         .dtype = dtype,
+                         .op = op };
     return lc__comm_submit(comm, &a, params, req_p);
 }
 
 lc_status_t lc_allreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
                          lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params)
 {
-    lc_coll_args_t a = {.type = LC_COLL_ALLREDUCE, .sendbuf = sendbuf, .recvbuf = recvbuf,
-                        .count = count, .dtype = dtype, .op = op};
+    lc_coll_args_t a = { .type = LC_COLL_ALLREDUCE,
+                         .sendbuf = sendbuf,
+                         .recvbuf = recvbuf,
+                         .count = count,
+                         .dtype = dtype,
+                         .op = op };
     return lc__run_blocking(comm, &a, params);
 }
 
 lc_status_t lc_ibroadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
                           const lc_op_params_t *params, lc_request_t **req_p)
 {
-    lc_coll_args_t a = {.type = LC_COLL_BROADCAST, .sendbuf = buf, .recvbuf = buf,
-                        .count = count, .dtype = dtype, .root = root};
+    lc_coll_args_t a = { .type = LC_COLL_BROADCAST,
+                         .sendbuf = buf,
+                         .recvbuf = buf,
+                         .count = count,
+                         .dtype = dtype,
+                         .root = root };
     return lc__comm_submit(comm, &a, params, req_p);
 }
 
 lc_status_t lc_broadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
                          const lc_op_params_t *params)
 {
-    lc_coll_args_t a = {.type = LC_COLL_BROADCAST, .sendbuf = buf, .recvbuf = buf,
-                        .count = count, .dtype = dtype, .root = root};
+    lc_coll_args_t a = { .type = LC_COLL_BROADCAST,
+                         .sendbuf = buf,
+                         .recvbuf = buf,
+                         .count = count,
+                         .dtype = dtype,
+                         .root = root };
     return lc__run_blocking(comm, &a, params);
 }
 
 lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
                           lc_comm_t *comm, const lc_op_params_t *params, lc_request_t **req_p)
 {
-    lc_coll_args_t a = {.type = LC_COLL_ALLGATHER, .sendbuf = sendbuf, .recvbuf = recvbuf,
-                        .count = count, .dtype = dtype};
+    lc_coll_args_t a = { .type = LC_COLL_ALLGATHER,
+                         .sendbuf = sendbuf,
+                         .recvbuf = recvbuf,
+                         .count = count,
+                         .dtype = dtype };
     return lc__comm_submit(comm, &a, params, req_p);
 }
 
 lc_status_t lc_allgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
                          lc_comm_t *comm, const lc_op_params_t *params)
 {
-    lc_coll_args_t a = {.type = LC_COLL_ALLGATHER, .sendbuf = sendbuf, .recvbuf = recvbuf,
-                        .count = count, .dtype = dtype};
+    lc_coll_args_t a = { .type = LC_COLL_ALLGATHER,
+                         .sendbuf = sendbuf,
+                         .recvbuf = recvbuf,
+                         .count = count,
+                         .dtype = dtype };
     return lc__run_blocking(comm, &a, params);
 }
 
@@ -222,8 +244,12 @@ lc_status_t lc_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvco
                                lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
                                const lc_op_params_t *params, lc_request_t **req_p)
 {
-    lc_coll_args_t a = {.type = LC_COLL_REDUCE_SCATTER, .sendbuf = sendbuf, .recvbuf = recvbuf,
-                        .count = recvcount, .dtype = dtype, .op = op};
+    lc_coll_args_t a = { .type = LC_COLL_REDUCE_SCATTER,
+                         .sendbuf = sendbuf,
+                         .recvbuf = recvbuf,
+                         .count = recvcount,
+                         .dtype = dtype,
+                         .op = op };
     return lc__comm_submit(comm, &a, params, req_p);
 }
 
@@ -231,19 +257,23 @@ lc_status_t lc_reduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcou
                               lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
                               const lc_op_params_t *params)
 {
-    lc_coll_args_t a = {.type = LC_COLL_REDUCE_SCATTER, .sendbuf = sendbuf, .recvbuf = recvbuf,
-                        .count = recvcount, .dtype = dtype, .op = op};
+    lc_coll_args_t a = { .type = LC_COLL_REDUCE_SCATTER,
+                         .sendbuf = sendbuf,
+                         .recvbuf = recvbuf,
+                         .count = recvcount,
+                         .dtype = dtype,
+                         .op = op };
     return lc__run_blocking(comm, &a, params);
 }
 
 lc_status_t lc_ibarrier(lc_comm_t *comm, lc_request_t **req_p)
 {
-    lc_coll_args_t a = {.type = LC_COLL_BARRIER, .dtype = LC_UINT8};
+    lc_coll_args_t a = { .type = LC_COLL_BARRIER, .dtype = LC_UINT8 };
     return lc__comm_submit(comm, &a, NULL, req_p);
 }
 
 lc_status_t lc_barrier(lc_comm_t *comm)
 {
-    lc_coll_args_t a = {.type = LC_COLL_BARRIER, .dtype = LC_UINT8};
+    lc_coll_args_t a = { .type = LC_COLL_BARRIER, .dtype = LC_UINT8 };
     return lc__run_blocking(comm, &a, NULL);
 }

@@ -260,8 +260,8 @@ lc_status_t lc_get_unique_id(lc_unique_id_t *id_p)
     LC_CHECK(lc__random_bytes(body.key, sizeof(body.key)));
     LC_CHECK(lc__random_bytes(&body.job_id, sizeof(body.job_id)));
     lc__advertised_host(cfg, body.host, sizeof(body.host));
-    LC_CHECK(lc__bootstrap_tcp_serve_detached(cfg->ifaddr, body.key, sizeof(body.key),
-                                              body.job_id, cfg->connect_timeout_ms, &port));
+    LC_CHECK(lc__bootstrap_tcp_serve_detached(cfg->ifaddr, body.key, sizeof(body.key), body.job_id,
+                                              cfg->connect_timeout_ms, &port));
     body.port = port;
     memset(id_p, 0, sizeof(*id_p));
     memcpy(id_p->internal, &body, sizeof(body));

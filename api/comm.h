@@ -25,7 +25,7 @@
 enum { LC_REQ_QUEUED = 0, LC_REQ_RUNNING = 1, LC_REQ_DONE = 2 };
 
 struct lc_request {
-    lc_comm_t *comm;         /* NULL once completed: the comm may be gone */
+    lc_comm_t *comm; /* NULL once completed: the comm may be gone */
     lc_coll_args_t args;
     lc_algo_t algo;
     uint64_t seq;
@@ -61,9 +61,9 @@ struct lc_comm {
     /* progress thread only */
     lc_request_t *active;
     int pumping;
-    lc_status_t broken;          /* sticky: a peer was lost */
-    uint64_t remote_abort_seq;   /* a peer failed this collective before we started it */
-    uint64_t abort_from_peer;    /* the running collective was failed by a peer's notice */
+    lc_status_t broken;        /* sticky: a peer was lost */
+    uint64_t remote_abort_seq; /* a peer failed this collective before we started it */
+    uint64_t abort_from_peer;  /* the running collective was failed by a peer's notice */
     lc_status_t remote_abort_status;
 };
 

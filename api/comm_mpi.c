@@ -13,8 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-lc_status_t lc_comm_init_mpi(MPI_Comm mpi_comm, const lc_comm_params_t *params,
-                             lc_comm_t **comm_p)
+lc_status_t lc_comm_init_mpi(MPI_Comm mpi_comm, const lc_comm_params_t *params, lc_comm_t **comm_p)
 {
     lc_config_t cfg = *lc__config_get();
     lc_bootstrap_t *bs;

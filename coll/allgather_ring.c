@@ -27,14 +27,14 @@ lc_status_t lc__allgather_ring(lc_sched_t *s, const lc_coll_args_t *a, int r, in
         int sb = lc__mod(r - st, n), rb = lc__mod(r - st - 1, n);
         for (size_t c = 0; c < nc; c++) {
             size_t k = LC_MIN(ce, a->count - c * ce);
-            int id = lc__sched_send(s, right, lc__at(out, (size_t)sb * a->count + c * ce, es),
-                                    k * es);
+            int id =
+                lc__sched_send(s, right, lc__at(out, (size_t)sb * a->count + c * ce, es), k * es);
             lc__sched_dep(s, prev[c], id);
         }
         for (size_t c = 0; c < nc; c++) {
             size_t k = LC_MIN(ce, a->count - c * ce);
-            prev[c] = lc__sched_recv(s, left, lc__at(out, (size_t)rb * a->count + c * ce, es),
-                                     k * es);
+            prev[c] =
+                lc__sched_recv(s, left, lc__at(out, (size_t)rb * a->count + c * ce, es), k * es);
         }
     }
     return LC_OK;

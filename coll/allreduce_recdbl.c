@@ -36,7 +36,8 @@ lc_status_t lc__allreduce_recdbl(lc_sched_t *s, const lc_coll_args_t *a, int r, 
     if (tmp == NULL || last == NULL || rd == NULL) return LC_ERR_NO_MEMORY;
     for (size_t c = 0; c < nc; c++) {
         size_t k = LC_MIN(ce, a->count - c * ce);
-        last[c] = lc__sched_copy(s, lc__at(buf, c * ce, es), lc__at(a->sendbuf, c * ce, es), k * es);
+        last[c] =
+            lc__sched_copy(s, lc__at(buf, c * ce, es), lc__at(a->sendbuf, c * ce, es), k * es);
     }
     if (r < 2 * extra) {
         if (r % 2 == 0) {

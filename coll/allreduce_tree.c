@@ -114,8 +114,7 @@ lc_status_t lc__allreduce_tree(lc_sched_t *s, const lc_coll_args_t *a, int r, in
     for (size_t c = 0; c < nc; c++) {
         for (int i = 0; i < 2; i++) {
             if (c < t[i].nc)
-                lc__tree_chunk(s, a, &t[i], c, slots + (size_t)i * LC_COLL_SLOTS * 2 * ce * es,
-                               n);
+                lc__tree_chunk(s, a, &t[i], c, slots + (size_t)i * LC_COLL_SLOTS * 2 * ce * es, n);
         }
     }
     return LC_OK;

@@ -5,6 +5,11 @@
  * link carries data at once and the whole transfer costs about one buffer
  * time plus (n-1) chunk times: the bandwidth optimum for large buffers. Data
  * lands in place; no scratch.
+ *
+ * The last rank of the chain then sends the root an empty message. It costs
+ * the root one latency, but it means every rank receives something in every
+ * broadcast, so a rank that names another root is caught by the signature
+ * check (LC_ERR_MISMATCH) instead of both ranks "succeeding" alone.
  */
 #include "coll/coll.h"
 #include "coll/coll_util.h"
@@ -16,14 +21,17 @@ lc_status_t lc__broadcast_chain(lc_sched_t *s, const lc_coll_args_t *a, int r, i
     const int pos = lc__mod(r - a->root, n);
     const int next = pos < n - 1 ? lc__mod(r + 1, n) : -1, prev = pos > 0 ? lc__mod(r - 1, n) : -1;
 
+    int got = -1;
+
     for (size_t c = 0; c < nc; c++) {
         size_t k = LC_MIN(ce, a->count - c * ce);
         char *p = lc__at(a->recvbuf, c * ce, es);
-        int got = prev >= 0 ? lc__sched_recv(s, prev, p, k * es) : -1;
+        got = prev >= 0 ? lc__sched_recv(s, prev, p, k * es) : -1;
         if (next >= 0) {
             int id = lc__sched_send(s, next, p, k * es);
             lc__sched_dep(s, got, id);
         }
     }
+    lc__broadcast_ack(s, r, n, a->root, pos == n - 1, got);
     return LC_OK;
 }

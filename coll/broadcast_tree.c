@@ -19,15 +19,19 @@ lc_status_t lc__broadcast_tree(lc_sched_t *s, const lc_coll_args_t *a, int r, in
 
     for (int i = 0; i < 2; i++)
         child[i] = 2 * v + 1 + i < n ? lc__mod(2 * v + 1 + i + a->root, n) : -1;
+    int got = -1;
+
     for (size_t c = 0; c < nc; c++) {
         size_t k = LC_MIN(ce, a->count - c * ce);
         char *p = lc__at(a->recvbuf, c * ce, es);
-        int got = parent >= 0 ? lc__sched_recv(s, parent, p, k * es) : -1;
+        got = parent >= 0 ? lc__sched_recv(s, parent, p, k * es) : -1;
         for (int i = 0; i < 2; i++) {
             if (child[i] < 0) continue;
             int id = lc__sched_send(s, child[i], p, k * es);
             lc__sched_dep(s, got, id);
         }
     }
+    /* The last heap position acknowledges to the root (see broadcast_chain.c). */
+    lc__broadcast_ack(s, r, n, a->root, v == n - 1, got);
     return LC_OK;
 }

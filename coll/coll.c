@@ -23,6 +23,16 @@ lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n)
     return LC_OK;
 }
 
+void lc__broadcast_ack(lc_sched_t *s, int rank, int n, int root, int last, int after)
+{
+    if (last) {
+        int id = lc__sched_send(s, root, NULL, 0);
+        lc__sched_dep(s, after, id);
+    } else if (rank == root) {
+        lc__sched_recv(s, lc__mod(root - 1, n), NULL, 0);
+    }
+}
+
 /* One rank: the result is the input. */
 static lc_status_t lc__coll_single(lc_sched_t *s, const lc_coll_args_t *a)
 {
@@ -33,14 +43,12 @@ static lc_status_t lc__coll_single(lc_sched_t *s, const lc_coll_args_t *a)
     case LC_COLL_REDUCE_SCATTER:
         if (a->count > 0) lc__sched_copy(s, a->recvbuf, a->sendbuf, a->count * es);
         break;
-    default:
-        break;
+    default: break;
     }
     return LC_OK;
 }
 
-lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *a, lc_algo_t algo, int rank,
-                           int n)
+lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *a, lc_algo_t algo, int rank, int n)
 {
     if (n == 1) return lc__coll_single(s, a);
     if (a->count == 0 || a->type == LC_COLL_BARRIER) {

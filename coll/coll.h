@@ -24,12 +24,13 @@ typedef struct {
     lc_coll_type_t type;
     const void *sendbuf; /* allreduce, allgather, reduce_scatter */
     void *recvbuf;       /* allreduce, allgather, reduce_scatter; broadcast: the buffer */
-    size_t count;        /* allreduce/broadcast: elements; allgather: per rank; reduce_scatter: recvcount */
+    size_t
+        count; /* allreduce/broadcast: elements; allgather: per rank; reduce_scatter: recvcount */
     lc_dtype_t dtype;
     lc_op_t op;
-    int root;            /* broadcast */
-    lc_algo_t algo;      /* requested (LC_ALGO_AUTO = choose) */
-    size_t chunk_bytes;  /* pipeline chunk (already defaulted from the config) */
+    int root;           /* broadcast */
+    lc_algo_t algo;     /* requested (LC_ALGO_AUTO = choose) */
+    size_t chunk_bytes; /* pipeline chunk (already defaulted from the config) */
 } lc_coll_args_t;
 
 /*

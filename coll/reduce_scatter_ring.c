@@ -25,7 +25,7 @@ lc_status_t lc__reduce_scatter_ring(lc_sched_t *s, const lc_coll_args_t *a, int 
     const size_t nc = lc__nchunks(a->count, ce);
     const int right = lc__mod(r + 1, n), left = lc__mod(r - 1, n);
     const char *in = a->sendbuf;
-    char *bufs[2] = {lc__sched_scratch(s, a->count * es), lc__sched_scratch(s, a->count * es)};
+    char *bufs[2] = { lc__sched_scratch(s, a->count * es), lc__sched_scratch(s, a->count * es) };
     int *red_prev = lc__coll_ids(s, nc);  /* reduce of the previous step, per chunk */
     int *sent_prev = lc__coll_ids(s, nc); /* send of the previous step, per chunk */
     int *sent = lc__coll_ids(s, nc);
@@ -37,8 +37,8 @@ lc_status_t lc__reduce_scatter_ring(lc_sched_t *s, const lc_coll_args_t *a, int 
         char *cur = bufs[st % 2], *prv = bufs[(st + 1) % 2];
         for (size_t c = 0; c < nc; c++) {
             size_t k = LC_MIN(ce, a->count - c * ce);
-            const char *src = st == 0 ? lc__at(in, (size_t)sb * a->count + c * ce, es)
-                                      : lc__at(prv, c * ce, es);
+            const char *src =
+                st == 0 ? lc__at(in, (size_t)sb * a->count + c * ce, es) : lc__at(prv, c * ce, es);
             sent[c] = lc__sched_send(s, right, src, k * es);
             lc__sched_dep(s, red_prev[c], sent[c]);
         }

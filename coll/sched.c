@@ -389,7 +389,7 @@ static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
 
     while (!s->finished && *head >= 0 && s->ops[*head].state == LC_SOP_READY) {
         lc_sop_t *op = &s->ops[*head];
-        lc_tl_tag_t tag = {.seq = s->run.seq, .index = op->index, .sig = s->run.sig, .codec = 0};
+        lc_tl_tag_t tag = { .seq = s->run.seq, .index = op->index, .sig = s->run.sig, .codec = 0 };
         lc_status_t st;
 
         *head = op->next_in_peer;
@@ -397,8 +397,8 @@ static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
         if (dir == LC_DIR_SEND)
             st = s->run.tl_ops->send(s->run.tl, peer, &tag, op->a, op->count, lc__sched_tl_cb, op);
         else
-            st = s->run.tl_ops->recv(s->run.tl, peer, &tag, op->dst, op->count, lc__sched_tl_cb,
-                                     op);
+            st =
+                s->run.tl_ops->recv(s->run.tl, peer, &tag, op->dst, op->count, lc__sched_tl_cb, op);
         if (st != LC_OK) lc__sched_fail(s, st);
     }
 }
@@ -417,11 +417,8 @@ static void lc__sched_execute(lc_sched_t *s, lc_sop_t *op)
     case LC_SOP_COPY:
         if (op->dst != op->a && op->count > 0) memmove(op->dst, op->a, op->count);
         break;
-    case LC_SOP_SCALE:
-        lc__reduce_div(op->dst, op->count, (lc_dtype_t)op->dtype, op->nranks);
-        break;
-    default:
-        break;
+    case LC_SOP_SCALE: lc__reduce_div(op->dst, op->count, (lc_dtype_t)op->dtype, op->nranks); break;
+    default: break;
     }
     lc__sched_complete(s, op);
 }

@@ -73,8 +73,8 @@ int lc__sched_num_ops(const lc_sched_t *s);
 typedef struct {
     lc_tl_t *tl;
     const lc_tl_ops_t *tl_ops;
-    uint64_t seq;              /* collective sequence number (message tags) */
-    uint32_t sig;              /* argument signature (message tags) */
+    uint64_t seq; /* collective sequence number (message tags) */
+    uint32_t sig; /* argument signature (message tags) */
     lc_sched_done_cb_t done_cb;
     void *done_arg;
 } lc_sched_run_params_t;

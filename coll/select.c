@@ -48,7 +48,9 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
                   : bytes <= cfg->tree_bytes ? LC_ALGO_TREE
                                              : LC_ALGO_RING;
         break;
-    case LC_COLL_BROADCAST: *algo_p = bytes <= cfg->tree_bytes ? LC_ALGO_TREE : LC_ALGO_CHAIN; break;
+    case LC_COLL_BROADCAST:
+        *algo_p = bytes <= cfg->tree_bytes ? LC_ALGO_TREE : LC_ALGO_CHAIN;
+        break;
     case LC_COLL_BARRIER: *algo_p = LC_ALGO_RECDBL; break;
     default: *algo_p = LC_ALGO_RING; break;
     }

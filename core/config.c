@@ -16,8 +16,8 @@
 static lc_config_t lc__config;
 static pthread_once_t lc__config_once = PTHREAD_ONCE_INIT;
 
-static const char *const lc__algo_names[LC_ALGO_COUNT] = {"auto", "ring", "tree", "recdbl",
-                                                          "chain"};
+static const char *const lc__algo_names[LC_ALGO_COUNT] = { "auto", "ring", "tree", "recdbl",
+                                                           "chain" };
 
 const char *lc_algo_str(lc_algo_t algo)
 {
@@ -46,9 +46,21 @@ static int lc__parse_size(const char *s, unsigned long long *out)
     v = strtoull(s, &end, 10);
     if (errno != 0 || end == s || s[0] == '-') return -1;
     switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
+    case 'k':
+    case 'K':
+        v <<= 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        v <<= 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        v <<= 30;
+        end++;
+        break;
     default: break;
     }
     if (*end == 'i' || *end == 'B') end++;
@@ -95,7 +107,7 @@ static const char *lc__env_str(const char *name, const char *def)
 
 static int lc__parse_log_level(const char *s)
 {
-    static const char *const names[] = {"error", "warn", "info", "debug", "trace"};
+    static const char *const names[] = { "error", "warn", "info", "debug", "trace" };
 
     if (s == NULL) return LC_LOG_WARN;
     for (int i = 0; i < (int)LC_ARRAY_SIZE(names); i++) {
@@ -120,7 +132,8 @@ static void lc__config_load(void)
     c->log_level = level;
     lc__log_set_level(level);
 
-    c->rank = lc__env_int("LC_RANK", lc__env_int("OMPI_COMM_WORLD_RANK", lc__env_int("PMI_RANK", -1)));
+    c->rank =
+        lc__env_int("LC_RANK", lc__env_int("OMPI_COMM_WORLD_RANK", lc__env_int("PMI_RANK", -1)));
     c->world_size = lc__env_int("LC_WORLD_SIZE",
                                 lc__env_int("OMPI_COMM_WORLD_SIZE", lc__env_int("PMI_SIZE", -1)));
     c->coord = lc__env_str("LC_COORD", NULL);
@@ -161,8 +174,8 @@ void lc__config_print(const lc_config_t *c)
             c->ifaddr ? c->ifaddr : "(auto)");
     lc_info("config: LC_TIMEOUT_MS=%u LC_PEER_TIMEOUT_MS=%u LC_CONNECT_TIMEOUT_MS=%u "
             "LC_TCP_CONNS=%d LC_TCP_BUFSIZE=%d LC_CHECKSUM=%d",
-            c->timeout_ms, c->peer_timeout_ms, c->connect_timeout_ms, c->tcp_conns,
-            c->tcp_bufsize, c->checksum);
+            c->timeout_ms, c->peer_timeout_ms, c->connect_timeout_ms, c->tcp_conns, c->tcp_bufsize,
+            c->checksum);
     lc_info("config: LC_ALGO=%s LC_CHUNK_BYTES=%zu LC_SMALL_BYTES=%zu LC_TREE_BYTES=%zu",
             lc_algo_str(c->algo), c->chunk_bytes, c->small_bytes, c->tree_bytes);
 }

@@ -13,25 +13,26 @@
 #include <stdint.h>
 
 typedef struct {
-    int log_level;             /* LC_LOG: error|warn|info|debug|trace (default warn) */
-    int rank;                  /* LC_RANK, else OMPI_COMM_WORLD_RANK, else PMI_RANK; -1 if unset */
-    int world_size;            /* LC_WORLD_SIZE, else OMPI_COMM_WORLD_SIZE, else PMI_SIZE; -1 if unset */
-    const char *coord;         /* LC_COORD "host:port" (NULL if unset) */
-    int coord_fd;              /* LC_COORD_FD: listening socket inherited from lcrun (-1 if unset) */
-    const char *job_key;       /* LC_JOB_KEY (NULL if unset: an insecure built-in key is used) */
-    const char *job_id;        /* LC_JOB_ID (default "laconic") */
-    const char *transport;     /* LC_TRANSPORT (default "tcp") */
-    const char *ifaddr;        /* LC_IFADDR: IPv4 address to listen on and advertise (NULL = auto) */
-    uint32_t timeout_ms;       /* LC_TIMEOUT_MS: collective no-progress timeout (default 300000) */
-    uint32_t peer_timeout_ms;  /* LC_PEER_TIMEOUT_MS: silent peer declared lost (default 2000) */
+    int log_level;       /* LC_LOG: error|warn|info|debug|trace (default warn) */
+    int rank;            /* LC_RANK, else OMPI_COMM_WORLD_RANK, else PMI_RANK; -1 if unset */
+    int world_size;      /* LC_WORLD_SIZE, else OMPI_COMM_WORLD_SIZE, else PMI_SIZE; -1 if unset */
+    const char *coord;   /* LC_COORD "host:port" (NULL if unset) */
+    int coord_fd;        /* LC_COORD_FD: listening socket inherited from lcrun (-1 if unset) */
+    const char *job_key; /* LC_JOB_KEY (NULL if unset: an insecure built-in key is used) */
+    const char *job_id;  /* LC_JOB_ID (default "laconic") */
+    const char *transport;    /* LC_TRANSPORT (default "tcp") */
+    const char *ifaddr;       /* LC_IFADDR: IPv4 address to listen on and advertise (NULL = auto) */
+    uint32_t timeout_ms;      /* LC_TIMEOUT_MS: collective no-progress timeout (default 300000) */
+    uint32_t peer_timeout_ms; /* LC_PEER_TIMEOUT_MS: silent peer declared lost (default 2000) */
     uint32_t connect_timeout_ms; /* LC_CONNECT_TIMEOUT_MS: rendezvous + wire-up (default 30000) */
-    int tcp_conns;             /* LC_TCP_CONNS: data connections per peer (default 2) */
-    int tcp_bufsize;           /* LC_TCP_BUFSIZE: SO_SNDBUF/SO_RCVBUF bytes (default 0 = kernel autotuning) */
-    lc_algo_t algo;            /* LC_ALGO: auto|ring|tree|recdbl|chain (default auto) */
-    size_t chunk_bytes;        /* LC_CHUNK_BYTES: pipeline chunk (default 512 KiB) */
-    size_t small_bytes;        /* LC_SMALL_BYTES: allreduce at or below uses recursive doubling (default 16 KiB) */
-    size_t tree_bytes;         /* LC_TREE_BYTES: allreduce at or below uses the tree (default 256 KiB) */
-    int checksum;              /* LC_CHECKSUM: CRC32C on every payload (default 0) */
+    int tcp_conns;               /* LC_TCP_CONNS: data connections per peer (default 2) */
+    int tcp_bufsize; /* LC_TCP_BUFSIZE: SO_SNDBUF/SO_RCVBUF bytes (default 0 = kernel autotuning) */
+    lc_algo_t algo;  /* LC_ALGO: auto|ring|tree|recdbl|chain (default auto) */
+    size_t chunk_bytes; /* LC_CHUNK_BYTES: pipeline chunk (default 512 KiB) */
+    size_t small_bytes; /* LC_SMALL_BYTES: allreduce at or below uses recursive doubling (default 16
+                           KiB) */
+    size_t tree_bytes;  /* LC_TREE_BYTES: allreduce at or below uses the tree (default 256 KiB) */
+    int checksum;       /* LC_CHECKSUM: CRC32C on every payload (default 0) */
 } lc_config_t;
 
 /* The process-wide configuration, parsed on first use (thread-safe). */

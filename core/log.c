@@ -13,7 +13,7 @@
 int lc__log_level = LC_LOG_WARN;
 static int lc__log_rank = -1;
 
-static const char *const lc__log_names[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+static const char *const lc__log_names[] = { "ERROR", "WARN", "INFO", "DEBUG", "TRACE" };
 
 void lc__log_set_level(int level)
 {

@@ -55,7 +55,7 @@ struct lc_progress {
 lc_status_t lc__progress_create(uint32_t tick_ms, lc_progress_t **progress_p)
 {
     lc_progress_t *p = calloc(1, sizeof(*p));
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
     if (p == NULL) return LC_ERR_NO_MEMORY;
     p->tick_ms = tick_ms ? tick_ms : 100;
@@ -235,5 +235,6 @@ void lc__progress_stop(lc_progress_t *p)
 
 bool lc__progress_on_thread(const lc_progress_t *p)
 {
-    return atomic_load(&((lc_progress_t *)p)->have_owner) && pthread_equal(pthread_self(), p->owner);
+    return atomic_load(&((lc_progress_t *)p)->have_owner) &&
+           pthread_equal(pthread_self(), p->owner);
 }

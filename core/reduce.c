@@ -51,8 +51,8 @@ uint16_t lc__f32_to_f16(float f)
     if (ax >= 0x7f800000u) /* Inf or NaN (NaN stays a quiet NaN) */
         return sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 | ((ax >> 13) & 0x3ff) : 0);
     if (ax >= 0x477ff000u) return sign | 0x7c00; /* rounds to >= 65520: overflow */
-    if (ax < 0x38800000u) {                       /* result is subnormal or zero */
-        if (ax < 0x33000000u) return sign;        /* below half the smallest subnormal */
+    if (ax < 0x38800000u) {                      /* result is subnormal or zero */
+        if (ax < 0x33000000u) return sign;       /* below half the smallest subnormal */
         uint32_t man = (ax & 0x7fffff) | 0x800000;
         int shift = 126 - (int)(ax >> 23); /* 14..24 */
         uint32_t q = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
@@ -93,10 +93,10 @@ uint16_t lc__f32_to_bf16(float f)
 #define LC_RED_ALL_OPS(T, UT)                                                                      \
     switch (op) {                                                                                  \
     case LC_SUM:                                                                                   \
-    case LC_AVG: LC_RED_LOOP(T, (T)((UT)u + (UT)v)); break;                                      \
-    case LC_PROD: LC_RED_LOOP(T, (T)((UT)u * (UT)v)); break;                                     \
-    case LC_MAX: LC_RED_LOOP(T, v > u ? v : u); break;                                           \
-    case LC_MIN: LC_RED_LOOP(T, v < u ? v : u); break;                                           \
+    case LC_AVG: LC_RED_LOOP(T, (T)((UT)u + (UT)v)); break;                                        \
+    case LC_PROD: LC_RED_LOOP(T, (T)((UT)u * (UT)v)); break;                                       \
+    case LC_MAX: LC_RED_LOOP(T, v > u ? v : u); break;                                             \
+    case LC_MIN: LC_RED_LOOP(T, v < u ? v : u); break;                                             \
     default: break;                                                                                \
     }
 

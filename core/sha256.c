@@ -6,16 +6,15 @@
 #include <string.h>
 
 static const uint32_t lc__k256[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
 
 static inline uint32_t lc__ror(uint32_t x, int n)
 {
@@ -39,8 +38,8 @@ static void lc__sha256_block(lc_sha256_t *s, const uint8_t *p)
     for (int i = 0; i < 64; i++) {
         uint32_t t1 = h + (lc__ror(e, 6) ^ lc__ror(e, 11) ^ lc__ror(e, 25)) + ((e & f) ^ (~e & g)) +
                       lc__k256[i] + w[i];
-        uint32_t t2 = (lc__ror(a, 2) ^ lc__ror(a, 13) ^ lc__ror(a, 22)) +
-                      ((a & b) ^ (a & c) ^ (b & c));
+        uint32_t t2 =
+            (lc__ror(a, 2) ^ lc__ror(a, 13) ^ lc__ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
         h = g, g = f, f = e, e = d + t1;
         d = c, c = b, b = a, a = t1 + t2;
     }
@@ -50,8 +49,8 @@ static void lc__sha256_block(lc_sha256_t *s, const uint8_t *p)
 
 void lc__sha256_init(lc_sha256_t *s)
 {
-    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
     memcpy(s->h, iv, sizeof(iv));
     s->len = 0;
     s->nbuf = 0;
@@ -96,7 +95,7 @@ void lc__sha256_final(lc_sha256_t *s, uint8_t out[LC_SHA256_BYTES])
 void lc__hmac_sha256(const uint8_t *key, size_t keylen, const void *const *parts,
                      const size_t *lens, int nparts, uint8_t out[LC_SHA256_BYTES])
 {
-    uint8_t k[64] = {0}, pad[64], inner[LC_SHA256_BYTES];
+    uint8_t k[64] = { 0 }, pad[64], inner[LC_SHA256_BYTES];
     lc_sha256_t s;
 
     if (keylen > 64) {

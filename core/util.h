@@ -29,7 +29,7 @@
 
 #define LC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define LC_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define LC_DIV_UP(a, b) (((a) + (b) - 1) / (b))
+#define LC_DIV_UP(a, b) (((a) + (b)-1) / (b))
 #define LC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Monotonic clock in nanoseconds. */

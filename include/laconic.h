@@ -66,9 +66,10 @@ extern "C" {
  * has lost a peer and collectives on it fail until it is rebuilt.
  */
 typedef enum {
-    LC_OK = 0,                  /**< Success. */
-    LC_INPROGRESS = 1,          /**< Operation has not completed yet (lc_test()). */
-    LC_ERR_INVALID_ARG = -1,    /**< An argument is invalid (NULL buffer, bad count, unknown dtype/op...). */
+    LC_OK = 0,         /**< Success. */
+    LC_INPROGRESS = 1, /**< Operation has not completed yet (lc_test()). */
+    LC_ERR_INVALID_ARG =
+        -1, /**< An argument is invalid (NULL buffer, bad count, unknown dtype/op...). */
     LC_ERR_NO_MEMORY = -2,      /**< An allocation failed. */
     LC_ERR_UNSUPPORTED = -3,    /**< Valid but not supported (e.g. a transport not built in). */
     LC_ERR_TIMEOUT = -4,        /**< No progress within the configured timeout. */
@@ -94,13 +95,13 @@ LC_API const char *lc_status_str(lc_status_t status);
  * (round to nearest even).
  */
 typedef enum {
-    LC_FLOAT32 = 0,  /**< IEEE 754 binary32. */
-    LC_FLOAT16 = 1,  /**< IEEE 754 binary16. */
-    LC_BFLOAT16 = 2, /**< bfloat16 (upper half of a binary32). */
-    LC_FLOAT64 = 3,  /**< IEEE 754 binary64. */
-    LC_INT32 = 4,    /**< Two's complement 32-bit; sum and prod wrap. */
-    LC_INT64 = 5,    /**< Two's complement 64-bit; sum and prod wrap. */
-    LC_UINT8 = 6,    /**< Unsigned 8-bit; sum and prod wrap. */
+    LC_FLOAT32 = 0,    /**< IEEE 754 binary32. */
+    LC_FLOAT16 = 1,    /**< IEEE 754 binary16. */
+    LC_BFLOAT16 = 2,   /**< bfloat16 (upper half of a binary32). */
+    LC_FLOAT64 = 3,    /**< IEEE 754 binary64. */
+    LC_INT32 = 4,      /**< Two's complement 32-bit; sum and prod wrap. */
+    LC_INT64 = 5,      /**< Two's complement 64-bit; sum and prod wrap. */
+    LC_UINT8 = 6,      /**< Unsigned 8-bit; sum and prod wrap. */
     LC_DTYPE_COUNT = 7 /**< Number of datatypes (not a datatype). */
 } lc_dtype_t;
 
@@ -111,11 +112,11 @@ typedef enum {
  * integer types, like NCCL's ncclAvg).
  */
 typedef enum {
-    LC_SUM = 0,  /**< Sum. */
-    LC_AVG = 1,  /**< Sum divided by the number of ranks. */
-    LC_MAX = 2,  /**< Maximum. */
-    LC_MIN = 3,  /**< Minimum. */
-    LC_PROD = 4, /**< Product. */
+    LC_SUM = 0,     /**< Sum. */
+    LC_AVG = 1,     /**< Sum divided by the number of ranks. */
+    LC_MAX = 2,     /**< Maximum. */
+    LC_MIN = 3,     /**< Minimum. */
+    LC_PROD = 4,    /**< Product. */
     LC_OP_COUNT = 5 /**< Number of operations (not an operation). */
 } lc_op_t;
 
@@ -125,12 +126,12 @@ typedef enum {
  * algorithm that does not apply to a collective returns ::LC_ERR_UNSUPPORTED.
  */
 typedef enum {
-    LC_ALGO_AUTO = 0,    /**< Choose automatically. */
-    LC_ALGO_RING = 1,    /**< Ring (allreduce = reduce-scatter + allgather, chunk-pipelined). */
-    LC_ALGO_TREE = 2,    /**< Double binary tree (allreduce) / pipelined binary tree (broadcast). */
-    LC_ALGO_RECDBL = 3,  /**< Recursive doubling (small-message allreduce, allgather, barrier). */
-    LC_ALGO_CHAIN = 4,   /**< Pipelined chain (broadcast). */
-    LC_ALGO_COUNT = 5    /**< Number of algorithms (not an algorithm). */
+    LC_ALGO_AUTO = 0,   /**< Choose automatically. */
+    LC_ALGO_RING = 1,   /**< Ring (allreduce = reduce-scatter + allgather, chunk-pipelined). */
+    LC_ALGO_TREE = 2,   /**< Double binary tree (allreduce) / pipelined binary tree (broadcast). */
+    LC_ALGO_RECDBL = 3, /**< Recursive doubling (small-message allreduce, allgather, barrier). */
+    LC_ALGO_CHAIN = 4,  /**< Pipelined chain (broadcast). */
+    LC_ALGO_COUNT = 5   /**< Number of algorithms (not an algorithm). */
 } lc_algo_t;
 
 /**
@@ -184,14 +185,14 @@ enum {
  * built-in defaults.
  */
 typedef struct {
-    uint64_t field_mask;          /**< Which fields below are set (LC_COMM_PARAM_FIELD_*). */
-    int rank;                     /**< This process's rank, 0 <= rank < size. */
-    int size;                     /**< Number of ranks. */
-    const char *coord;            /**< Rendezvous address "host:port"; rank 0 serves it. */
-    const char *job_key;          /**< Shared secret that authenticates every connection. */
-    uint32_t timeout_ms;          /**< No-progress timeout of a collective (0 = library default). */
-    uint32_t peer_timeout_ms;     /**< Silence after which a peer is declared lost (0 = default). */
-    const char *transport;        /**< Transport name: "tcp" (default). */
+    uint64_t field_mask;      /**< Which fields below are set (LC_COMM_PARAM_FIELD_*). */
+    int rank;                 /**< This process's rank, 0 <= rank < size. */
+    int size;                 /**< Number of ranks. */
+    const char *coord;        /**< Rendezvous address "host:port"; rank 0 serves it. */
+    const char *job_key;      /**< Shared secret that authenticates every connection. */
+    uint32_t timeout_ms;      /**< No-progress timeout of a collective (0 = library default). */
+    uint32_t peer_timeout_ms; /**< Silence after which a peer is declared lost (0 = default). */
+    const char *transport;    /**< Transport name: "tcp" (default). */
 } lc_comm_params_t;
 
 /**
@@ -266,9 +267,10 @@ enum {
 
 /** @brief Per-call parameters of a collective (NULL means all defaults). */
 typedef struct {
-    uint64_t field_mask;  /**< Which fields below are set (LC_OP_PARAM_FIELD_*). */
-    lc_algo_t algo;       /**< Force an algorithm (::LC_ALGO_AUTO = choose). */
-    size_t chunk_bytes;   /**< Pipeline chunk size in bytes, 64 B to 1 GiB (0 = default, @c LC_CHUNK_BYTES). */
+    uint64_t field_mask; /**< Which fields below are set (LC_OP_PARAM_FIELD_*). */
+    lc_algo_t algo;      /**< Force an algorithm (::LC_ALGO_AUTO = choose). */
+    size_t chunk_bytes;  /**< Pipeline chunk size in bytes, 64 B to 1 GiB (0 = default, @c
+                            LC_CHUNK_BYTES). */
 } lc_op_params_t;
 
 /**
@@ -279,11 +281,11 @@ typedef struct {
     uint64_t bytes_sent;     /**< Payload bytes this rank put on the wire. */
     uint64_t bytes_received; /**< Payload bytes this rank took off the wire. */
     uint64_t wire_bytes;     /**< Bytes sent including frame headers. */
-    double ratio;            /**< Uncompressed payload bytes / payload bytes sent (1.0 uncompressed). */
-    lc_algo_t algo;          /**< Algorithm that ran. */
-    double elapsed_us;       /**< Time from start on the progress thread to completion. */
-    uint32_t epoch;          /**< Membership epoch the collective ran in. */
-    uint64_t seq;            /**< Sequence number of the collective on this communicator. */
+    double ratio;      /**< Uncompressed payload bytes / payload bytes sent (1.0 uncompressed). */
+    lc_algo_t algo;    /**< Algorithm that ran. */
+    double elapsed_us; /**< Time from start on the progress thread to completion. */
+    uint32_t epoch;    /**< Membership epoch the collective ran in. */
+    uint64_t seq;      /**< Sequence number of the collective on this communicator. */
 } lc_op_info_t;
 
 /**
@@ -309,9 +311,9 @@ LC_API lc_status_t lc_allreduce(const void *sendbuf, void *recvbuf, size_t count
  * @return ::LC_OK if started (errors of the collective come from lc_wait()),
  *   or an argument error, in which case no request is made.
  */
-LC_API lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count,
-                                 lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
-                                 const lc_op_params_t *params, lc_request_t **req_p);
+LC_API lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                                 lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params,
+                                 lc_request_t **req_p);
 
 /**
  * @brief Copy @p count elements of @p buf on @p root to @p buf on every rank.
@@ -352,8 +354,8 @@ LC_API lc_status_t lc_allgather(const void *sendbuf, void *recvbuf, size_t count
  * @brief Non-blocking lc_allgather().
  * @param req_p Receives the request.
  */
-LC_API lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count,
-                                 lc_dtype_t dtype, lc_comm_t *comm, const lc_op_params_t *params,
+LC_API lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                                 lc_comm_t *comm, const lc_op_params_t *params,
                                  lc_request_t **req_p);
 
 /**

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +22,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
 
 double lc_mp_now(void)
 {
@@ -186,15 +191,34 @@ int lc_mp_run(int size, lc_mp_fn_t fn, void *arg, int timeout_s, const char *con
             break;
         }
         /* Sleep, don't spin: poll the children every 5 ms. */
-        struct timespec ts = {0, 5 * 1000 * 1000};
+        struct timespec ts = { 0, 5 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
     for (int r = 0; r < size; r++) {
         if (result != NULL) result->exit_code[r] = status[r];
         if (status[r] != 0) {
             failed = 1;
-            if (result == NULL) fprintf(stderr, "lc_mp_run: rank %d exited with %d\n", r, status[r]);
+            if (result == NULL)
+                fprintf(stderr, "lc_mp_run: rank %d exited with %d\n", r, status[r]);
         }
     }
     return failed ? 1 : 0;
+}
+
+int lc_mp_run_filtered(const char *group, const struct CMUnitTest *tests, size_t n,
+                       const char *pattern, int (*setup)(void **), int (*teardown)(void **))
+{
+    struct CMUnitTest *sel = calloc(n ? n : 1, sizeof(*sel));
+    size_t k = 0;
+    if (!sel) return 1;
+    for (size_t i = 0; i < n; i++)
+        if (!pattern || fnmatch(pattern, tests[i].name, 0) == 0) sel[k++] = tests[i];
+    if (k == 0) {
+        fprintf(stderr, "%s: no test matches '%s'\n", group, pattern);
+        free(sel);
+        return 1;
+    }
+    int rc = _cmocka_run_group_tests(group, sel, k, setup, teardown);
+    free(sel);
+    return rc;
 }

@@ -48,4 +48,13 @@ double lc_mp_now(void);
 /* Print a failure message prefixed with the rank and return 1. */
 int lc_mp_fail(int rank, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Run the cmocka tests whose names match the shell pattern pattern (fnmatch:
+ * "test_[nbu]*"), all of them when pattern is NULL. A pattern that matches
+ * no test is an error (returns 1), so a mistyped filter cannot pass.
+ */
+struct CMUnitTest;
+int lc_mp_run_filtered(const char *group, const struct CMUnitTest *tests, size_t n,
+                       const char *pattern, int (*setup)(void **), int (*teardown)(void **));
+
 #endif

@@ -93,7 +93,8 @@ static double expect(lc_op_t op, lc_dtype_t dt, int n, size_t i)
     for (int r = 1; r < n; r++) {
         double v = val(op, r, i);
         switch (op) {
-        case LC_SUM: case LC_AVG: acc += v; break;
+        case LC_SUM:
+        case LC_AVG: acc += v; break;
         case LC_MAX: acc = v > acc ? v : acc; break;
         case LC_MIN: acc = v < acc ? v : acc; break;
         case LC_PROD: acc *= v; break;
@@ -128,15 +129,15 @@ typedef struct {
     int root;
 } tcase_t;
 
-static const size_t k_counts[] = {0, 1, 7, 1023, (1u << 20) + 3};
+static const size_t k_counts[] = { 0, 1, 7, 1023, (1u << 20) + 3 };
 #define BIG_COUNT ((size_t)16 << 20) /* 64 MiB of floats */
 
 static int build_cases(int n, tcase_t *cs, int big)
 {
     int k = 0;
-    static const lc_algo_t ar_algos[] = {LC_ALGO_AUTO, LC_ALGO_RING, LC_ALGO_TREE,
-                                         LC_ALGO_RECDBL};
-    static const lc_algo_t bc_algos[] = {LC_ALGO_AUTO, LC_ALGO_CHAIN, LC_ALGO_TREE};
+    static const lc_algo_t ar_algos[] = { LC_ALGO_AUTO, LC_ALGO_RING, LC_ALGO_TREE,
+                                          LC_ALGO_RECDBL };
+    static const lc_algo_t bc_algos[] = { LC_ALGO_AUTO, LC_ALGO_CHAIN, LC_ALGO_TREE };
 
     for (size_t ci = 0; ci < sizeof(k_counts) / sizeof(k_counts[0]); ci++) {
         size_t count = k_counts[ci];
@@ -147,22 +148,22 @@ static int build_cases(int n, tcase_t *cs, int big)
                     for (int a = 0; a < 4; a++) {
                         /* Forced algorithms on large counts: f32 sum only. */
                         if (large && a > 0 && !(dt == LC_FLOAT32 && op == LC_SUM)) continue;
-                        cs[k++] = (tcase_t){0, count, dt, op, ip, ar_algos[a], 0};
+                        cs[k++] = (tcase_t){ 0, count, dt, op, ip, ar_algos[a], 0 };
                     }
                     if (op == LC_SUM || op == LC_MAX || !large)
-                        cs[k++] = (tcase_t){3, count, dt, op, ip, LC_ALGO_AUTO, 0};
+                        cs[k++] = (tcase_t){ 3, count, dt, op, ip, LC_ALGO_AUTO, 0 };
                 }
             }
             for (int ip = 0; ip < 2; ip++)
-                cs[k++] = (tcase_t){2, count, dt, LC_SUM, ip, LC_ALGO_AUTO, 0};
+                cs[k++] = (tcase_t){ 2, count, dt, LC_SUM, ip, LC_ALGO_AUTO, 0 };
             for (int a = 0; a < 3; a++)
-                cs[k++] = (tcase_t){1, count, dt, LC_SUM, 1, bc_algos[a], (int)(count % n)};
+                cs[k++] = (tcase_t){ 1, count, dt, LC_SUM, 1, bc_algos[a], (int)(count % n) };
         }
     }
     if (big) {
-        cs[k++] = (tcase_t){0, BIG_COUNT, LC_FLOAT32, LC_SUM, 0, LC_ALGO_AUTO, 0};
-        cs[k++] = (tcase_t){0, BIG_COUNT, LC_FLOAT32, LC_SUM, 1, LC_ALGO_AUTO, 0};
-        cs[k++] = (tcase_t){0, BIG_COUNT, LC_FLOAT32, LC_AVG, 0, LC_ALGO_TREE, 0};
+        cs[k++] = (tcase_t){ 0, BIG_COUNT, LC_FLOAT32, LC_SUM, 0, LC_ALGO_AUTO, 0 };
+        cs[k++] = (tcase_t){ 0, BIG_COUNT, LC_FLOAT32, LC_SUM, 1, LC_ALGO_AUTO, 0 };
+        cs[k++] = (tcase_t){ 0, BIG_COUNT, LC_FLOAT32, LC_AVG, 0, LC_ALGO_TREE, 0 };
     }
     return k;
 }
@@ -171,7 +172,7 @@ static int run_case(lc_comm_t *comm, int rank, int n, const tcase_t *c, char *sb
                     uint64_t *hash_p)
 {
     size_t es = lc_dtype_size(c->dt), cnt = c->count;
-    lc_op_params_t p = {.field_mask = LC_OP_PARAM_FIELD_ALGO, .algo = c->algo};
+    lc_op_params_t p = { .field_mask = LC_OP_PARAM_FIELD_ALGO, .algo = c->algo };
     lc_status_t st = LC_OK;
     size_t nout = 0;
     void *out = rbuf;
@@ -179,7 +180,8 @@ static int run_case(lc_comm_t *comm, int rank, int n, const tcase_t *c, char *sb
     memset(rbuf, 0xa5, cnt * es * (size_t)n + 16);
     switch (c->coll) {
     case 0:
-        for (size_t i = 0; i < cnt; i++) put(c->inplace ? rbuf : sbuf, c->dt, i, val(c->op, rank, i));
+        for (size_t i = 0; i < cnt; i++)
+            put(c->inplace ? rbuf : sbuf, c->dt, i, val(c->op, rank, i));
         st = lc_allreduce(c->inplace ? rbuf : sbuf, rbuf, cnt, c->dt, c->op, comm, &p);
         nout = cnt;
         break;
@@ -267,7 +269,7 @@ static int correctness_rank(int rank, int n, void *arg)
 
 static void check_correctness(int n, int big, int timeout_s)
 {
-    corr_arg_t a = {big};
+    corr_arg_t a = { big };
     static tcase_t cs[MAX_CASES];
     memset(g_sh, 0, sizeof(*g_sh));
     assert_int_equal(lc_mp_run(n, correctness_rank, &a, timeout_s, NULL, NULL), 0);
@@ -283,12 +285,36 @@ static void check_correctness(int n, int big, int timeout_s)
     }
 }
 
-static void test_correct_1(void **s) { (void)s; check_correctness(1, 1, 120); }
-static void test_correct_2(void **s) { (void)s; check_correctness(2, 1, 300); }
-static void test_correct_3(void **s) { (void)s; check_correctness(3, 0, 300); }
-static void test_correct_4(void **s) { (void)s; check_correctness(4, 1, 400); }
-static void test_correct_5(void **s) { (void)s; check_correctness(5, 0, 300); }
-static void test_correct_8(void **s) { (void)s; check_correctness(8, 0, 400); }
+static void test_correct_1(void **s)
+{
+    (void)s;
+    check_correctness(1, 1, 120);
+}
+static void test_correct_2(void **s)
+{
+    (void)s;
+    check_correctness(2, 1, 300);
+}
+static void test_correct_3(void **s)
+{
+    (void)s;
+    check_correctness(3, 0, 300);
+}
+static void test_correct_4(void **s)
+{
+    (void)s;
+    check_correctness(4, 1, 400);
+}
+static void test_correct_5(void **s)
+{
+    (void)s;
+    check_correctness(5, 0, 300);
+}
+static void test_correct_8(void **s)
+{
+    (void)s;
+    check_correctness(8, 0, 400);
+}
 
 /* ------------------------------------------------------------ failures */
 
@@ -345,12 +371,12 @@ static int kill_rank(int rank, int n, void *arg)
 
 static void check_kill(int sig, int n, int victim)
 {
-    kill_arg_t k = {victim, sig};
+    kill_arg_t k = { victim, sig };
     lc_mp_result_t res;
     memset(g_sh, 0, sizeof(*g_sh));
     /* For SIGSTOP the frozen rank is found by the heartbeat timeout. */
-    static const char *const env[] = {"LC_PEER_TIMEOUT_MS=1000", NULL};
-    lc_mp_run(n, kill_rank, &k, 60, env, &res);
+    static const char *const env[] = { "LC_PEER_TIMEOUT_MS=1000", NULL };
+    lc_mp_run(n, kill_rank, &k, sig == SIGSTOP ? 10 : 60, env, &res);
     assert_false(res.timed_out && sig == SIGKILL);
     for (int r = 0; r < n; r++) {
         if (r == victim) continue;
@@ -358,16 +384,28 @@ static void check_kill(int sig, int n, int victim)
     }
 }
 
-static void test_sigkill_4(void **s) { (void)s; check_kill(SIGKILL, 4, 2); }
-static void test_sigkill_3_rank0(void **s) { (void)s; check_kill(SIGKILL, 3, 0); }
-static void test_sigstop_4(void **s) { (void)s; check_kill(SIGSTOP, 4, 1); }
+static void test_sigkill_4(void **s)
+{
+    (void)s;
+    check_kill(SIGKILL, 4, 2);
+}
+static void test_sigkill_3_rank0(void **s)
+{
+    (void)s;
+    check_kill(SIGKILL, 3, 0);
+}
+static void test_sigstop_4(void **s)
+{
+    (void)s;
+    check_kill(SIGSTOP, 4, 1);
+}
 
 /* Each rank's view of one collective in a mismatch scenario. */
 static int mismatch_rank(int rank, int n, void *arg)
 {
     int scenario = *(int *)arg;
-    float buf[64] = {0};
-    double dbuf[64] = {0};
+    float buf[64] = { 0 };
+    double dbuf[64] = { 0 };
     lc_comm_t *comm;
     lc_status_t st;
     int odd = (rank == n - 1);
@@ -385,7 +423,14 @@ static int mismatch_rank(int rank, int n, void *arg)
         st = lc_allreduce(buf, buf, 16, LC_FLOAT32, odd ? LC_MAX : LC_SUM, comm, NULL);
         break;
     case 3: /* root */
+        for (int i = 0; i < 16; i++) buf[i] = rank == 0 ? 7.0f : -1.0f;
         st = lc_broadcast(buf, 16, LC_FLOAT32, odd ? 1 : 0, comm, NULL);
+        /* Ranks whose part of the broadcast never touches the rank with the
+         * other root may finish it (with the right data); all others fail. */
+        if (!odd && st == LC_OK) {
+            if (buf[15] != 7.0f) return lc_mp_fail(rank, "broadcast succeeded with wrong data");
+            st = LC_ERR_MISMATCH;
+        }
         break;
     case 4: /* collective */
         st = odd ? lc_broadcast(buf, 16, LC_FLOAT32, 0, comm, NULL)
@@ -424,11 +469,11 @@ static void test_mismatch(void **s)
 
 static int bad_args_rank(int rank, int n, void *arg)
 {
-    float buf[8] = {0};
+    float buf[8] = { 0 };
     lc_comm_t *comm;
     lc_request_t *req = NULL;
-    lc_op_params_t chain = {.field_mask = LC_OP_PARAM_FIELD_ALGO, .algo = LC_ALGO_CHAIN};
-    lc_op_params_t junk = {.field_mask = LC_OP_PARAM_FIELD_ALGO, .algo = (lc_algo_t)77};
+    lc_op_params_t chain = { .field_mask = LC_OP_PARAM_FIELD_ALGO, .algo = LC_ALGO_CHAIN };
+    lc_op_params_t junk = { .field_mask = LC_OP_PARAM_FIELD_ALGO, .algo = (lc_algo_t)77 };
     int bad = 0;
 
     (void)arg;
@@ -436,7 +481,7 @@ static int bad_args_rank(int rank, int n, void *arg)
 #define EXPECT(call, want)                                                                         \
     do {                                                                                           \
         lc_status_t got_ = (call);                                                                 \
-        if (got_ != (want)) bad = lc_mp_fail(rank, "%s: got %s", #call, lc_status_str(got_));     \
+        if (got_ != (want)) bad = lc_mp_fail(rank, "%s: got %s", #call, lc_status_str(got_));      \
     } while (0)
     EXPECT(lc_allreduce(NULL, buf, 8, LC_FLOAT32, LC_SUM, comm, NULL), LC_ERR_INVALID_ARG);
     EXPECT(lc_allreduce(buf, NULL, 8, LC_FLOAT32, LC_SUM, comm, NULL), LC_ERR_INVALID_ARG);
@@ -478,8 +523,9 @@ static void test_bad_args(void **s)
 static int bad_init_rank(int rank, int n, void *arg)
 {
     lc_comm_t *comm = NULL;
-    lc_comm_params_t p = {.field_mask = LC_COMM_PARAM_FIELD_RANK | LC_COMM_PARAM_FIELD_SIZE,
-                          .rank = 5, .size = 2};
+    lc_comm_params_t p = { .field_mask = LC_COMM_PARAM_FIELD_RANK | LC_COMM_PARAM_FIELD_SIZE,
+                           .rank = 5,
+                           .size = 2 };
     (void)n;
     (void)arg;
     if (lc_comm_init(&p, &comm) != LC_ERR_INVALID_ARG || comm != NULL)
@@ -526,7 +572,7 @@ static int wrong_key_rank(int rank, int n, void *arg)
 static void test_wrong_key(void **s)
 {
     (void)s;
-    static const char *const env[] = {"LC_CONNECT_TIMEOUT_MS=3000", NULL};
+    static const char *const env[] = { "LC_CONNECT_TIMEOUT_MS=3000", NULL };
     double t0 = lc_mp_now();
     assert_int_equal(lc_mp_run(3, wrong_key_rank, NULL, 60, env, NULL), 0);
     assert_true(lc_mp_now() - t0 < 20);
@@ -556,7 +602,8 @@ static int nonblocking_rank(int rank, int n, void *arg)
     /* The caller does nothing; the progress thread must finish the work. */
     for (int i = 0; i < 300 && lc_test(r3, NULL) == LC_INPROGRESS; i++) usleep(100 * 1000);
     st = lc_test(r1, &info);
-    if (st != LC_OK) return lc_mp_fail(rank, "r1 not done while caller slept: %s", lc_status_str(st));
+    if (st != LC_OK)
+        return lc_mp_fail(rank, "r1 not done while caller slept: %s", lc_status_str(st));
     if (lc_test(r2, NULL) != LC_OK || lc_test(r3, NULL) != LC_OK)
         return lc_mp_fail(rank, "r2/r3 not done");
     if (a[count - 1] != (float)n || b[count - 1] != 1.0f) return lc_mp_fail(rank, "wrong values");
@@ -645,24 +692,16 @@ static int teardown(void **s)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_init),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_correct_1),
-        cmocka_unit_test(test_correct_2),
-        cmocka_unit_test(test_correct_3),
-        cmocka_unit_test(test_correct_4),
-        cmocka_unit_test(test_correct_5),
-        cmocka_unit_test(test_correct_8),
-        cmocka_unit_test(test_nonblocking),
-        cmocka_unit_test(test_barrier),
-        cmocka_unit_test(test_unique_id),
-        cmocka_unit_test(test_mismatch),
-        cmocka_unit_test(test_sigkill_4),
-        cmocka_unit_test(test_sigkill_3_rank0),
-        cmocka_unit_test(test_sigstop_4),
-        cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_bad_init),    cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_correct_1),   cmocka_unit_test(test_correct_2),
+        cmocka_unit_test(test_correct_3),   cmocka_unit_test(test_correct_4),
+        cmocka_unit_test(test_correct_5),   cmocka_unit_test(test_correct_8),
+        cmocka_unit_test(test_nonblocking), cmocka_unit_test(test_barrier),
+        cmocka_unit_test(test_unique_id),   cmocka_unit_test(test_mismatch),
+        cmocka_unit_test(test_sigkill_4),   cmocka_unit_test(test_sigkill_3_rank0),
+        cmocka_unit_test(test_sigstop_4),   cmocka_unit_test(test_wrong_key),
     };
-    /* Optional filter: test_api <substring> runs the matching tests only. */
-    if (argc > 1) cmocka_set_test_filter(argv[1]);
-    return cmocka_run_group_tests(tests, setup, teardown);
+    /* Optional filter: test_api '<shell pattern>' runs the matching tests. */
+    return lc_mp_run_filtered("test_api", tests, sizeof(tests) / sizeof(tests[0]),
+                              argc > 1 ? argv[1] : NULL, setup, teardown);
 }

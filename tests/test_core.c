@@ -48,7 +48,7 @@ static void test_progress_run_once(void **s)
 {
     (void)s;
     lc_progress_t *p;
-    fd_ctx_t c = {0};
+    fd_ctx_t c = { 0 };
     uint64_t one = 1;
 
     assert_int_equal(lc__progress_create(10, &p), LC_OK);
@@ -77,7 +77,7 @@ static void test_progress_thread_ticks(void **s)
     (void)s;
     lc_progress_t *p;
     atomic_int ticks = 0;
-    fd_ctx_t c = {0};
+    fd_ctx_t c = { 0 };
     uint64_t one = 1;
 
     assert_int_equal(lc__progress_create(10, &p), LC_OK);
@@ -151,7 +151,7 @@ static void test_config_env(void **s)
 static void test_random(void **s)
 {
     (void)s;
-    uint8_t a[32] = {0}, b[32] = {0};
+    uint8_t a[32] = { 0 }, b[32] = { 0 };
     assert_int_equal(lc__random_bytes(a, sizeof(a)), LC_OK);
     assert_int_equal(lc__random_bytes(b, sizeof(b)), LC_OK);
     assert_memory_not_equal(a, b, sizeof(a));
@@ -160,9 +160,12 @@ static void test_random(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_env),      cmocka_unit_test(test_status_strings),
-        cmocka_unit_test(test_algo_parse),      cmocka_unit_test(test_progress_run_once),
-        cmocka_unit_test(test_progress_thread_ticks), cmocka_unit_test(test_random),
+        cmocka_unit_test(test_config_env),
+        cmocka_unit_test(test_status_strings),
+        cmocka_unit_test(test_algo_parse),
+        cmocka_unit_test(test_progress_run_once),
+        cmocka_unit_test(test_progress_thread_ticks),
+        cmocka_unit_test(test_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,14 +35,14 @@ struct lc_bootstrap {
 typedef struct {
     int rank;
     int size;
-    const char *coord;           /* "host:port" of the rendezvous */
-    int listen_fd;               /* rank 0: serve on this already-listening socket (-1 = bind coord) */
+    const char *coord; /* "host:port" of the rendezvous */
+    int listen_fd;     /* rank 0: serve on this already-listening socket (-1 = bind coord) */
     const uint8_t *job_key;
     size_t job_key_len;
     uint64_t job_id;
-    uint32_t timeout_ms;         /* give up (LC_ERR_COORD_LOST) after this */
-    int external_server;         /* 1: a server already runs elsewhere (lc_get_unique_id), so
-                                    rank 0 only connects as a client; 0: rank 0 serves */
+    uint32_t timeout_ms; /* give up (LC_ERR_COORD_LOST) after this */
+    int external_server; /* 1: a server already runs elsewhere (lc_get_unique_id), so
+                            rank 0 only connects as a client; 0: rank 0 serves */
 } lc_bootstrap_tcp_params_t;
 
 /*

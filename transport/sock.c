@@ -108,7 +108,7 @@ lc_status_t lc__sock_connect(const struct sockaddr_in *addr, uint64_t deadline_n
         if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0) {
             err = errno;
             if (err == EINPROGRESS) {
-                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
                 socklen_t elen = sizeof(err);
                 int r = poll(&p, 1, lc__ms_left(deadline_ns));
                 err = ETIMEDOUT;
@@ -139,13 +139,13 @@ static lc_status_t lc__sock_io_full(int fd, void *buf, size_t len, uint64_t dead
     uint8_t *p = buf;
 
     while (len > 0) {
-        struct pollfd pfd = {.fd = fd, .events = wr ? POLLOUT : POLLIN};
+        struct pollfd pfd = { .fd = fd, .events = wr ? POLLOUT : POLLIN };
         int r = poll(&pfd, 1, lc__ms_left(deadline_ns));
         if (r < 0 && errno == EINTR) continue;
         if (r == 0) return LC_ERR_TIMEOUT;
         if (r < 0) return LC_ERR_SYSTEM;
-        ssize_t n = wr ? send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)
-                       : recv(fd, p, len, MSG_DONTWAIT);
+        ssize_t n =
+            wr ? send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, p, len, MSG_DONTWAIT);
         if (n > 0) {
             p += n;
             len -= (size_t)n;

@@ -69,16 +69,16 @@ typedef void (*lc_tl_event_cb_t)(void *arg, const lc_tl_event_t *event);
 typedef struct {
     int rank;
     int size;
-    uint32_t epoch;              /* membership epoch stamped on every frame */
-    lc_progress_t *progress;     /* engine the transport registers its fds with */
-    lc_bootstrap_t *bootstrap;   /* address exchange; valid during create() only */
-    const uint8_t *job_key;      /* shared secret for the connection handshake */
+    uint32_t epoch;            /* membership epoch stamped on every frame */
+    lc_progress_t *progress;   /* engine the transport registers its fds with */
+    lc_bootstrap_t *bootstrap; /* address exchange; valid during create() only */
+    const uint8_t *job_key;    /* shared secret for the connection handshake */
     size_t job_key_len;
-    uint64_t job_id;             /* hash of the job id string */
-    const lc_config_t *config;   /* LC_TCP_CONNS, LC_TCP_BUFSIZE, LC_IFADDR, timeouts... */
-    lc_tl_event_cb_t event_cb;   /* peer lost / remote abort; on the progress thread */
+    uint64_t job_id;           /* hash of the job id string */
+    const lc_config_t *config; /* LC_TCP_CONNS, LC_TCP_BUFSIZE, LC_IFADDR, timeouts... */
+    lc_tl_event_cb_t event_cb; /* peer lost / remote abort; on the progress thread */
     void *event_arg;
-    void *transport_arg;         /* transport-specific (loop: the shared in-process fabric) */
+    void *transport_arg; /* transport-specific (loop: the shared in-process fabric) */
 } lc_tl_params_t;
 
 typedef struct {

@@ -56,8 +56,8 @@ static void lc__rdv_client_mac(const uint8_t *key, size_t keylen, const uint8_t 
     lc__put_u32(ids, rank);
     lc__put_u32(ids + 4, size);
     lc__put_u64(ids + 8, job_id);
-    const void *parts[] = {"lc-rdv-c", nonce, ids};
-    const size_t lens[] = {8, 16, sizeof(ids)};
+    const void *parts[] = { "lc-rdv-c", nonce, ids };
+    const size_t lens[] = { 8, 16, sizeof(ids) };
     lc__hmac_sha256(key, keylen, parts, lens, 3, out);
 }
 
@@ -66,8 +66,8 @@ static void lc__rdv_server_mac(const uint8_t *key, size_t keylen, const uint8_t 
 {
     uint8_t r[4];
     lc__put_u32(r, rank);
-    const void *parts[] = {"lc-rdv-s", nonce, r};
-    const size_t lens[] = {8, 16, 4};
+    const void *parts[] = { "lc-rdv-s", nonce, r };
+    const size_t lens[] = { 8, 16, 4 };
     lc__hmac_sha256(key, keylen, parts, lens, 3, out);
 }
 
@@ -247,8 +247,8 @@ static int lc__rdv_read(lc_rdv_server_t *s, int i)
         }
         ssize_t n = want ? recv(c->fd, dst, want, MSG_DONTWAIT) : 0;
         if (want && n == 0) {
-            lc__rdv_drop(s, i, c->state == LC_RDV_C_HDR && c->got == 0 ? NULL
-                                                                       : "closed mid-message");
+            lc__rdv_drop(s, i,
+                         c->state == LC_RDV_C_HDR && c->got == 0 ? NULL : "closed mid-message");
             return 0;
         }
         if (n < 0) {
@@ -369,8 +369,7 @@ static void *lc__rdv_thread(void *arg)
 }
 
 static lc_status_t lc__rdv_server_new(int lfd, int size, const uint8_t *key, size_t keylen,
-                                      uint64_t job_id, uint32_t timeout_ms,
-                                      lc_rdv_server_t **s_p)
+                                      uint64_t job_id, uint32_t timeout_ms, lc_rdv_server_t **s_p)
 {
     lc_rdv_server_t *s = calloc(1, sizeof(*s));
     if (s == NULL) return LC_ERR_NO_MEMORY;

@@ -129,7 +129,7 @@ static void lc__tcp_conn_write(lc_tcp_conn_t *c)
         }
         ssize_t w = 0;
         if (n > 0) {
-            struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+            struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
             w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
             if (w < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
@@ -181,7 +181,7 @@ static lc_status_t lc__tcp_send(lc_tl_t *tl_, int peer, const lc_tl_tag_t *tag, 
                                 size_t length, lc_tl_complete_cb_t cb, void *arg)
 {
     lc_tl_tcp_t *tl = (lc_tl_tcp_t *)tl_;
-    lc_tcp_frame_t f = {0};
+    lc_tcp_frame_t f = { 0 };
     lc_tcp_peer_t *p;
 
     if (peer < 0 || peer >= tl->size || peer == tl->rank || length > LC_TCP_MAX_PAYLOAD)
@@ -199,8 +199,8 @@ static lc_status_t lc__tcp_send(lc_tl_t *tl_, int peer, const lc_tl_tag_t *tag, 
         f.flags = LC_TCP_FLAG_CRC;
         f.crc = lc__crc32c(0, buf, length);
     }
-    return lc__tcp_send_frame(&p->conns[1 + tag->index % (uint32_t)tl->ndata], &f, buf, length,
-                              cb, arg, tag);
+    return lc__tcp_send_frame(&p->conns[1 + tag->index % (uint32_t)tl->ndata], &f, buf, length, cb,
+                              arg, tag);
 }
 
 /* ------------------------------------------------------------ receiving */
@@ -319,8 +319,10 @@ static void lc__tcp_control_frame(lc_tcp_conn_t *c)
         return;
     }
     if (f->type == LC_TCP_ABORT && f->epoch == tl->epoch && tl->event_cb != NULL) {
-        lc_tl_event_t ev = {.type = LC_TL_EVENT_ABORT, .peer = c->peer->rank,
-                            .status = (lc_status_t)(int32_t)f->index, .seq = f->seq};
+        lc_tl_event_t ev = { .type = LC_TL_EVENT_ABORT,
+                             .peer = c->peer->rank,
+                             .status = (lc_status_t)(int32_t)f->index,
+                             .seq = f->seq };
         tl->event_cb(tl->event_arg, &ev);
     }
 }
@@ -469,7 +471,7 @@ static void lc__tcp_peer_fail(lc_tcp_peer_t *peer, lc_status_t status, const cha
     /* Detach everything first, then run callbacks on a consistent state. */
     for (int i = 0; i <= tl->ndata; i++) {
         lc_tcp_conn_t *c = &peer->conns[i];
-        lc_tcp_op_t *lists[3] = {c->rop, c->rq_head, c->sq_head};
+        lc_tcp_op_t *lists[3] = { c->rop, c->rq_head, c->sq_head };
         if (c->rop != NULL) c->rop->next = NULL;
         for (int k = 0; k < 3; k++) {
             lc_tcp_op_t *op = lists[k];
@@ -492,8 +494,10 @@ static void lc__tcp_peer_fail(lc_tcp_peer_t *peer, lc_status_t status, const cha
     lc__tcp_fail_list(tl, pending, status == LC_ERR_CORRUPT ? LC_ERR_CORRUPT : LC_ERR_PEER_LOST);
     if (tl->event_cb != NULL) {
         int left = peer->said_bye && status == LC_ERR_PEER_LOST;
-        lc_tl_event_t ev = {.type = left ? LC_TL_EVENT_PEER_LEFT : LC_TL_EVENT_PEER_LOST,
-                            .peer = peer->rank, .status = LC_ERR_PEER_LOST, .seq = 0};
+        lc_tl_event_t ev = { .type = left ? LC_TL_EVENT_PEER_LEFT : LC_TL_EVENT_PEER_LOST,
+                             .peer = peer->rank,
+                             .status = LC_ERR_PEER_LOST,
+                             .seq = 0 };
         tl->event_cb(tl->event_arg, &ev);
     }
 }
@@ -513,7 +517,7 @@ void lc__tcp_tick(void *arg, uint64_t now)
             continue;
         }
         if (now - p->last_ctrl_tx_ns >= hb && p->conns[0].sq_head == NULL) {
-            lc_tcp_frame_t f = {.type = LC_TCP_HEARTBEAT, .epoch = tl->epoch};
+            lc_tcp_frame_t f = { .type = LC_TCP_HEARTBEAT, .epoch = tl->epoch };
             lc__tcp_send_frame(&p->conns[0], &f, NULL, 0, NULL, NULL, NULL);
         }
     }
@@ -568,8 +572,10 @@ static void lc__tcp_cancel(lc_tl_t *tl_, uint64_t seq)
                 c->rx_state = LC_TCP_RX_DISCARD;
             }
             /* A parked frame of a cancelled collective can now be drained. */
-            if (c->rx_state == LC_TCP_RX_DECIDE && c->fh.seq <= seq) lc__tcp_conn_read(c);
-            else lc__tcp_set_events(c, lc__tcp_want_events(c));
+            if (c->rx_state == LC_TCP_RX_DECIDE && c->fh.seq <= seq)
+                lc__tcp_conn_read(c);
+            else
+                lc__tcp_set_events(c, lc__tcp_want_events(c));
         }
     }
 }
@@ -581,8 +587,9 @@ static void lc__tcp_notify_abort(lc_tl_t *tl_, uint64_t seq, lc_status_t status)
     for (int r = 0; r < tl->size; r++) {
         lc_tcp_peer_t *p = &tl->peers[r];
         if (r == tl->rank || !p->alive) continue;
-        lc_tcp_frame_t f = {.type = LC_TCP_ABORT, .epoch = tl->epoch, .seq = seq,
-                            .index = (uint32_t)(int32_t)status};
+        lc_tcp_frame_t f = {
+            .type = LC_TCP_ABORT, .epoch = tl->epoch, .seq = seq, .index = (uint32_t)(int32_t)status
+        };
         lc__tcp_send_frame(&p->conns[0], &f, NULL, 0, NULL, NULL, NULL);
     }
 }
@@ -622,7 +629,7 @@ static void lc__tcp_destroy(lc_tl_t *tl_)
         if (p->conns == NULL) continue;
         for (int i = 0; i <= tl->ndata; i++) {
             lc_tcp_conn_t *c = &p->conns[i];
-            lc_tcp_op_t *lists[3] = {c->rop, c->rq_head, c->sq_head};
+            lc_tcp_op_t *lists[3] = { c->rop, c->rq_head, c->sq_head };
             if (c->rop != NULL) c->rop->next = NULL;
             for (int k = 0; k < 3; k++) {
                 while (lists[k] != NULL) {
@@ -635,7 +642,7 @@ static void lc__tcp_destroy(lc_tl_t *tl_)
                 /* Tell the peer we leave on purpose (best effort: 40 bytes
                  * into an almost idle socket). */
                 uint8_t bye[LC_TCP_HDR_LEN];
-                lc_tcp_frame_t f = {.type = LC_TCP_BYE, .epoch = tl->epoch};
+                lc_tcp_frame_t f = { .type = LC_TCP_BYE, .epoch = tl->epoch };
                 lc__tcp_frame_encode(&f, bye);
                 if (c->sq_head == NULL)
                     (void)send(c->fd, bye, sizeof(bye), MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -53,7 +53,7 @@ typedef struct lc_tcp_peer {
     struct lc_tl_tcp *tl;
     int rank;
     int alive;
-    int said_bye; /* sent BYE: it is closing on purpose */
+    int said_bye;         /* sent BYE: it is closing on purpose */
     lc_tcp_conn_t *conns; /* 1 + nconns_data */
     uint64_t last_rx_ns;
     uint64_t last_ctrl_tx_ns;

@@ -35,7 +35,8 @@ static void lc__tcp_pick_address(const lc_tl_params_t *p, struct in_addr *ip)
 
     ip->s_addr = htonl(INADDR_LOOPBACK);
     if (p->config->ifaddr != NULL && inet_pton(AF_INET, p->config->ifaddr, ip) == 1) return;
-    if (p->config->ifaddr != NULL) lc_warn("LC_IFADDR=%s is not an IPv4 address", p->config->ifaddr);
+    if (p->config->ifaddr != NULL)
+        lc_warn("LC_IFADDR=%s is not an IPv4 address", p->config->ifaddr);
     if (p->bootstrap->local_ip[0] != '\0' && inet_pton(AF_INET, p->bootstrap->local_ip, ip) == 1)
         return;
     if (getifaddrs(&ifs) != 0) return;
@@ -55,8 +56,8 @@ static void lc__tcp_hello2(const lc_tl_params_t *p, const uint8_t *peer_nonce,
     lc__put_u32(ids, rank);
     lc__put_u32(ids + 4, index);
     lc__put_u64(ids + 8, p->job_id);
-    const void *parts[] = {"lc-hello", peer_nonce, own_nonce, ids};
-    const size_t lens[] = {8, 16, 16, sizeof(ids)};
+    const void *parts[] = { "lc-hello", peer_nonce, own_nonce, ids };
+    const size_t lens[] = { 8, 16, 16, sizeof(ids) };
     lc__hmac_sha256(p->job_key, p->job_key_len, parts, lens, 4, out);
 }
 
@@ -89,7 +90,8 @@ static lc_status_t lc__tcp_handshake(const lc_tl_params_t *p, int fd, int expect
     if (st != LC_OK) return st == LC_ERR_TIMEOUT ? LC_ERR_TIMEOUT : LC_ERR_REJECTED;
     prank = lc__get_u32(theirs + 16);
     pindex = lc__get_u32(theirs + 20);
-    if (lc__get_u32(theirs) != LC_TCP_HELLO_MAGIC || lc__get_u32(theirs + 4) != LC_TCP_HELLO_VERSION) {
+    if (lc__get_u32(theirs) != LC_TCP_HELLO_MAGIC ||
+        lc__get_u32(theirs + 4) != LC_TCP_HELLO_VERSION) {
         lc_warn("connection refused: not a Laconic peer (bad hello)");
         return LC_ERR_REJECTED;
     }
@@ -171,7 +173,7 @@ lc_status_t lc__tcp_wireup(const lc_tl_params_t *p, int ndata, int *fds)
     /* Accept every higher rank, refusing strangers. */
     expected = (p->size - 1 - p->rank) * per;
     while (accepted < expected) {
-        struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+        struct pollfd pfd = { .fd = lfd, .events = POLLIN };
         uint64_t now = lc__now_ns();
         int r, fd, prank, pidx;
         if (now >= deadline) {
