@@ -255,8 +255,7 @@ static int lcrun_listen(const char *host, int port, char *coord, size_t coord_le
     freeaddrinfo(res);
     getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof(hbuf), portstr, sizeof(portstr),
                 NI_NUMERICHOST | NI_NUMERICSERV);
-    rc = snprintf(coord, coord_len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", hbuf,
-                  portstr);
+    rc = snprintf(coord, coord_len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", hbuf, portstr);
     if (rc < 0 || (size_t)rc >= coord_len) {
         lcrun_log("rendezvous address too long");
         close(fd);
