@@ -15,6 +15,11 @@ C
 lib=$(ls -d "$tmp"/prefix/lib*/pkgconfig | head -1)
 PKG_CONFIG_PATH=$lib cc "$tmp/use.c" -o "$tmp/use-pc" $(PKG_CONFIG_PATH=$lib pkg-config --cflags --libs laconic)
 LD_LIBRARY_PATH=$(dirname "$lib") "$tmp/use-pc" | grep -q "peer lost"
+# laconic_mpi.h (when installed) compiles with pkg-config's flags alone.
+if [ -f "$tmp/prefix/include/laconic_mpi.h" ]; then
+    echo '#include <laconic_mpi.h>' >"$tmp/mpi.c"
+    cc -c "$tmp/mpi.c" -o "$tmp/mpi.o" $(PKG_CONFIG_PATH=$lib pkg-config --cflags laconic)
+fi
 mkdir -p "$tmp/cm"
 cat >"$tmp/cm/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.25)
