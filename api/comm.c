@@ -86,6 +86,7 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
     comm->wake_fd = -1;
     comm->next_seq = 1;
     comm->broken = LC_OK;
+    comm->left_seq = UINT64_MAX;
     comm->job_key_len = LC_MIN(strlen(job_key), sizeof(comm->job_key));
     memcpy(comm->job_key, job_key, comm->job_key_len);
     comm->job_id = lc__hash64(cfg->job_id, strlen(cfg->job_id), 0);

@@ -62,6 +62,7 @@ struct lc_comm {
     lc_request_t *active;
     int pumping;
     lc_status_t broken;        /* sticky: a peer was lost */
+    uint64_t left_seq;         /* a peer left after collective left_seq: later ones fail */
     uint64_t remote_abort_seq; /* a peer failed this collective before we started it */
     uint64_t abort_from_peer;  /* the running collective was failed by a peer's notice */
     lc_status_t remote_abort_status;

@@ -85,8 +85,8 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
 
     atomic_store(&req->state, LC_REQ_RUNNING);
     req->start_ns = lc__now_ns();
-    if (comm->broken != LC_OK) {
-        lc__req_complete(req, comm->broken);
+    if (comm->broken != LC_OK || req->seq > comm->left_seq) {
+        lc__req_complete(req, comm->broken != LC_OK ? comm->broken : LC_ERR_PEER_LOST);
         return;
     }
     if (comm->remote_abort_seq == req->seq) {
@@ -182,12 +182,16 @@ void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
         if (req != NULL) lc__sched_abort(comm->sched, LC_ERR_PEER_LOST);
         break;
     case LC_TL_EVENT_PEER_LEFT:
-        /* It finished and destroyed its communicator: what it sent has been
-         * delivered, so the running collective only fails if it still waits
-         * on that rank (the transport fails those operations). Later
-         * collectives need every rank and fail at once. */
-        lc_info("rank %d left the communicator", ev->peer);
-        comm->broken = LC_ERR_PEER_LOST;
+        /* It destroyed its communicator after taking part in collectives up
+         * to ev->seq: what it sent for those is delivered or on its way, so
+         * they may still complete here (the transport fails any receive
+         * that can no longer be satisfied). Later collectives need every
+         * rank and fail when they start. */
+        if (ev->seq < comm->left_seq) {
+            lc_info("rank %d left the communicator after collective %llu", ev->peer,
+                    (unsigned long long)ev->seq);
+            comm->left_seq = ev->seq;
+        }
         break;
     case LC_TL_EVENT_ABORT:
         lc_debug("rank %d reports collective %llu failed: %s", ev->peer,

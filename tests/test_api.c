@@ -647,6 +647,49 @@ static void test_barrier(void **s)
     assert_int_equal(lc_mp_run(5, barrier_rank, NULL, 60, NULL, NULL), 0);
 }
 
+/*
+ * A rank that finishes a collective and leaves at once must not fail the
+ * slower ranks still on that collective: in a 3-rank chain broadcast, rank 1
+ * forwards to rank 2 and destroys its communicator before rank 2 has even
+ * started the broadcast. Rank 2 still gets the data; the next collective
+ * fails with LC_ERR_PEER_LOST on both survivors, well within the timeout.
+ */
+static int leave_early_rank(int rank, int n, void *arg)
+{
+    enum { COUNT = 1 << 18 };
+    lc_op_params_t p = { .field_mask = LC_OP_PARAM_FIELD_ALGO, .algo = LC_ALGO_CHAIN };
+    float *buf = malloc(COUNT * sizeof(float));
+    lc_comm_t *comm;
+    lc_status_t st;
+    int bad = 0;
+    (void)arg;
+    (void)n;
+    if (buf == NULL || lc_comm_init(NULL, &comm) != LC_OK) return 1;
+    for (int i = 0; i < COUNT; i++) buf[i] = rank == 0 ? (float)i : -1.0f;
+    if (rank == 2) usleep(300 * 1000);
+    st = lc_broadcast(buf, COUNT, LC_FLOAT32, 0, comm, &p);
+    if (st != LC_OK) bad = lc_mp_fail(rank, "broadcast: %s", lc_status_str(st));
+    for (int i = 0; i < COUNT && !bad; i++)
+        if (buf[i] != (float)i) bad = lc_mp_fail(rank, "element %d is %g", i, buf[i]);
+    if (rank != 1 && !bad) {
+        double t0 = lc_mp_now();
+        st = lc_barrier(comm);
+        if (st != LC_ERR_PEER_LOST)
+            bad = lc_mp_fail(rank, "barrier after rank 1 left: %s", lc_status_str(st));
+        if (lc_mp_now() - t0 > 5) bad = lc_mp_fail(rank, "took %.1f s", lc_mp_now() - t0);
+    }
+    lc_comm_destroy(comm);
+    free(buf);
+    return bad;
+}
+
+static void test_leave_early(void **s)
+{
+    (void)s;
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(lc_mp_run(3, leave_early_rank, NULL, 60, NULL, NULL), 0);
+}
+
 /* NCCL-style start-up: rank 0 makes an id, the others receive it. */
 static int unique_id_rank(int rank, int n, void *arg)
 {
@@ -700,6 +743,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unique_id),   cmocka_unit_test(test_mismatch),
         cmocka_unit_test(test_sigkill_4),   cmocka_unit_test(test_sigkill_3_rank0),
         cmocka_unit_test(test_sigstop_4),   cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_leave_early),
     };
     /* Optional filter: test_api '<shell pattern>' runs the matching tests. */
     return lc_mp_run_filtered("test_api", tests, sizeof(tests) / sizeof(tests[0]),

@@ -53,15 +53,16 @@ typedef void (*lc_tl_complete_cb_t)(void *arg, lc_status_t status, size_t length
 typedef enum {
     LC_TL_EVENT_PEER_LOST = 1, /* a peer's connection failed or it went silent */
     LC_TL_EVENT_ABORT = 2,     /* a peer reported that collective seq failed with status */
-    LC_TL_EVENT_PEER_LEFT = 3  /* a peer said goodbye and closed (it destroyed its
-                                  communicator); everything it sent was delivered */
+    LC_TL_EVENT_PEER_LEFT = 3  /* a peer said goodbye (it destroyed its communicator)
+                                  after collectives up to seq; what it sent for
+                                  them stays receivable */
 } lc_tl_event_type_t;
 
 typedef struct {
     lc_tl_event_type_t type;
     int peer;
     lc_status_t status; /* ABORT: the peer's status; PEER_LOST: LC_ERR_PEER_LOST */
-    uint64_t seq;       /* ABORT: the failed collective */
+    uint64_t seq;       /* ABORT: the failed collective; PEER_LEFT: its last one */
 } lc_tl_event_t;
 
 typedef void (*lc_tl_event_cb_t)(void *arg, const lc_tl_event_t *event);

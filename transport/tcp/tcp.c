@@ -187,7 +187,8 @@ static lc_status_t lc__tcp_send(lc_tl_t *tl_, int peer, const lc_tl_tag_t *tag, 
     if (peer < 0 || peer >= tl->size || peer == tl->rank || length > LC_TCP_MAX_PAYLOAD)
         return LC_ERR_INVALID_ARG;
     p = &tl->peers[peer];
-    if (!p->alive) return LC_ERR_PEER_LOST;
+    if (!p->alive || p->said_bye) return LC_ERR_PEER_LOST;
+    if (tag->seq > tl->max_seq) tl->max_seq = tag->seq;
     f.type = LC_TCP_DATA;
     f.codec = tag->codec;
     f.epoch = tl->epoch;
@@ -215,6 +216,8 @@ static lc_status_t lc__tcp_recv(lc_tl_t *tl_, int peer, const lc_tl_tag_t *tag, 
     if (peer < 0 || peer >= tl->size || peer == tl->rank) return LC_ERR_INVALID_ARG;
     if (!tl->peers[peer].alive) return LC_ERR_PEER_LOST;
     c = &tl->peers[peer].conns[1 + tag->index % (uint32_t)tl->ndata];
+    if (c->eof) return LC_ERR_PEER_LOST; /* it left and everything it sent here is read */
+    if (tag->seq > tl->max_seq) tl->max_seq = tag->seq;
     op = lc__tcp_op_get(tl);
     if (op == NULL) return LC_ERR_NO_MEMORY;
     op->tag = *tag;
@@ -253,7 +256,26 @@ static void lc__tcp_peer_check_closed(lc_tcp_peer_t *peer)
 {
     lc_tl_tcp_t *tl = peer->tl;
 
-    if (!peer->alive || !peer->conns[0].eof) return;
+    if (!peer->alive) return;
+    if (peer->said_bye) {
+        /* It left on purpose after collectives up to bye_seq: a frame parked
+         * for one of those is still wanted by a receive we have yet to
+         * post. Only a receive waiting on a stream that has ended can never
+         * complete. */
+        int open = 0;
+        for (int i = 1; i <= tl->ndata; i++) {
+            lc_tcp_conn_t *c = &peer->conns[i];
+            if (c->eof && c->rq_head != NULL) {
+                lc__tcp_peer_fail(peer, LC_ERR_PEER_LOST, "left before sending what we wait for");
+                return;
+            }
+            open += !c->eof;
+        }
+        if (open == 0 && peer->conns[0].eof)
+            lc__tcp_peer_fail(peer, LC_ERR_PEER_LOST, "left; all it sent is read");
+        return;
+    }
+    if (!peer->conns[0].eof) return;
     for (int i = 1; i <= tl->ndata; i++) {
         lc_tcp_conn_t *c = &peer->conns[i];
         int parked = c->rx_state == LC_TCP_RX_DECIDE && c->rq_head == NULL;
@@ -315,7 +337,16 @@ static void lc__tcp_control_frame(lc_tcp_conn_t *c)
     const lc_tcp_frame_t *f = &c->fh;
 
     if (f->type == LC_TCP_BYE) {
+        if (c->peer->said_bye) return;
         c->peer->said_bye = 1;
+        c->peer->bye_seq = f->seq;
+        if (tl->event_cb != NULL) {
+            lc_tl_event_t ev = { .type = LC_TL_EVENT_PEER_LEFT,
+                                 .peer = c->peer->rank,
+                                 .status = LC_ERR_PEER_LOST,
+                                 .seq = f->seq };
+            tl->event_cb(tl->event_arg, &ev);
+        }
         return;
     }
     if (f->type == LC_TCP_ABORT && f->epoch == tl->epoch && tl->event_cb != NULL) {
@@ -363,7 +394,7 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
         }
         if (c->rx_state == LC_TCP_RX_DECIDE) {
             if (!lc__tcp_decide(c)) { /* parked */
-                if (peer->conns[0].eof) {
+                if (peer->conns[0].eof && !peer->said_bye) {
                     c->busy_rx = 0;
                     lc__tcp_peer_check_closed(peer);
                     return;
@@ -497,7 +528,7 @@ static void lc__tcp_peer_fail(lc_tcp_peer_t *peer, lc_status_t status, const cha
         lc_tl_event_t ev = { .type = left ? LC_TL_EVENT_PEER_LEFT : LC_TL_EVENT_PEER_LOST,
                              .peer = peer->rank,
                              .status = LC_ERR_PEER_LOST,
-                             .seq = 0 };
+                             .seq = peer->bye_seq };
         tl->event_cb(tl->event_arg, &ev);
     }
 }
@@ -510,7 +541,8 @@ void lc__tcp_tick(void *arg, uint64_t now)
 
     for (int r = 0; r < tl->size; r++) {
         lc_tcp_peer_t *p = &tl->peers[r];
-        if (r == tl->rank || !p->alive) continue;
+        /* A peer that said goodbye is gone on purpose, not silent. */
+        if (r == tl->rank || !p->alive || p->said_bye) continue;
         if (now > p->last_rx_ns && now - p->last_rx_ns > timeout) {
             lc_warn("rank %d silent for %u ms (LC_PEER_TIMEOUT_MS)", r, tl->peer_timeout_ms);
             lc__tcp_peer_fail(p, LC_ERR_PEER_LOST, "silent");
@@ -642,7 +674,7 @@ static void lc__tcp_destroy(lc_tl_t *tl_)
                 /* Tell the peer we leave on purpose (best effort: 40 bytes
                  * into an almost idle socket). */
                 uint8_t bye[LC_TCP_HDR_LEN];
-                lc_tcp_frame_t f = { .type = LC_TCP_BYE, .epoch = tl->epoch };
+                lc_tcp_frame_t f = { .type = LC_TCP_BYE, .epoch = tl->epoch, .seq = tl->max_seq };
                 lc__tcp_frame_encode(&f, bye);
                 if (c->sq_head == NULL)
                     (void)send(c->fd, bye, sizeof(bye), MSG_NOSIGNAL | MSG_DONTWAIT);

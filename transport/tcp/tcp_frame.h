@@ -28,7 +28,9 @@
  *     own nonce || own rank u32 || connection index u32 || job id u64)
  *
  * Connection 0 to a peer carries HEARTBEAT, ABORT and BYE frames only; DATA
- * message k travels on connection 1 + (k mod LC_TCP_CONNS).
+ * message k travels on connection 1 + (k mod LC_TCP_CONNS). ABORT's seq is
+ * the failed collective (its index the status); BYE's seq is the last
+ * collective the sender took part in before closing.
  */
 #ifndef LC_TRANSPORT_TCP_FRAME_H
 #define LC_TRANSPORT_TCP_FRAME_H

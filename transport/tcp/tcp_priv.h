@@ -54,6 +54,7 @@ typedef struct lc_tcp_peer {
     int rank;
     int alive;
     int said_bye;         /* sent BYE: it is closing on purpose */
+    uint64_t bye_seq;     /* ... after taking part in collectives up to this one */
     lc_tcp_conn_t *conns; /* 1 + nconns_data */
     uint64_t last_rx_ns;
     uint64_t last_ctrl_tx_ns;
@@ -70,6 +71,7 @@ typedef struct lc_tl_tcp {
     void *event_arg;
     lc_tcp_peer_t *peers; /* indexed by rank; peers[rank] unused */
     uint64_t cancel_wm;   /* frames and ops of collectives <= this are dropped */
+    uint64_t max_seq;     /* highest collective sent or received for (told in BYE) */
     lc_tcp_op_t *free_ops;
     lc_tl_stats_t stats;
     uint8_t *discard; /* sink for dropped payloads */
