@@ -309,8 +309,17 @@ static void lc__rdv_serve(lc_rdv_server_t *s)
 
     for (;;) {
         uint64_t now = lc__now_ns();
-        /* Done: everyone checked in and everyone has hung up. */
-        if (s->size > 0 && s->nauthed == s->size && s->nc == 0) break;
+        /* Done: everyone checked in and every rank has hung up. Connections
+         * that never authenticated (strangers, scanners) do not keep the
+         * server, and so rank 0's lc_comm_init, waiting. */
+        if (s->size > 0 && s->nauthed == s->size) {
+            int ranks_left = 0;
+            for (int i = 0; i < s->nc; i++) ranks_left += s->c[i].state != LC_RDV_C_AUTH;
+            if (ranks_left == 0) {
+                while (s->nc > 0) lc__rdv_drop(s, s->nc - 1, "job formed before it authenticated");
+                break;
+            }
+        }
         if (now > idle_deadline) {
             if (s->size == 0 || s->nauthed < s->size)
                 lc_warn("rendezvous: gave up after %u ms with %d of %d ranks", s->timeout_ms,

@@ -1,0 +1,334 @@
+/*
+ * TCP transport tests: two (or more) forked ranks bring up the transport
+ * through the TCP rendezvous and drive it from the test thread with
+ * lc__progress_run_once (no progress thread), then
+ *   - exchange framed messages in FIFO order, with and without CRC32C;
+ *   - see a receive with other arguments fail with LC_ERR_MISMATCH;
+ *   - write a garbage header / a payload with a wrong CRC32C straight into an
+ *     authenticated data connection: the receiver fails the pending receive
+ *     with LC_ERR_CORRUPT and reports the peer, and never trusts the frame;
+ *   - strangers at the rendezvous (garbage bytes, a silent connection, a
+ *     HELLO with the wrong key) are turned away while the real job forms.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/crc32c.h"
+#include "core/progress.h"
+#include "laconic.h"
+#include "mp.h"
+#include "transport/bootstrap.h"
+#include "transport/tcp/tcp_frame.h"
+#include "transport/tcp/tcp_priv.h"
+#include "transport/transport.h"
+
+#define KEY "transport-test-key"
+
+typedef struct {
+    lc_progress_t *progress;
+    const lc_tl_ops_t *ops;
+    lc_tl_t *tl;
+    int lost_peer; /* last PEER_LOST event's rank, -1 */
+} tt_t;
+
+typedef struct {
+    int done;
+    lc_status_t status;
+    size_t length;
+} tt_op_t;
+
+static void tt_complete(void *arg, lc_status_t status, size_t length)
+{
+    tt_op_t *op = arg;
+    op->done = 1;
+    op->status = status;
+    op->length = length;
+}
+
+static void tt_event(void *arg, const lc_tl_event_t *ev)
+{
+    tt_t *t = arg;
+    if (ev->type == LC_TL_EVENT_PEER_LOST) t->lost_peer = ev->peer;
+}
+
+static int tt_up(tt_t *t, int rank, int size)
+{
+    const lc_config_t *cfg = lc__config_get();
+    lc_bootstrap_t *bs = NULL;
+    lc_bootstrap_tcp_params_t bp = {
+        .rank = rank,
+        .size = size,
+        .coord = cfg->coord,
+        .listen_fd = rank == 0 ? cfg->coord_fd : -1,
+        .job_key = (const uint8_t *)KEY,
+        .job_key_len = strlen(KEY),
+        .job_id = 42,
+        .timeout_ms = 20000,
+    };
+    memset(t, 0, sizeof(*t));
+    t->lost_peer = -1;
+    if (lc__progress_create(20, &t->progress) != LC_OK) return 1;
+    if (lc__bootstrap_tcp_create(&bp, &bs) != LC_OK) return 1;
+    lc_tl_params_t tp = {
+        .rank = rank,
+        .size = size,
+        .progress = t->progress,
+        .bootstrap = bs,
+        .job_key = (const uint8_t *)KEY,
+        .job_key_len = strlen(KEY),
+        .job_id = 42,
+        .config = cfg,
+        .event_cb = tt_event,
+        .event_arg = t,
+    };
+    t->ops = lc__tl_find("tcp");
+    lc_status_t st = t->ops->create(&tp, &t->tl);
+    bs->ops->destroy(bs);
+    return st != LC_OK;
+}
+
+static void tt_down(tt_t *t)
+{
+    t->ops->destroy(t->tl);
+    lc__progress_destroy(t->progress);
+}
+
+/* Drive the engine until *flag is set or timeout_s passes; 0 when set. */
+static int tt_until(tt_t *t, const int *flag, double timeout_s)
+{
+    double end = lc_mp_now() + timeout_s;
+    while (!*flag && lc_mp_now() < end) lc__progress_run_once(t->progress, 10);
+    return *flag ? 0 : 1;
+}
+
+static lc_tl_tag_t tt_tag(uint64_t seq, uint32_t index, uint32_t sig)
+{
+    lc_tl_tag_t tag = { .seq = seq, .index = index, .sig = sig, .codec = 0 };
+    return tag;
+}
+
+/* ------------------------------------------------------------ FIFO frames */
+
+static int fifo_rank(int rank, int n, void *arg)
+{
+    enum { LEN = 300000, MSGS = 6 };
+    tt_t t;
+    tt_op_t ops[MSGS];
+    uint8_t *buf[MSGS];
+    (void)arg;
+    if (tt_up(&t, rank, n) != 0) return lc_mp_fail(rank, "transport up");
+    memset(ops, 0, sizeof(ops));
+    for (int k = 0; k < MSGS; k++) {
+        lc_tl_tag_t tag = tt_tag(1, (uint32_t)k, 7);
+        buf[k] = malloc(LEN);
+        if (rank == 0) {
+            for (int i = 0; i < LEN; i++) buf[k][i] = (uint8_t)(i * 31 + k);
+            /* Odd messages are shorter than the receive: lengths must arrive. */
+            t.ops->send(t.tl, 1, &tag, buf[k], k % 2 ? LEN / 3 : LEN, tt_complete, &ops[k]);
+        } else {
+            memset(buf[k], 0, LEN);
+            t.ops->recv(t.tl, 0, &tag, buf[k], LEN, tt_complete, &ops[k]);
+        }
+    }
+    int bad = 0;
+    for (int k = 0; k < MSGS; k++) {
+        if (tt_until(&t, &ops[k].done, 20) != 0) return lc_mp_fail(rank, "message %d hangs", k);
+        if (ops[k].status != LC_OK)
+            bad = lc_mp_fail(rank, "message %d: %s", k, lc_status_str(ops[k].status));
+        size_t want = k % 2 ? LEN / 3 : LEN;
+        if (ops[k].length != want)
+            bad = lc_mp_fail(rank, "message %d: length %zu", k, ops[k].length);
+        for (size_t i = 0; rank == 1 && i < want && !bad; i++)
+            if (buf[k][i] != (uint8_t)(i * 31 + (size_t)k))
+                bad = lc_mp_fail(rank, "message %d byte %zu", k, i);
+    }
+    /* A receive whose signature differs from the sender's: LC_ERR_MISMATCH. */
+    tt_op_t m = { 0 };
+    lc_tl_tag_t tag = tt_tag(2, 0, rank == 0 ? 1 : 2);
+    if (rank == 0)
+        t.ops->send(t.tl, 1, &tag, buf[0], 64, tt_complete, &m);
+    else
+        t.ops->recv(t.tl, 0, &tag, buf[0], 64, tt_complete, &m);
+    if (tt_until(&t, &m.done, 20) != 0) return lc_mp_fail(rank, "mismatch hangs");
+    if (rank == 1 && m.status != LC_ERR_MISMATCH)
+        bad = lc_mp_fail(rank, "mismatched receive: %s", lc_status_str(m.status));
+    for (int k = 0; k < MSGS; k++) free(buf[k]);
+    /* Both sides done before either closes. */
+    tt_op_t b = { 0 };
+    tag = tt_tag(3, 0, 0);
+    if (rank == 0)
+        t.ops->recv(t.tl, 1, &tag, NULL, 0, tt_complete, &b);
+    else
+        t.ops->send(t.tl, 0, &tag, NULL, 0, tt_complete, &b);
+    tt_until(&t, &b.done, 20);
+    tt_down(&t);
+    return bad;
+}
+
+static void test_fifo(void **s)
+{
+    (void)s;
+    assert_int_equal(lc_mp_run(2, fifo_rank, NULL, 60, NULL, NULL), 0);
+}
+
+static void test_fifo_crc(void **s)
+{
+    static const char *const env[] = { "LC_CHECKSUM=1", "LC_TCP_CONNS=3", NULL };
+    (void)s;
+    assert_int_equal(lc_mp_run(2, fifo_rank, NULL, 60, env, NULL), 0);
+}
+
+/* ------------------------------------------------------------ corruption */
+
+typedef enum { CORRUPT_HEADER, CORRUPT_CRC } corrupt_t;
+
+static int corrupt_rank(int rank, int n, void *arg)
+{
+    corrupt_t how = *(corrupt_t *)arg;
+    tt_t t;
+    tt_op_t op = { 0 };
+    uint8_t payload[256], hdr[LC_TCP_HDR_LEN];
+    int bad = 0;
+
+    if (tt_up(&t, rank, n) != 0) return lc_mp_fail(rank, "transport up");
+    if (rank == 0) {
+        /* Write straight into the authenticated data connection to rank 1. */
+        lc_tl_tcp_t *tl = (lc_tl_tcp_t *)t.tl;
+        int fd = tl->peers[1].conns[1].fd;
+        memset(payload, 0xab, sizeof(payload));
+        if (how == CORRUPT_HEADER) {
+            for (size_t i = 0; i < sizeof(hdr); i++) hdr[i] = (uint8_t)(i * 37 + 1);
+        } else {
+            lc_tcp_frame_t f = { .type = LC_TCP_DATA,
+                                 .flags = LC_TCP_FLAG_CRC,
+                                 .seq = 1,
+                                 .index = 0,
+                                 .sig = 9,
+                                 .length = sizeof(payload) };
+            f.crc = lc__crc32c(0, payload, sizeof(payload)) ^ 1u; /* one bit off */
+            lc__tcp_frame_encode(&f, hdr);
+        }
+        if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+            (how == CORRUPT_CRC && write(fd, payload, sizeof(payload)) != (ssize_t)sizeof(payload)))
+            return lc_mp_fail(rank, "write");
+        /* Rank 1 must drop us: our connections get closed. */
+        tt_op_t r = { 0 };
+        lc_tl_tag_t tag = tt_tag(5, 0, 0);
+        t.ops->recv(t.tl, 1, &tag, payload, sizeof(payload), tt_complete, &r);
+        if (tt_until(&t, &r.done, 20) != 0) bad = lc_mp_fail(rank, "rank 1 kept the connection");
+    } else {
+        lc_tl_tag_t tag = tt_tag(1, 0, 9);
+        memset(payload, 0, sizeof(payload));
+        t.ops->recv(t.tl, 0, &tag, payload, sizeof(payload), tt_complete, &op);
+        if (tt_until(&t, &op.done, 20) != 0) return lc_mp_fail(rank, "corrupt frame: no error");
+        if (op.status != LC_ERR_CORRUPT)
+            bad = lc_mp_fail(rank, "corrupt frame gave %s", lc_status_str(op.status));
+        if (t.lost_peer != 0) bad = lc_mp_fail(rank, "rank 0 not reported");
+        if (how == CORRUPT_CRC && payload[0] == 0xab && op.status == LC_OK)
+            bad = lc_mp_fail(rank, "bad payload delivered as good");
+        /* Later operations with that peer fail at once. */
+        if (t.ops->recv(t.tl, 0, &tag, payload, 1, tt_complete, &op) != LC_ERR_PEER_LOST)
+            bad = lc_mp_fail(rank, "peer still usable after corruption");
+    }
+    tt_down(&t);
+    return bad;
+}
+
+static void test_corrupt_header(void **s)
+{
+    corrupt_t how = CORRUPT_HEADER;
+    (void)s;
+    assert_int_equal(lc_mp_run(2, corrupt_rank, &how, 60, NULL, NULL), 0);
+}
+
+static void test_corrupt_crc(void **s)
+{
+    static const char *const env[] = { "LC_CHECKSUM=1", NULL };
+    corrupt_t how = CORRUPT_CRC;
+    (void)s;
+    assert_int_equal(lc_mp_run(2, corrupt_rank, &how, 60, env, NULL), 0);
+}
+
+/* ------------------------------------------------------------ strangers */
+
+static int stranger_connect(void)
+{
+    const lc_config_t *cfg = lc__config_get();
+    const char *colon = strrchr(cfg->coord, ':');
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_port = htons((uint16_t)atoi(colon + 1));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    for (int i = 0; i < 200; i++) {
+        if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) return fd;
+        usleep(10000);
+    }
+    close(fd);
+    return -1;
+}
+
+/* Ranks 0..2 form a job (LC_WORLD_SIZE=3); "rank" 3 is a stranger that
+ * pesters the rendezvous first. The job must form and work regardless. */
+static int stranger_rank(int rank, int n, void *arg)
+{
+    (void)arg;
+    (void)n;
+    if (rank == 3) {
+        int fds[4];
+        uint8_t junk[512];
+        for (size_t i = 0; i < sizeof(junk); i++) junk[i] = (uint8_t)(i * 13 + 5);
+        fds[0] = stranger_connect(); /* garbage */
+        fds[1] = stranger_connect(); /* connects and says nothing */
+        fds[2] = stranger_connect(); /* a few bytes, then hangs up */
+        fds[3] = stranger_connect(); /* a flood of garbage */
+        if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0 || fds[3] < 0)
+            return lc_mp_fail(rank, "connect");
+        (void)!write(fds[0], junk, 64);
+        (void)!write(fds[2], "LCON", 4);
+        close(fds[2]);
+        for (int i = 0; i < 50; i++)
+            if (send(fds[3], junk, sizeof(junk), MSG_NOSIGNAL) < 0) break;
+        sleep(3);
+        for (int i = 0; i < 4; i++)
+            if (i != 2) close(fds[i]);
+        return 0;
+    }
+    if (rank == 0) usleep(100 * 1000); /* let the strangers in first */
+    lc_comm_t *comm;
+    lc_status_t st = lc_comm_init(NULL, &comm);
+    if (st != LC_OK) return lc_mp_fail(rank, "init among strangers: %s", lc_status_str(st));
+    int x = rank + 1;
+    st = lc_allreduce(&x, &x, 1, LC_INT32, LC_SUM, comm, NULL);
+    if (st != LC_OK || x != 6) return lc_mp_fail(rank, "allreduce: %s, %d", lc_status_str(st), x);
+    lc_comm_destroy(comm);
+    return 0;
+}
+
+static void test_strangers(void **s)
+{
+    static const char *const env[] = { "LC_WORLD_SIZE=3", "LC_JOB_KEY=" KEY, NULL };
+    (void)s;
+    assert_int_equal(lc_mp_run(4, stranger_rank, NULL, 60, env, NULL), 0);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fifo),           cmocka_unit_test(test_fifo_crc),
+        cmocka_unit_test(test_corrupt_header), cmocka_unit_test(test_corrupt_crc),
+        cmocka_unit_test(test_strangers),
+    };
+    return lc_mp_run_filtered("test_transport", tests, sizeof(tests) / sizeof(tests[0]),
+                              argc > 1 ? argv[1] : NULL, NULL, NULL);
+}
