@@ -157,15 +157,17 @@ void lc_request_free(lc_request_t *req)
     free(req);
 }
 
-static lc_status_t lc__run_blocking(lc_comm_t *comm, const lc_coll_args_t *a,
-                                    const lc_op_params_t *params)
+/* Blocking form: the non-blocking call, then wait. An argument error comes
+ * back from the submit (no request is made). Takes &req, not req: the
+ * submit that fills it is an argument of the same call, evaluated in an
+ * unspecified order. */
+static lc_status_t lc__wait_free(lc_status_t submitted, lc_request_t **req_p)
 {
-    lc_request_t *req;
     lc_status_t st;
 
-    LC_CHECK(lc__comm_submit(comm, a, params, &req));
-    st = lc_wait(req, NULL);
-    lc_request_free(req);
+    if (submitted != LC_OK) return submitted;
+    st = lc_wait(*req_p, NULL);
+    lc_request_free(*req_p);
     return st;
 }
 
@@ -185,13 +187,9 @@ lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count, lc_d
 lc_status_t lc_allreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
                          lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params)
 {
-    lc_coll_args_t a = { .type = LC_COLL_ALLREDUCE,
-                         .sendbuf = sendbuf,
-                         .recvbuf = recvbuf,
-                         .count = count,
-                         .dtype = dtype,
-                         .op = op };
-    return lc__run_blocking(comm, &a, params);
+    lc_request_t *req = NULL;
+    return lc__wait_free(lc_iallreduce(sendbuf, recvbuf, count, dtype, op, comm, params, &req),
+                         &req);
 }
 
 lc_status_t lc_ibroadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
@@ -209,13 +207,8 @@ lc_status_t lc_ibroadcast(void *buf, size_t count, lc_dtype_t dtype, int root, l
 lc_status_t lc_broadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
                          const lc_op_params_t *params)
 {
-    lc_coll_args_t a = { .type = LC_COLL_BROADCAST,
-                         .sendbuf = buf,
-                         .recvbuf = buf,
-                         .count = count,
-                         .dtype = dtype,
-                         .root = root };
-    return lc__run_blocking(comm, &a, params);
+    lc_request_t *req = NULL;
+    return lc__wait_free(lc_ibroadcast(buf, count, dtype, root, comm, params, &req), &req);
 }
 
 lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
@@ -232,12 +225,8 @@ lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count, lc_d
 lc_status_t lc_allgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
                          lc_comm_t *comm, const lc_op_params_t *params)
 {
-    lc_coll_args_t a = { .type = LC_COLL_ALLGATHER,
-                         .sendbuf = sendbuf,
-                         .recvbuf = recvbuf,
-                         .count = count,
-                         .dtype = dtype };
-    return lc__run_blocking(comm, &a, params);
+    lc_request_t *req = NULL;
+    return lc__wait_free(lc_iallgather(sendbuf, recvbuf, count, dtype, comm, params, &req), &req);
 }
 
 lc_status_t lc_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcount,
@@ -257,13 +246,9 @@ lc_status_t lc_reduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcou
                               lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
                               const lc_op_params_t *params)
 {
-    lc_coll_args_t a = { .type = LC_COLL_REDUCE_SCATTER,
-                         .sendbuf = sendbuf,
-                         .recvbuf = recvbuf,
-                         .count = recvcount,
-                         .dtype = dtype,
-                         .op = op };
-    return lc__run_blocking(comm, &a, params);
+    lc_request_t *req = NULL;
+    return lc__wait_free(
+        lc_ireduce_scatter(sendbuf, recvbuf, recvcount, dtype, op, comm, params, &req), &req);
 }
 
 lc_status_t lc_ibarrier(lc_comm_t *comm, lc_request_t **req_p)
@@ -274,6 +259,6 @@ lc_status_t lc_ibarrier(lc_comm_t *comm, lc_request_t **req_p)
 
 lc_status_t lc_barrier(lc_comm_t *comm)
 {
-    lc_coll_args_t a = { .type = LC_COLL_BARRIER, .dtype = LC_UINT8 };
-    return lc__run_blocking(comm, &a, NULL);
+    lc_request_t *req = NULL;
+    return lc__wait_free(lc_ibarrier(comm, &req), &req);
 }
