@@ -86,7 +86,14 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
     atomic_store(&req->state, LC_REQ_RUNNING);
     req->start_ns = lc__now_ns();
     if (comm->broken != LC_OK || req->seq > comm->left_seq) {
-        lc__req_complete(req, comm->broken != LC_OK ? comm->broken : LC_ERR_PEER_LOST);
+        st = comm->broken != LC_OK ? comm->broken : LC_ERR_PEER_LOST;
+        /* Ranks that started this collective and wait on us must hear it
+         * failed; frames they already sent for it are dropped. */
+        if (comm->tl != NULL) {
+            comm->tl_ops->notify_abort(comm->tl, req->seq, st);
+            comm->tl_ops->cancel(comm->tl, req->seq);
+        }
+        lc__req_complete(req, st);
         return;
     }
     if (comm->remote_abort_seq == req->seq) {
@@ -192,6 +199,9 @@ void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
                     (unsigned long long)ev->seq);
             comm->left_seq = ev->seq;
         }
+        /* A collective after its last one can never complete. */
+        if (req != NULL && req->seq > comm->left_seq)
+            lc__sched_abort(comm->sched, LC_ERR_PEER_LOST);
         break;
     case LC_TL_EVENT_ABORT:
         lc_debug("rank %d reports collective %llu failed: %s", ev->peer,

@@ -155,8 +155,9 @@ static int lcrun_parse(int argc, char **argv, lcrun_opts_t *o)
         case 't':
             errno = 0;
             o->timeout_s = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' || o->timeout_s <= 0) {
-                lcrun_log("--timeout wants a positive number of seconds, got '%s'", optarg);
+            if (errno != 0 || end == optarg || *end != '\0' || !(o->timeout_s > 0) ||
+                o->timeout_s > 1e7) {
+                lcrun_log("--timeout wants a number of seconds in (0, 1e7], got '%s'", optarg);
                 return -1;
             }
             break;
@@ -452,7 +453,11 @@ int main(int argc, char **argv)
         }
         open_pipes = np - 1;
         if (running == 0 && open_pipes == 0) break;
-        if (deadline > 0 && kill_at == 0) {
+        if (running == 0) {
+            /* Every rank is reaped; only output a straggler may still hold
+             * open is left to copy. Give it a second at most. */
+            wait_ms = 1000;
+        } else if (deadline > 0 && kill_at == 0) {
             if (now >= deadline) {
                 lcrun_log("timeout after %g s: stopping %d rank(s)", o.timeout_s, running);
                 exit_code = 124;
@@ -462,7 +467,7 @@ int main(int argc, char **argv)
             }
             wait_ms = (int)((deadline - now) * 1000) + 1;
         }
-        if (kill_at > 0) {
+        if (kill_at > 0 && running > 0) {
             if (now >= kill_at) {
                 lcrun_signal_all(ranks, o.nranks, SIGKILL);
                 kill_at = now + 3600; /* SIGKILL cannot be ignored; just wait for the reaping */
@@ -470,7 +475,6 @@ int main(int argc, char **argv)
             int ms = (int)((kill_at - now) * 1000) + 1;
             if (wait_ms < 0 || ms < wait_ms) wait_ms = ms;
         }
-        if (running == 0 && wait_ms < 0) wait_ms = 1000; /* pipes held open by grandchildren */
         int rc = poll(pfd, (nfds_t)np, wait_ms);
         if (rc < 0 && errno != EINTR) {
             lcrun_log("poll: %s", strerror(errno));

@@ -76,6 +76,20 @@ static void lc__tcp_set_events(lc_tcp_conn_t *c, uint32_t ev)
     lc__progress_fd_mod(c->peer->tl->progress, c->h, ev);
 }
 
+/* The stream has ended (or, for a peer that said goodbye, its control
+ * connection failed): nothing more will be read or written on it. Close it,
+ * so epoll stops reporting HUP for it, which would otherwise look like a
+ * failure of a peer whose parked frames are still wanted. */
+static void lc__tcp_conn_ended(lc_tcp_conn_t *c)
+{
+    c->eof = 1;
+    if (c->fd < 0) return;
+    lc__progress_fd_del(c->peer->tl->progress, c->h);
+    c->h = NULL;
+    close(c->fd);
+    c->fd = -1;
+}
+
 static uint32_t lc__tcp_want_events(const lc_tcp_conn_t *c)
 {
     uint32_t ev = 0;
@@ -447,14 +461,20 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
                 lc__tcp_peer_fail(peer, LC_ERR_PEER_LOST, "connection closed mid-frame");
                 return;
             }
-            c->eof = 1;
-            lc__tcp_set_events(c, 0);
+            lc__tcp_conn_ended(c);
             lc__tcp_peer_check_closed(peer);
             return;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         if (errno == EINTR) continue;
         c->busy_rx = 0;
+        if (c->index == 0 && peer->said_bye && c->rhdr_got == 0) {
+            /* A reset after its goodbye (it closed with our heartbeat
+             * unread): the same as the end of the stream. */
+            lc__tcp_conn_ended(c);
+            lc__tcp_peer_check_closed(peer);
+            return;
+        }
         lc__tcp_peer_fail(peer, LC_ERR_PEER_LOST, strerror(errno));
         return;
     }
@@ -468,8 +488,14 @@ void lc__tcp_conn_event(void *arg, uint32_t events)
 
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) lc__tcp_conn_read(c);
     if (c->fd >= 0 && (events & EPOLLOUT)) lc__tcp_conn_write(c);
-    if (c->fd >= 0 && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
-        lc__tcp_peer_fail(c->peer, LC_ERR_PEER_LOST, "connection error");
+    if (c->fd >= 0 && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN)) {
+        if (c->index == 0 && c->peer->said_bye) {
+            lc__tcp_conn_ended(c);
+            lc__tcp_peer_check_closed(c->peer);
+        } else {
+            lc__tcp_peer_fail(c->peer, LC_ERR_PEER_LOST, "connection error");
+        }
+    }
 }
 
 /* ------------------------------------------------------------ peers */
@@ -618,7 +644,7 @@ static void lc__tcp_notify_abort(lc_tl_t *tl_, uint64_t seq, lc_status_t status)
 
     for (int r = 0; r < tl->size; r++) {
         lc_tcp_peer_t *p = &tl->peers[r];
-        if (r == tl->rank || !p->alive) continue;
+        if (r == tl->rank || !p->alive || p->said_bye) continue; /* gone: nobody reads */
         lc_tcp_frame_t f = {
             .type = LC_TCP_ABORT, .epoch = tl->epoch, .seq = seq, .index = (uint32_t)(int32_t)status
         };
