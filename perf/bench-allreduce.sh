@@ -46,10 +46,13 @@ run() {
     fi
 }
 
+# awk helper shared by the tables below: get(key) reads a field of the
+# current JSON row (the flat objects lc-bench --json writes).
+JSON_GET='function get(k,   m) { if (match($0, "\"" k "\":\"?[^,\"}]*")) { m = substr($0, RSTART, RLENGTH); sub(/.*:"?/, "", m); return m } return "" }'
+
 # summary FILTER: Laconic vs MPI per size from the JSON rows matching FILTER.
 summary() {
-    grep -- "$1" "$out" | awk '
-    function get(k,   m) { if (match($0, "\"" k "\":\"?[^,\"}]*")) { m = substr($0, RSTART, RLENGTH); sub(/.*:"?/, "", m); return m } return "" }
+    grep -- "$1" "$out" | awk "$JSON_GET"'
     { key = get("nranks") " " get("bytes"); impl = get("impl")
       t[key, impl] = get("time_us"); bw[key, impl] = get("busbw_gbps"); wrong[key] += get("wrong")
       if (impl == "lc") algo[key] = get("algo"); if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
@@ -65,8 +68,7 @@ summary() {
 
 # geomean FILE: geometric mean of MPI time / Laconic time over the sizes in FILE.
 geomean() {
-    awk '
-    function get(k,   m) { if (match($0, "\"" k "\":\"?[^,\"}]*")) { m = substr($0, RSTART, RLENGTH); sub(/.*:"?/, "", m); return m } return "" }
+    awk "$JSON_GET"'
     { t[get("bytes"), get("impl")] = get("time_us"); b[get("bytes")] = 1 }
     END { s = 0; n = 0; min = 1e9
       for (k in b) if (t[k, "mpi"] > 0 && t[k, "lc"] > 0) { x = t[k, "mpi"] / t[k, "lc"]; s += log(x); n++; if (x < min) min = x }
@@ -106,8 +108,7 @@ printf '%-44s %s\n' "figure" "measured (target)"
 printf '%-44s %s (>= 1.5x)\n' "busbw Laconic/MPI, 4 ranks, 4-256 MiB" "$(geomean "$out.4")"
 printf '%-44s %s (>= 1.0x)\n' "busbw Laconic/MPI, 2 ranks, 4-256 MiB" "$(geomean "$out.2")"
 printf '%-44s %s (Laconic/MPI <= 1.5x)\n' "8-byte latency, 4 ranks" \
-    "$(grep '"bytes":8,' "$out" | awk '
-      function get(k,   m) { if (match($0, "\"" k "\":\"?[^,\"}]*")) { m = substr($0, RSTART, RLENGTH); sub(/.*:"?/, "", m); return m } return "" }
+    "$(grep '"bytes":8,' "$out" | awk "$JSON_GET"'
       { t[get("impl")] = get("time_us") }
       END { printf "lc %.1f us, mpi %.1f us: %.2fx", t["lc"], t["mpi"], t["lc"] / t["mpi"] }')"
 printf '%-44s %s (<= 256+256+64 = 576 MiB)\n' "peak RSS per rank, 256 MiB all-reduce" "${rss:-?} MiB"

@@ -619,9 +619,10 @@ int main(int argc, char **argv)
     lc_comm_size(impls[0].comm, &g_size);
     if (o.root < 0 || o.root >= g_size) die("root %d out of range", o.root);
 
+    /* Input and output never exceed the largest size (all-gather's output and
+     * reduce-scatter's input are that size; the other sides are smaller). */
     size_t max_bytes = o.max_bytes;
-    size_t in_max = max_bytes, out_max = max_bytes;
-    void *sbuf = malloc(in_max ? in_max : 1), *rbuf = malloc(out_max ? out_max : 1);
+    void *sbuf = malloc(max_bytes ? max_bytes : 1), *rbuf = malloc(max_bytes ? max_bytes : 1);
     double *times = malloc(sizeof(double) * (size_t)(o.iters > 2 ? o.iters : 2));
     if (!sbuf || !rbuf || !times) die("cannot allocate %zu bytes", 2 * max_bytes);
     if (g_rank == 0) {
@@ -656,7 +657,7 @@ int main(int argc, char **argv)
     }
     if (g_rank == 0)
         printf("# peak RSS rank 0: %zu MiB (buffers %zu MiB)\n", peak_rss_mib(),
-               (in_max + out_max) >> 20);
+               (2 * max_bytes) >> 20);
     double rss = (double)peak_rss_mib();
     impls[0].max_doubles(&impls[0], &rss, 1);
     if (g_rank == 0) printf("# peak RSS, largest rank: %.0f MiB\n", rss);

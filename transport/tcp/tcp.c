@@ -90,6 +90,20 @@ static void lc__tcp_conn_ended(lc_tcp_conn_t *c)
     c->fd = -1;
 }
 
+/* A connection failed (error, reset or hang-up). On the control connection
+ * of a peer that already said goodbye, between frames, that is only the
+ * end of its stream (it closed with our heartbeat unread); anywhere else the
+ * peer is lost. */
+static void lc__tcp_conn_failed(lc_tcp_conn_t *c, const char *why)
+{
+    if (c->index == 0 && c->peer->said_bye && c->rhdr_got == 0) {
+        lc__tcp_conn_ended(c);
+        lc__tcp_peer_check_closed(c->peer);
+    } else {
+        lc__tcp_peer_fail(c->peer, LC_ERR_PEER_LOST, why);
+    }
+}
+
 static uint32_t lc__tcp_want_events(const lc_tcp_conn_t *c)
 {
     uint32_t ev = 0;
@@ -468,14 +482,7 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         if (errno == EINTR) continue;
         c->busy_rx = 0;
-        if (c->index == 0 && peer->said_bye && c->rhdr_got == 0) {
-            /* A reset after its goodbye (it closed with our heartbeat
-             * unread): the same as the end of the stream. */
-            lc__tcp_conn_ended(c);
-            lc__tcp_peer_check_closed(peer);
-            return;
-        }
-        lc__tcp_peer_fail(peer, LC_ERR_PEER_LOST, strerror(errno));
+        lc__tcp_conn_failed(c, strerror(errno));
         return;
     }
     c->busy_rx = 0;
@@ -488,14 +495,8 @@ void lc__tcp_conn_event(void *arg, uint32_t events)
 
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) lc__tcp_conn_read(c);
     if (c->fd >= 0 && (events & EPOLLOUT)) lc__tcp_conn_write(c);
-    if (c->fd >= 0 && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN)) {
-        if (c->index == 0 && c->peer->said_bye) {
-            lc__tcp_conn_ended(c);
-            lc__tcp_peer_check_closed(c->peer);
-        } else {
-            lc__tcp_peer_fail(c->peer, LC_ERR_PEER_LOST, "connection error");
-        }
-    }
+    if (c->fd >= 0 && (events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
+        lc__tcp_conn_failed(c, "connection error");
 }
 
 /* ------------------------------------------------------------ peers */
