@@ -70,13 +70,14 @@ static lc_status_t lc__check_args(lc_comm_t *comm, const lc_coll_args_t *a, lc_r
     return LC_OK;
 }
 
-lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,
-                            const lc_op_params_t *params, lc_request_t **req_p)
+/* Validate, select, number and queue a collective. kick: wake the progress
+ * thread to run it (0 when the calling thread owns the engine and runs it). */
+static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
+                                    const lc_op_params_t *params, lc_request_t **req_p, int kick)
 {
     lc_coll_args_t a = *args;
     lc_request_t *req;
     lc_algo_t algo;
-    uint64_t one = 1;
 
     LC_CHECK(lc__check_args(comm, &a, req_p));
     a.algo = comm->cfg.algo;
@@ -118,10 +119,35 @@ lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,
         comm->q_head = req;
     comm->q_tail = req;
     pthread_mutex_unlock(&comm->lock);
-    if (write(comm->wake_fd, &one, sizeof(one)) != sizeof(one))
-        lc_error("waking the progress thread failed: %s", strerror(errno));
+    if (kick) lc__driver_kick(comm);
     *req_p = req;
     return LC_OK;
+}
+
+lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,
+                            const lc_op_params_t *params, lc_request_t **req_p)
+{
+    return lc__comm_enqueue(comm, args, params, req_p, 1);
+}
+
+/* A blocking collective: run the engine on this thread when it is free (see
+ * api/driver.c), else queue behind the running work and sleep until done. */
+static lc_status_t lc__comm_run(lc_comm_t *comm, const lc_coll_args_t *args,
+                                const lc_op_params_t *params)
+{
+    lc_request_t *req;
+    lc_status_t st;
+    int mine = comm != NULL && lc__driver_acquire(comm);
+
+    st = lc__comm_enqueue(comm, args, params, &req, !mine);
+    if (st != LC_OK) {
+        if (mine) lc__driver_release(comm);
+        return st;
+    }
+    if (mine) lc__driver_run_until_done(comm, req);
+    st = lc_wait(req, NULL);
+    lc_request_free(req);
+    return st;
 }
 
 lc_status_t lc_wait(lc_request_t *req, lc_op_info_t *info)
@@ -157,23 +183,10 @@ void lc_request_free(lc_request_t *req)
     free(req);
 }
 
-/* Blocking form: the non-blocking call, then wait. An argument error comes
- * back from the submit (no request is made). Takes &req, not req: the
- * submit that fills it is an argument of the same call, evaluated in an
- * unspecified order. */
-static lc_status_t lc__wait_free(lc_status_t submitted, lc_request_t **req_p)
-{
-    lc_status_t st;
-
-    if (submitted != LC_OK) return submitted;
-    st = lc_wait(*req_p, NULL);
-    lc_request_free(*req_p);
-    return st;
-}
-
-lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
-                          lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params,
-                          lc_request_t **req_p)
+/* Each collective's arguments, built in one place for its blocking and
+ * non-blocking forms. */
+static lc_coll_args_t lc__allreduce_args(const void *sendbuf, void *recvbuf, size_t count,
+                                         lc_dtype_t dtype, lc_op_t op)
 {
     lc_coll_args_t a = { .type = LC_COLL_ALLREDUCE,
                          .sendbuf = sendbuf,
@@ -181,19 +194,10 @@ lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count, lc_d
                          .count = count,
                          .dtype = dtype,
                          .op = op };
-    return lc__comm_submit(comm, &a, params, req_p);
+    return a;
 }
 
-lc_status_t lc_allreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
-                         lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params)
-{
-    lc_request_t *req = NULL;
-    return lc__wait_free(lc_iallreduce(sendbuf, recvbuf, count, dtype, op, comm, params, &req),
-                         &req);
-}
-
-lc_status_t lc_ibroadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
-                          const lc_op_params_t *params, lc_request_t **req_p)
+static lc_coll_args_t lc__broadcast_args(void *buf, size_t count, lc_dtype_t dtype, int root)
 {
     lc_coll_args_t a = { .type = LC_COLL_BROADCAST,
                          .sendbuf = buf,
@@ -201,37 +205,22 @@ lc_status_t lc_ibroadcast(void *buf, size_t count, lc_dtype_t dtype, int root, l
                          .count = count,
                          .dtype = dtype,
                          .root = root };
-    return lc__comm_submit(comm, &a, params, req_p);
+    return a;
 }
 
-lc_status_t lc_broadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
-                         const lc_op_params_t *params)
-{
-    lc_request_t *req = NULL;
-    return lc__wait_free(lc_ibroadcast(buf, count, dtype, root, comm, params, &req), &req);
-}
-
-lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
-                          lc_comm_t *comm, const lc_op_params_t *params, lc_request_t **req_p)
+static lc_coll_args_t lc__allgather_args(const void *sendbuf, void *recvbuf, size_t count,
+                                         lc_dtype_t dtype)
 {
     lc_coll_args_t a = { .type = LC_COLL_ALLGATHER,
                          .sendbuf = sendbuf,
                          .recvbuf = recvbuf,
                          .count = count,
                          .dtype = dtype };
-    return lc__comm_submit(comm, &a, params, req_p);
+    return a;
 }
 
-lc_status_t lc_allgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
-                         lc_comm_t *comm, const lc_op_params_t *params)
-{
-    lc_request_t *req = NULL;
-    return lc__wait_free(lc_iallgather(sendbuf, recvbuf, count, dtype, comm, params, &req), &req);
-}
-
-lc_status_t lc_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcount,
-                               lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
-                               const lc_op_params_t *params, lc_request_t **req_p)
+static lc_coll_args_t lc__reduce_scatter_args(const void *sendbuf, void *recvbuf, size_t recvcount,
+                                              lc_dtype_t dtype, lc_op_t op)
 {
     lc_coll_args_t a = { .type = LC_COLL_REDUCE_SCATTER,
                          .sendbuf = sendbuf,
@@ -239,6 +228,59 @@ lc_status_t lc_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvco
                          .count = recvcount,
                          .dtype = dtype,
                          .op = op };
+    return a;
+}
+
+static const lc_coll_args_t lc__barrier_args = { .type = LC_COLL_BARRIER, .dtype = LC_UINT8 };
+
+lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                          lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params,
+                          lc_request_t **req_p)
+{
+    lc_coll_args_t a = lc__allreduce_args(sendbuf, recvbuf, count, dtype, op);
+    return lc__comm_submit(comm, &a, params, req_p);
+}
+
+lc_status_t lc_allreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                         lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params)
+{
+    lc_coll_args_t a = lc__allreduce_args(sendbuf, recvbuf, count, dtype, op);
+    return lc__comm_run(comm, &a, params);
+}
+
+lc_status_t lc_ibroadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
+                          const lc_op_params_t *params, lc_request_t **req_p)
+{
+    lc_coll_args_t a = lc__broadcast_args(buf, count, dtype, root);
+    return lc__comm_submit(comm, &a, params, req_p);
+}
+
+lc_status_t lc_broadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
+                         const lc_op_params_t *params)
+{
+    lc_coll_args_t a = lc__broadcast_args(buf, count, dtype, root);
+    return lc__comm_run(comm, &a, params);
+}
+
+lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                          lc_comm_t *comm, const lc_op_params_t *params, lc_request_t **req_p)
+{
+    lc_coll_args_t a = lc__allgather_args(sendbuf, recvbuf, count, dtype);
+    return lc__comm_submit(comm, &a, params, req_p);
+}
+
+lc_status_t lc_allgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                         lc_comm_t *comm, const lc_op_params_t *params)
+{
+    lc_coll_args_t a = lc__allgather_args(sendbuf, recvbuf, count, dtype);
+    return lc__comm_run(comm, &a, params);
+}
+
+lc_status_t lc_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcount,
+                               lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
+                               const lc_op_params_t *params, lc_request_t **req_p)
+{
+    lc_coll_args_t a = lc__reduce_scatter_args(sendbuf, recvbuf, recvcount, dtype, op);
     return lc__comm_submit(comm, &a, params, req_p);
 }
 
@@ -246,19 +288,16 @@ lc_status_t lc_reduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcou
                               lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
                               const lc_op_params_t *params)
 {
-    lc_request_t *req = NULL;
-    return lc__wait_free(
-        lc_ireduce_scatter(sendbuf, recvbuf, recvcount, dtype, op, comm, params, &req), &req);
+    lc_coll_args_t a = lc__reduce_scatter_args(sendbuf, recvbuf, recvcount, dtype, op);
+    return lc__comm_run(comm, &a, params);
 }
 
 lc_status_t lc_ibarrier(lc_comm_t *comm, lc_request_t **req_p)
 {
-    lc_coll_args_t a = { .type = LC_COLL_BARRIER, .dtype = LC_UINT8 };
-    return lc__comm_submit(comm, &a, NULL, req_p);
+    return lc__comm_submit(comm, &lc__barrier_args, NULL, req_p);
 }
 
 lc_status_t lc_barrier(lc_comm_t *comm)
 {
-    lc_request_t *req = NULL;
-    return lc__wait_free(lc_ibarrier(comm, &req), &req);
+    return lc__comm_run(comm, &lc__barrier_args, NULL);
 }

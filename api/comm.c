@@ -93,6 +93,7 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
     pthread_mutex_init(&comm->lock, NULL);
 
     tick_ms = LC_MAX(10u, LC_MIN(100u, cfg->peer_timeout_ms / 4));
+    comm->tick_ms = tick_ms;
     LC_CHECK_GOTO(lc__progress_create(tick_ms, &comm->progress), st, err_free);
     LC_CHECK_GOTO(lc__sched_create(&comm->sched), st, err_progress);
 
@@ -138,7 +139,7 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
                                       comm, &comm->wake_h),
                   st, err_wake);
     LC_CHECK_GOTO(lc__progress_tick_add(comm->progress, lc__comm_on_tick, comm), st, err_wake_h);
-    LC_CHECK_GOTO(lc__progress_start(comm->progress, "lc-progress"), st, err_wake_h);
+    LC_CHECK_GOTO(lc__driver_start(comm), st, err_wake_h);
     lc_info("rank %d/%d: communicator ready (transport %s)", rank, size,
             comm->tl_ops ? comm->tl_ops->name : "none");
     *comm_p = comm;
@@ -318,7 +319,7 @@ lc_status_t lc_comm_destroy(lc_comm_t *comm)
     if (comm == NULL) return LC_OK;
     /* With the thread stopped, this thread is the only one touching the
      * engine, the transport and the schedule. */
-    lc__progress_stop(comm->progress);
+    lc__driver_stop(comm);
     lc__comm_fail_all(comm, LC_ERR_REVOKED);
     lc__progress_fd_del(comm->progress, comm->wake_h);
     close(comm->wake_fd);

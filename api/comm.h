@@ -24,6 +24,9 @@
 
 enum { LC_REQ_QUEUED = 0, LC_REQ_RUNNING = 1, LC_REQ_DONE = 2 };
 
+/* Who runs the progress engine (api/driver.c). */
+enum { LC_LOOP_FREE = 0, LC_LOOP_THREAD = 1, LC_LOOP_CALLER = 2 };
+
 struct lc_request {
     lc_comm_t *comm; /* NULL once completed: the comm may be gone */
     lc_coll_args_t args;
@@ -53,12 +56,19 @@ struct lc_comm {
     lc_sched_t *sched;
     int wake_fd; /* eventfd: caller threads -> progress thread */
     lc_progress_fd_t *wake_h;
+    uint32_t tick_ms; /* engine tick; the idle progress thread wakes this often */
+
+    pthread_mutex_t loop_lock; /* protects the two fields below */
+    int loop_owner;            /* LC_LOOP_*: who runs the engine now */
+    int loop_stop;
+    pthread_cond_t loop_cond; /* the progress thread waits here when it does not own it */
+    pthread_t loop_thread;
 
     pthread_mutex_t lock; /* protects the fields below */
     lc_request_t *q_head, *q_tail;
     uint64_t next_seq;
 
-    /* progress thread only */
+    /* the engine's owner only (the progress thread or a blocking caller) */
     lc_request_t *active;
     int pumping;
     lc_status_t broken;        /* sticky: a peer was lost */
@@ -67,6 +77,16 @@ struct lc_comm {
     uint64_t abort_from_peer;  /* the running collective was failed by a peer's notice */
     lc_status_t remote_abort_status;
 };
+
+/* api/driver.c: start/stop the progress thread; wake it for queued work;
+ * let a blocking caller take the engine (returns 1 if it did) and run it
+ * until req completes, then hand it back (release: without running). */
+lc_status_t lc__driver_start(lc_comm_t *comm);
+void lc__driver_stop(lc_comm_t *comm);
+void lc__driver_kick(lc_comm_t *comm);
+int lc__driver_acquire(lc_comm_t *comm);
+void lc__driver_run_until_done(lc_comm_t *comm, lc_request_t *req);
+void lc__driver_release(lc_comm_t *comm);
 
 /* Create a communicator over an already-made bootstrap (consumed). */
 lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const char *job_key,

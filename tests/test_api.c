@@ -625,6 +625,86 @@ static void test_nonblocking(void **s)
     assert_int_equal(lc_mp_run(4, nonblocking_rank, NULL, 120, NULL, NULL), 0);
 }
 
+/*
+ * Blocking calls run the engine on the caller's thread when it is free, and
+ * queue behind the progress thread's work when it is not. Interleave both
+ * kinds, with random sizes and pauses so that either side can own the
+ * engine at any call, and check every result and the order.
+ */
+static int mixed_rank(int rank, int n, void *arg)
+{
+    enum { ROUNDS = 300, MAXC = 70000 };
+    int32_t *x = malloc(MAXC * sizeof(int32_t)), *y = malloc(MAXC * sizeof(int32_t));
+    lc_comm_t *comm;
+    unsigned seed = 12345; /* the same on every rank: same sizes, same order */
+    int bad = 0;
+    (void)arg;
+    if (x == NULL || y == NULL || lc_comm_init(NULL, &comm) != LC_OK) return 1;
+    for (int k = 0; k < ROUNDS && !bad; k++) {
+        size_t cx = (size_t)rand_r(&seed) % MAXC, cy = (size_t)rand_r(&seed) % MAXC;
+        lc_request_t *req;
+        lc_op_info_t info;
+        for (size_t i = 0; i < cx; i++) x[i] = rank + (int32_t)i;
+        for (size_t i = 0; i < cy; i++) y[i] = 2 * rank + k;
+        if (lc_iallreduce(x, x, cx, LC_INT32, LC_SUM, comm, NULL, &req) != LC_OK)
+            return lc_mp_fail(rank, "iallreduce");
+        if (rand_r(&seed) % 3 == 0) usleep((useconds_t)(rand_r(&seed) % 500));
+        lc_status_t st = lc_allreduce(y, y, cy, LC_INT32, LC_MAX, comm, NULL);
+        if (st != LC_OK) bad = lc_mp_fail(rank, "round %d allreduce: %s", k, lc_status_str(st));
+        st = lc_wait(req, &info);
+        if (st != LC_OK) bad = lc_mp_fail(rank, "round %d iallreduce: %s", k, lc_status_str(st));
+        if (st == LC_OK && info.seq != (uint64_t)(2 * k + 1))
+            bad = lc_mp_fail(rank, "round %d ran as collective %llu", k,
+                             (unsigned long long)info.seq);
+        lc_request_free(req);
+        for (size_t i = 0; i < cx && !bad; i++)
+            if (x[i] != n * (n - 1) / 2 + n * (int32_t)i) bad = lc_mp_fail(rank, "x[%zu]", i);
+        for (size_t i = 0; i < cy && !bad; i++)
+            if (y[i] != 2 * (n - 1) + k) bad = lc_mp_fail(rank, "y[%zu]", i);
+    }
+    lc_comm_destroy(comm);
+    free(x);
+    free(y);
+    return bad;
+}
+
+static void test_mixed(void **s)
+{
+    (void)s;
+    assert_int_equal(lc_mp_run(3, mixed_rank, NULL, 120, NULL, NULL), 0);
+}
+
+/*
+ * A rank that computes between blocking collectives for three times the
+ * peer timeout is slow, not dead: its progress thread keeps the heartbeats
+ * going once the caller hands the engine back.
+ */
+static int slow_peer_rank(int rank, int n, void *arg)
+{
+    lc_comm_t *comm;
+    int x = 1;
+    (void)arg;
+    if (lc_comm_init(NULL, &comm) != LC_OK) return 1;
+    /* Enough back-to-back calls to span several ticks, so the progress
+     * thread finds the engine taken by the caller at least once. */
+    for (int k = 0; k < 3001; k++) {
+        x = 1;
+        lc_status_t st = lc_allreduce(&x, &x, 1, LC_INT32, LC_SUM, comm, NULL);
+        if (st != LC_OK || x != n)
+            return lc_mp_fail(rank, "allreduce %d: %s (%d)", k, lc_status_str(st), x);
+        if (k == 2999 && rank == 1) usleep(1500 * 1000); /* "computing": no library call */
+    }
+    lc_comm_destroy(comm);
+    return 0;
+}
+
+static void test_slow_peer(void **s)
+{
+    static const char *const env[] = { "LC_PEER_TIMEOUT_MS=500", NULL };
+    (void)s;
+    assert_int_equal(lc_mp_run(3, slow_peer_rank, NULL, 60, env, NULL), 0);
+}
+
 static int barrier_rank(int rank, int n, void *arg)
 {
     lc_comm_t *comm;
@@ -743,7 +823,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unique_id),   cmocka_unit_test(test_mismatch),
         cmocka_unit_test(test_sigkill_4),   cmocka_unit_test(test_sigkill_3_rank0),
         cmocka_unit_test(test_sigstop_4),   cmocka_unit_test(test_wrong_key),
-        cmocka_unit_test(test_leave_early),
+        cmocka_unit_test(test_leave_early), cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_slow_peer),
     };
     /* Optional filter: test_api '<shell pattern>' runs the matching tests. */
     return lc_mp_run_filtered("test_api", tests, sizeof(tests) / sizeof(tests[0]),
