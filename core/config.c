@@ -150,6 +150,7 @@ static void lc__config_load(void)
     c->chunk_bytes = (size_t)lc__env_size("LC_CHUNK_BYTES", 512u << 10, 64, 1u << 30);
     c->small_bytes = (size_t)lc__env_size("LC_SMALL_BYTES", 16u << 10, 0, 1ull << 40);
     c->tree_bytes = (size_t)lc__env_size("LC_TREE_BYTES", 256u << 10, 0, 1ull << 40);
+    c->ring_max_ranks = (int)lc__env_size("LC_RING_MAX_RANKS", 2, 1, 1u << 20);
     c->checksum = lc__env_int("LC_CHECKSUM", 0) != 0;
     c->algo = LC_ALGO_AUTO;
     const char *algo = lc__env_str("LC_ALGO", NULL);
@@ -176,6 +177,7 @@ void lc__config_print(const lc_config_t *c)
             "LC_TCP_CONNS=%d LC_TCP_BUFSIZE=%d LC_CHECKSUM=%d",
             c->timeout_ms, c->peer_timeout_ms, c->connect_timeout_ms, c->tcp_conns, c->tcp_bufsize,
             c->checksum);
-    lc_info("config: LC_ALGO=%s LC_CHUNK_BYTES=%zu LC_SMALL_BYTES=%zu LC_TREE_BYTES=%zu",
-            lc_algo_str(c->algo), c->chunk_bytes, c->small_bytes, c->tree_bytes);
+    lc_info("config: LC_ALGO=%s LC_CHUNK_BYTES=%zu LC_SMALL_BYTES=%zu LC_TREE_BYTES=%zu "
+            "LC_RING_MAX_RANKS=%d",
+            lc_algo_str(c->algo), c->chunk_bytes, c->small_bytes, c->tree_bytes, c->ring_max_ranks);
 }

@@ -32,6 +32,8 @@ typedef struct {
     size_t small_bytes; /* LC_SMALL_BYTES: allreduce at or below uses recursive doubling (default 16
                            KiB) */
     size_t tree_bytes;  /* LC_TREE_BYTES: allreduce at or below uses the tree (default 256 KiB) */
+    int ring_max_ranks; /* LC_RING_MAX_RANKS: above tree_bytes, the ring on at most this many
+                           ranks, the tree on more (default 2) */
     int checksum;       /* LC_CHECKSUM: CRC32C on every payload (default 0) */
 } lc_config_t;
 
