@@ -60,8 +60,8 @@ struct lc_comm {
 
     pthread_mutex_t loop_lock; /* protects the two fields below */
     int loop_owner;            /* LC_LOOP_*: who runs the engine now */
-    int loop_stop;
-    pthread_cond_t loop_cond; /* the progress thread waits here when it does not own it */
+    atomic_int loop_stop;      /* comm being destroyed: owners give the engine up */
+    pthread_cond_t loop_cond;  /* the progress thread waits here when it does not own it */
     pthread_t loop_thread;
 
     pthread_mutex_t lock; /* protects the fields below */

@@ -49,7 +49,7 @@ static int lc__driver_busy(lc_comm_t *comm)
 static void lc__driver_nap(lc_comm_t *comm)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* loop_cond runs on the monotonic clock */
     ts.tv_nsec += (long)comm->tick_ms * 1000000L;
     ts.tv_sec += ts.tv_nsec / 1000000000L;
     ts.tv_nsec %= 1000000000L;
@@ -87,8 +87,15 @@ lc_status_t lc__driver_start(lc_comm_t *comm)
 {
     int rc;
 
+    pthread_condattr_t ca;
+
     pthread_mutex_init(&comm->loop_lock, NULL);
-    pthread_cond_init(&comm->loop_cond, NULL);
+    /* Naps are timed on the monotonic clock: a wall-clock step back must not
+     * silence the heartbeats. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&comm->loop_cond, &ca);
+    pthread_condattr_destroy(&ca);
     comm->loop_owner = LC_LOOP_FREE;
     comm->loop_stop = 0;
     rc = pthread_create(&comm->loop_thread, NULL, lc__driver_main, comm);
@@ -107,13 +114,21 @@ void lc__driver_stop(lc_comm_t *comm)
     uint64_t one = 1;
 
     pthread_mutex_lock(&comm->loop_lock);
-    comm->loop_stop = 1;
+    atomic_store(&comm->loop_stop, 1);
     pthread_cond_broadcast(&comm->loop_cond);
     pthread_mutex_unlock(&comm->loop_lock);
-    /* It may be in epoll_wait. */
+    /* Whoever is in epoll_wait (the progress thread, or a blocking call on
+     * another thread) wakes up and sees loop_stop. */
     if (write(comm->wake_fd, &one, sizeof(one)) != sizeof(one))
         lc_error("waking the progress thread failed: %s", strerror(errno));
     pthread_join(comm->loop_thread, NULL);
+    /* A blocking call on another thread gives the engine back and finishes
+     * in lc_wait(), which lc_comm_destroy's lc__comm_fail_all completes
+     * (LC_ERR_REVOKED). Nothing may touch the engine until it has. */
+    pthread_mutex_lock(&comm->loop_lock);
+    while (comm->loop_owner == LC_LOOP_CALLER)
+        pthread_cond_wait(&comm->loop_cond, &comm->loop_lock);
+    pthread_mutex_unlock(&comm->loop_lock);
     pthread_cond_destroy(&comm->loop_cond);
     pthread_mutex_destroy(&comm->loop_lock);
 }
@@ -146,7 +161,8 @@ int lc__driver_acquire(lc_comm_t *comm)
 void lc__driver_run_until_done(lc_comm_t *comm, lc_request_t *req)
 {
     lc__comm_pump(comm);
-    while (atomic_load_explicit(&req->state, memory_order_acquire) != LC_REQ_DONE)
+    while (atomic_load_explicit(&req->state, memory_order_acquire) != LC_REQ_DONE &&
+           !atomic_load(&comm->loop_stop))
         lc__progress_run_once(comm->progress, -1);
     lc__driver_release(comm);
 }
@@ -157,9 +173,11 @@ void lc__driver_release(lc_comm_t *comm)
      * threads queued work meanwhile (their kick found the engine taken):
      * waking it for nothing would cost a context switch per call, and it
      * could take the engine just before this thread's next call wants it. */
-    int busy = lc__driver_busy(comm);
     pthread_mutex_lock(&comm->loop_lock);
+    /* Checked under loop_lock: a kick that found the engine taken cannot
+     * slip in between the check and the hand-back. */
+    int wake = lc__driver_busy(comm) || atomic_load(&comm->loop_stop);
     comm->loop_owner = LC_LOOP_FREE;
-    if (busy) pthread_cond_signal(&comm->loop_cond);
+    if (wake) pthread_cond_broadcast(&comm->loop_cond);
     pthread_mutex_unlock(&comm->loop_lock);
 }

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -705,6 +706,46 @@ static void test_slow_peer(void **s)
     assert_int_equal(lc_mp_run(3, slow_peer_rank, NULL, 60, env, NULL), 0);
 }
 
+/*
+ * lc_comm_destroy while another thread is inside a blocking collective that
+ * drives the engine itself (rank 1 never joins the barrier): the blocked call
+ * returns LC_ERR_REVOKED and gives the engine back before anything is freed
+ * (the TSan run checks the hand-over).
+ */
+static lc_comm_t *g_destroy_comm;
+
+static void *destroy_blocked_thread(void *arg)
+{
+    *(lc_status_t *)arg = lc_barrier(g_destroy_comm);
+    return NULL;
+}
+
+static int destroy_blocked_rank(int rank, int n, void *arg)
+{
+    (void)n;
+    (void)arg;
+    if (lc_comm_init(NULL, &g_destroy_comm) != LC_OK) return 1;
+    if (rank == 1) {
+        usleep(1500 * 1000); /* never joins the barrier; leaves after rank 0 destroyed */
+        lc_comm_destroy(g_destroy_comm);
+        return 0;
+    }
+    pthread_t th;
+    lc_status_t st = LC_OK;
+    if (pthread_create(&th, NULL, destroy_blocked_thread, &st) != 0) return 1;
+    usleep(300 * 1000);
+    lc_comm_destroy(g_destroy_comm);
+    pthread_join(th, NULL);
+    if (st != LC_ERR_REVOKED) return lc_mp_fail(rank, "blocked barrier: %s", lc_status_str(st));
+    return 0;
+}
+
+static void test_destroy_while_blocked(void **s)
+{
+    (void)s;
+    assert_int_equal(lc_mp_run(2, destroy_blocked_rank, NULL, 30, NULL, NULL), 0);
+}
+
 static int barrier_rank(int rank, int n, void *arg)
 {
     lc_comm_t *comm;
@@ -824,7 +865,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sigkill_4),   cmocka_unit_test(test_sigkill_3_rank0),
         cmocka_unit_test(test_sigstop_4),   cmocka_unit_test(test_wrong_key),
         cmocka_unit_test(test_leave_early), cmocka_unit_test(test_mixed),
-        cmocka_unit_test(test_slow_peer),
+        cmocka_unit_test(test_slow_peer),   cmocka_unit_test(test_destroy_while_blocked),
     };
     /* Optional filter: test_api '<shell pattern>' runs the matching tests. */
     return lc_mp_run_filtered("test_api", tests, sizeof(tests) / sizeof(tests[0]),
