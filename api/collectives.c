@@ -183,51 +183,18 @@ void lc_request_free(lc_request_t *req)
     free(req);
 }
 
-/* Each collective's arguments, built in one place for its blocking and
- * non-blocking forms. */
-static lc_coll_args_t lc__allreduce_args(const void *sendbuf, void *recvbuf, size_t count,
-                                         lc_dtype_t dtype, lc_op_t op)
+/* A collective's arguments, for its blocking and non-blocking forms (op and
+ * root are 0 where the collective has none: they enter the signature). */
+static lc_coll_args_t lc__args(lc_coll_type_t type, const void *sendbuf, void *recvbuf,
+                               size_t count, lc_dtype_t dtype, lc_op_t op, int root)
 {
-    lc_coll_args_t a = { .type = LC_COLL_ALLREDUCE,
+    lc_coll_args_t a = { .type = type,
                          .sendbuf = sendbuf,
                          .recvbuf = recvbuf,
                          .count = count,
                          .dtype = dtype,
-                         .op = op };
-    return a;
-}
-
-static lc_coll_args_t lc__broadcast_args(void *buf, size_t count, lc_dtype_t dtype, int root)
-{
-    lc_coll_args_t a = { .type = LC_COLL_BROADCAST,
-                         .sendbuf = buf,
-                         .recvbuf = buf,
-                         .count = count,
-                         .dtype = dtype,
+                         .op = op,
                          .root = root };
-    return a;
-}
-
-static lc_coll_args_t lc__allgather_args(const void *sendbuf, void *recvbuf, size_t count,
-                                         lc_dtype_t dtype)
-{
-    lc_coll_args_t a = { .type = LC_COLL_ALLGATHER,
-                         .sendbuf = sendbuf,
-                         .recvbuf = recvbuf,
-                         .count = count,
-                         .dtype = dtype };
-    return a;
-}
-
-static lc_coll_args_t lc__reduce_scatter_args(const void *sendbuf, void *recvbuf, size_t recvcount,
-                                              lc_dtype_t dtype, lc_op_t op)
-{
-    lc_coll_args_t a = { .type = LC_COLL_REDUCE_SCATTER,
-                         .sendbuf = sendbuf,
-                         .recvbuf = recvbuf,
-                         .count = recvcount,
-                         .dtype = dtype,
-                         .op = op };
     return a;
 }
 
@@ -237,42 +204,42 @@ lc_status_t lc_iallreduce(const void *sendbuf, void *recvbuf, size_t count, lc_d
                           lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params,
                           lc_request_t **req_p)
 {
-    lc_coll_args_t a = lc__allreduce_args(sendbuf, recvbuf, count, dtype, op);
+    lc_coll_args_t a = lc__args(LC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dtype, op, 0);
     return lc__comm_submit(comm, &a, params, req_p);
 }
 
 lc_status_t lc_allreduce(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
                          lc_op_t op, lc_comm_t *comm, const lc_op_params_t *params)
 {
-    lc_coll_args_t a = lc__allreduce_args(sendbuf, recvbuf, count, dtype, op);
+    lc_coll_args_t a = lc__args(LC_COLL_ALLREDUCE, sendbuf, recvbuf, count, dtype, op, 0);
     return lc__comm_run(comm, &a, params);
 }
 
 lc_status_t lc_ibroadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
                           const lc_op_params_t *params, lc_request_t **req_p)
 {
-    lc_coll_args_t a = lc__broadcast_args(buf, count, dtype, root);
+    lc_coll_args_t a = lc__args(LC_COLL_BROADCAST, buf, buf, count, dtype, LC_SUM, root);
     return lc__comm_submit(comm, &a, params, req_p);
 }
 
 lc_status_t lc_broadcast(void *buf, size_t count, lc_dtype_t dtype, int root, lc_comm_t *comm,
                          const lc_op_params_t *params)
 {
-    lc_coll_args_t a = lc__broadcast_args(buf, count, dtype, root);
+    lc_coll_args_t a = lc__args(LC_COLL_BROADCAST, buf, buf, count, dtype, LC_SUM, root);
     return lc__comm_run(comm, &a, params);
 }
 
 lc_status_t lc_iallgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
                           lc_comm_t *comm, const lc_op_params_t *params, lc_request_t **req_p)
 {
-    lc_coll_args_t a = lc__allgather_args(sendbuf, recvbuf, count, dtype);
+    lc_coll_args_t a = lc__args(LC_COLL_ALLGATHER, sendbuf, recvbuf, count, dtype, LC_SUM, 0);
     return lc__comm_submit(comm, &a, params, req_p);
 }
 
 lc_status_t lc_allgather(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
                          lc_comm_t *comm, const lc_op_params_t *params)
 {
-    lc_coll_args_t a = lc__allgather_args(sendbuf, recvbuf, count, dtype);
+    lc_coll_args_t a = lc__args(LC_COLL_ALLGATHER, sendbuf, recvbuf, count, dtype, LC_SUM, 0);
     return lc__comm_run(comm, &a, params);
 }
 
@@ -280,7 +247,7 @@ lc_status_t lc_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvco
                                lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
                                const lc_op_params_t *params, lc_request_t **req_p)
 {
-    lc_coll_args_t a = lc__reduce_scatter_args(sendbuf, recvbuf, recvcount, dtype, op);
+    lc_coll_args_t a = lc__args(LC_COLL_REDUCE_SCATTER, sendbuf, recvbuf, recvcount, dtype, op, 0);
     return lc__comm_submit(comm, &a, params, req_p);
 }
 
@@ -288,7 +255,7 @@ lc_status_t lc_reduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcou
                               lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
                               const lc_op_params_t *params)
 {
-    lc_coll_args_t a = lc__reduce_scatter_args(sendbuf, recvbuf, recvcount, dtype, op);
+    lc_coll_args_t a = lc__args(LC_COLL_REDUCE_SCATTER, sendbuf, recvbuf, recvcount, dtype, op, 0);
     return lc__comm_run(comm, &a, params);
 }
 
