@@ -1,0 +1,170 @@
+/* The front of the codec layer with the none codec: spec strings, header
+ * validation, the zstd stage. */
+#include "tests/codecs/codec_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void test_spec_roundtrip(void **state)
+{
+    static const char *const good[][2] = {
+        { "none", "none" },
+        { "zstd", "zstd:1:auto" },
+        { "zstd:3:force", "zstd:3:force" },
+        { "none+zstd:5", "zstd:5:auto" },
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        lc_codec_params_t p;
+        char buf[LC_CODEC_SPEC_MAX];
+        assert_int_equal(lc__codec_parse(good[i][0], &p), LC_OK);
+        lc__codec_format(&p, buf, sizeof(buf));
+        assert_string_equal(buf, good[i][1]);
+    }
+}
+
+static void test_spec_bad(void **state)
+{
+    static const char *const bad[] = { "",         "nonsense",  "none:3",      "zstd:0",
+                                       "zstd:20",  "zstd+zstd", "zstd+none",   "none+",
+                                       "+zstd",    "zstd:",     "zstd::force", "zstd:level=x",
+                                       "none+gzip" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        lc_codec_params_t p;
+        assert_int_equal(lc__codec_parse(bad[i], &p), LC_ERR_INVALID_ARG);
+    }
+    assert_int_equal(lc__codec_parse(NULL, NULL), LC_ERR_INVALID_ARG);
+}
+
+/* none and zstd are lossless at every size, and the zstd stage only ever shrinks. */
+static void test_none_zstd_lossless(void **state)
+{
+    const char *specs[] = { "none", "zstd:force", "zstd", "zstd:9:force" };
+    size_t sizes[6];
+    size_t ns = lc_codec_test_sizes(2048, sizes);
+    for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++) {
+        lc_codec_t *c = lc_codec_test_make(specs[s]);
+        for (size_t k = 0; k < ns; k++) {
+            for (int kind = 0; kind < 2; kind++) {
+                size_t n = sizes[k], len;
+                float *x = lc_codec_test_data(n, (lc_data_kind_t)kind, 7 + k);
+                float *y = malloc((n ? n : 1) * sizeof(float));
+                uint8_t *m = lc_codec_test_encode(c, NULL, x, n, &len);
+                assert_true(len <= LC_CODEC_HDR_LEN + 4 * n);
+                assert_int_equal(lc__codec_decode(c, m, len, y, n), LC_OK);
+                assert_memory_equal(x, y, n * sizeof(float));
+                /* accumulate onto zeros is the value itself */
+                memset(y, 0, n * sizeof(float));
+                assert_int_equal(lc__codec_decode_accumulate(c, m, len, y, n), LC_OK);
+                for (size_t i = 0; i < n; i++) assert_true(y[i] == x[i] + 0.0f);
+                free(m);
+                free(x);
+                free(y);
+            }
+        }
+        lc__codec_destroy(c);
+    }
+}
+
+/* The gradient-like data compresses under zstd:force (runs of zeros). */
+static void test_zstd_compresses_gradients(void **state)
+{
+    lc_codec_t *c = lc_codec_test_make("zstd:force");
+    size_t n = 1 << 18, len;
+    float *x = lc_codec_test_data(n, LC_DATA_GRADIENT, 3);
+    uint8_t *m = lc_codec_test_encode(c, NULL, x, n, &len);
+    lc_codec_zstd_stats_t zs;
+    lc__codec_zstd_stats(c, &zs);
+    assert_int_equal(zs.compressed, 1);
+    assert_true(len < n * sizeof(float) * 3 / 4);
+    assert_int_equal(m[2] & 3, 3); /* compressed + shuffled */
+    free(m);
+    free(x);
+    lc__codec_destroy(c);
+}
+
+/* Header fields: every corruption is LC_ERR_CORRUPT; the buffer is never overrun. */
+static void test_header_corrupt(void **state)
+{
+    lc_codec_t *c = lc_codec_test_make("none");
+    float x[5] = { 1, 2, 3, 4, 5 }, y[5];
+    size_t len;
+    uint8_t *m = lc_codec_test_encode(c, NULL, x, 5, &len);
+    uint8_t bad[64];
+    assert_int_equal(len, LC_CODEC_HDR_LEN + 20);
+    for (size_t cut = 0; cut < len; cut++) /* truncated */
+        assert_int_equal(lc__codec_decode(c, m, cut, y, 5), LC_ERR_CORRUPT);
+    assert_int_equal(lc__codec_decode(c, m, len, y, 4), LC_ERR_CORRUPT); /* wrong count */
+    assert_int_equal(lc__codec_decode(c, m, len, y, 6), LC_ERR_CORRUPT);
+    const size_t fields[] = { 0, 1, 2, 3, 4, 8 };
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        memcpy(bad, m, len);
+        bad[fields[f]] ^= 0x41;
+        assert_int_equal(lc__codec_decode(c, bad, len, y, 5), LC_ERR_CORRUPT);
+    }
+    /* a zstd flag on a raw body: the frame check rejects it */
+    memcpy(bad, m, len);
+    bad[2] = 1;
+    assert_int_equal(lc__codec_decode(c, bad, len, y, 5), LC_ERR_CORRUPT);
+    free(m);
+    lc__codec_destroy(c);
+}
+
+/* Golden bytes of the header and a none body. */
+static void test_none_golden(void **state)
+{
+    static const uint8_t golden[] = { 0, 1, 0, 0, 8,    0,    0,    0,    2,    0,    0,    0,
+                                      0, 0, 0, 0, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0 };
+    lc_codec_t *c = lc_codec_test_make("none");
+    float x[2] = { 1.0f, -2.0f };
+    size_t len;
+    uint8_t *m = lc_codec_test_encode(c, NULL, x, 2, &len);
+    assert_int_equal(len, sizeof(golden));
+    assert_memory_equal(m, golden, len);
+    free(m);
+    lc__codec_destroy(c);
+}
+
+/* Encode arguments: short buffer, range outside the state, non-float dtype. */
+static void test_encode_bad_args(void **state)
+{
+    lc_codec_t *c = lc_codec_test_make("none");
+    lc_codec_state_t *st;
+    float x[4] = { 0 };
+    uint8_t buf[64];
+    size_t len;
+    assert_int_equal(lc__codec_encode(c, NULL, 0, x, LC_FLOAT32, 4, buf, 20, &len),
+                     LC_ERR_INVALID_ARG);
+    assert_int_equal(lc__codec_state_create(c, 4, &st), LC_OK);
+    assert_int_equal(lc__codec_encode(c, st, 2, x, LC_FLOAT32, 3, buf, sizeof(buf), &len),
+                     LC_ERR_INVALID_ARG);
+    assert_int_equal(lc__codec_encode(c, st, 1, x, LC_FLOAT32, 3, buf, sizeof(buf), &len), LC_OK);
+    assert_int_equal(lc__codec_encode(c, NULL, 0, x, LC_INT32, 4, buf, sizeof(buf), &len),
+                     LC_ERR_INVALID_ARG);
+    lc__codec_state_destroy(st);
+    lc__codec_destroy(c);
+}
+
+/* f16 and bf16 input is converted to f32 first. */
+static void test_half_input(void **state)
+{
+    lc_codec_t *c = lc_codec_test_make("none");
+    uint16_t h[3] = { 0x3c00, 0xc000, 0x3800 }; /* f16 1, -2, 0.5 */
+    uint16_t b[3] = { 0x3f80, 0xc000, 0x3f00 }; /* bf16 1, -2, 0.5 */
+    float y[3];
+    uint8_t buf[64];
+    size_t len;
+    assert_int_equal(lc__codec_encode(c, NULL, 0, h, LC_FLOAT16, 3, buf, sizeof(buf), &len), LC_OK);
+    assert_int_equal(lc__codec_decode(c, buf, len, y, 3), LC_OK);
+    assert_true(y[0] == 1.0f && y[1] == -2.0f && y[2] == 0.5f);
+    assert_int_equal(lc__codec_encode(c, NULL, 0, b, LC_BFLOAT16, 3, buf, sizeof(buf), &len),
+                     LC_OK);
+    assert_int_equal(lc__codec_decode(c, buf, len, y, 3), LC_OK);
+    assert_true(y[0] == 1.0f && y[1] == -2.0f && y[2] == 0.5f);
+    lc__codec_destroy(c);
+}
+
+LC_CODEC_TESTS(lc_none_tests, cmocka_unit_test(test_spec_roundtrip),
+               cmocka_unit_test(test_spec_bad), cmocka_unit_test(test_none_zstd_lossless),
+               cmocka_unit_test(test_zstd_compresses_gradients),
+               cmocka_unit_test(test_header_corrupt), cmocka_unit_test(test_none_golden),
+               cmocka_unit_test(test_encode_bad_args), cmocka_unit_test(test_half_input))
