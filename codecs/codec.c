@@ -18,6 +18,9 @@
 #include "core/util.h"
 
 #include <ctype.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -109,9 +112,11 @@ static _Atomic int lc__isa = -1;
 static int lc__cpu_avx2(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
-           __builtin_cpu_supports("bmi2");
+    /* F16C from cpuid directly: clang 14 has no "f16c" for __builtin_cpu_supports. */
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    return __builtin_cpu_supports("avx2") && (c & (1u << 29)) != 0;
 #else
     return 0;
 #endif

@@ -4,6 +4,7 @@
 #   2. build with -Wall -Wextra -Werror        6. install + use via pkg-config and find_package
 #   3. clang-format check                      7. ASan+UBSan build, ctest again
 #   4. layer rule check (DESIGN section 2)     8. TSan build, the threaded tests
+#                                              9. the codec decoders' fuzz targets, 30 s each
 # Usage: scripts/test.sh [--quick]   (--quick: steps 1-6 only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,5 +59,8 @@ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DLC_WERROR=ON -DLC_SANITIZE=t
 cmake --build build-tsan -j"$jobs"
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --output-on-failure --no-tests=error -j1 -L threaded)
+
+step "fuzzing the codec decoders (clang, libFuzzer, ASan + UBSan)"
+bash scripts/fuzz.sh --seconds "${LC_FUZZ_SECONDS:-30}"
 
 step "all passed in $(($(date +%s) - start)) s"

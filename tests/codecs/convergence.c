@@ -1,0 +1,127 @@
+/*
+ * Convergence: gradient descent on a generated least-squares problem, each
+ * gradient sent through a codec (with error feedback when it keeps one),
+ * must reach the uncompressed run's final loss within 1%.
+ *
+ * The problem: A is m x d Gaussian, b = A w* + noise, loss
+ * L(w) = |A w - b|^2 / (2m), gradient A^T (A w - b) / m. The noise makes the
+ * optimum's loss positive, so "within 1%" is a relative statement about
+ * reaching the same optimum. Step 1 / (2 lambda_max) with lambda_max
+ * estimated by power iteration; 3000 steps, enough for top-1% (2 of 200
+ * coordinates per step) to get there too.
+ */
+#include "tests/codecs/codec_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LS_M 400
+#define LS_D 200
+#define LS_STEPS 3000
+
+typedef struct {
+    double a[LS_M][LS_D], b[LS_M], lr;
+} ls_problem_t;
+
+static void ls_make(ls_problem_t *p)
+{
+    float *r = lc_codec_test_data(LS_M * LS_D + LS_D + LS_M, LC_DATA_GAUSSIAN, 99);
+    double w[LS_D], v[LS_D], lam = 0;
+    for (int i = 0; i < LS_M; i++)
+        for (int j = 0; j < LS_D; j++) p->a[i][j] = r[i * LS_D + j];
+    for (int j = 0; j < LS_D; j++) w[j] = r[LS_M * LS_D + j];
+    for (int i = 0; i < LS_M; i++) {
+        double s = 0;
+        for (int j = 0; j < LS_D; j++) s += p->a[i][j] * w[j];
+        p->b[i] = s + 0.5 * r[LS_M * LS_D + LS_D + i];
+    }
+    for (int j = 0; j < LS_D; j++) v[j] = 1.0;
+    for (int it = 0; it < 50; it++) { /* power iteration on A^T A / m */
+        double av[LS_M], u[LS_D], n = 0;
+        for (int i = 0; i < LS_M; i++) {
+            av[i] = 0;
+            for (int j = 0; j < LS_D; j++) av[i] += p->a[i][j] * v[j];
+        }
+        for (int j = 0; j < LS_D; j++) {
+            u[j] = 0;
+            for (int i = 0; i < LS_M; i++) u[j] += p->a[i][j] * av[i];
+            u[j] /= LS_M;
+            n += u[j] * u[j];
+        }
+        lam = sqrt(n);
+        for (int j = 0; j < LS_D; j++) v[j] = u[j] / lam;
+    }
+    p->lr = 0.5 / lam;
+    free(r);
+}
+
+/* Loss at w, and the gradient into g. */
+static double ls_loss_grad(const ls_problem_t *p, const double *w, float *g)
+{
+    double res[LS_M], loss = 0;
+    for (int i = 0; i < LS_M; i++) {
+        double s = -p->b[i];
+        for (int j = 0; j < LS_D; j++) s += p->a[i][j] * w[j];
+        res[i] = s;
+        loss += s * s;
+    }
+    for (int j = 0; j < LS_D && g; j++) {
+        double s = 0;
+        for (int i = 0; i < LS_M; i++) s += p->a[i][j] * res[i];
+        g[j] = (float)(s / LS_M);
+    }
+    return loss / (2.0 * LS_M);
+}
+
+/* Final loss with gradients through spec (NULL: uncompressed). */
+static double ls_run(const ls_problem_t *p, const char *spec)
+{
+    double w[LS_D] = { 0 };
+    float g[LS_D], d[LS_D];
+    lc_codec_t *c = spec ? lc_codec_test_make(spec) : NULL;
+    lc_codec_state_t *st = NULL;
+    size_t cap = c ? lc__codec_max_encoded_size(c, LS_D) : 0, len;
+    uint8_t *m = malloc(cap + 1);
+    if (c) assert_int_equal(lc__codec_state_create(c, LS_D, &st), LC_OK);
+    for (int t = 0; t < LS_STEPS; t++) {
+        ls_loss_grad(p, w, g);
+        if (c) {
+            assert_int_equal(lc__codec_encode(c, st, 0, g, LC_FLOAT32, LS_D, m, cap, &len), LC_OK);
+            assert_int_equal(lc__codec_decode(c, m, len, d, LS_D), LC_OK);
+        } else {
+            memcpy(d, g, sizeof(d));
+        }
+        for (int j = 0; j < LS_D; j++) w[j] -= p->lr * d[j];
+    }
+    double loss = ls_loss_grad(p, w, NULL);
+    lc__codec_state_destroy(st);
+    lc__codec_destroy(c);
+    free(m);
+    return loss;
+}
+
+static void test_convergence_all_codecs(void **state)
+{
+    static const char *const specs[] = { "none",          "zstd:force", "onebit:64",
+                                         "onebit:64:rms", "topk:0.01",  "topk:0.05:approx",
+                                         "topk:k=3",      "int8:64",    "int8:64:stochastic",
+                                         "fp16",          "bf16",       "onebit:64+zstd:force" };
+    ls_problem_t *p = malloc(sizeof(*p));
+    assert_non_null(p);
+    ls_make(p);
+    double ref = ls_run(p, NULL), l0;
+    double w0[LS_D] = { 0 };
+    l0 = ls_loss_grad(p, w0, NULL);
+    printf("# least squares %dx%d: loss %.6f at 0, %.6f after %d steps uncompressed\n", LS_M, LS_D,
+           l0, ref, LS_STEPS);
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        double l = ls_run(p, specs[i]);
+        printf("#   %-22s final loss %.6f (%+.3f%%)\n", specs[i], l, 100.0 * (l - ref) / ref);
+        assert_true(fabs(l - ref) <= 0.01 * ref);
+    }
+    free(p);
+}
+
+LC_CODEC_TESTS(lc_convergence_tests, cmocka_unit_test(test_convergence_all_codecs))
