@@ -32,11 +32,8 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "codec bodies store f32 arrays as host bytes: little-endian hosts only");
 
-extern const lc_codec_ops_t lc__codec_none_ops;
-/* DEVWEAK: weak until every codec file lands (removed before commit). */
-extern const lc_codec_ops_t lc__codec_onebit_ops __attribute__((weak)),
-    lc__codec_topk_ops __attribute__((weak)), lc__codec_int8_ops __attribute__((weak)),
-    lc__codec_fp16_ops __attribute__((weak)), lc__codec_bf16_ops __attribute__((weak));
+extern const lc_codec_ops_t lc__codec_none_ops, lc__codec_onebit_ops, lc__codec_topk_ops,
+    lc__codec_int8_ops, lc__codec_fp16_ops, lc__codec_bf16_ops;
 
 /* The registry: a new codec is one line here (and its file). */
 static const lc_codec_ops_t *const lc__codec_registry[LC_CODEC_ID_MAX] = {
@@ -212,7 +209,8 @@ static lc_status_t lc__parse_opt(const char *spec, lc_codec_params_t *p, int zst
             if (u == 0) LC_SPEC_BAD("'%.*s': k must be at least 1", (int)n, t);
             p->k = u;
         } else if (!zstd && p->id == LC_CODEC_TOPK && lc__tok_is(t, kl, "density")) {
-            if (!lc__parse_double(v, vl, &d)) LC_SPEC_BAD("'%.*s' is not a number", (int)n, t);
+            if (!lc__parse_double(v, vl, &d) || !(d > 0.0 && d <= 1.0))
+                LC_SPEC_BAD("'%.*s' is not a density in (0, 1]", (int)n, t);
             p->density = d;
         } else {
             LC_SPEC_BAD("unknown option '%.*s'", (int)n, t);
@@ -256,10 +254,10 @@ static lc_status_t lc__parse_opt(const char *spec, lc_codec_params_t *p, int zst
             p->flags &= ~(uint32_t)LC_CODEC_F_APPROX;
         else if (lc__tok_is(t, n, "approx"))
             p->flags |= LC_CODEC_F_APPROX;
-        else if (pos == 0 && lc__parse_double(t, n, &d))
+        else if (pos == 0 && lc__parse_double(t, n, &d) && d > 0.0 && d <= 1.0)
             p->density = d;
         else
-            LC_SPEC_BAD("'%.*s' is not a density, k=N, exact or approx", (int)n, t);
+            LC_SPEC_BAD("'%.*s' is not a density in (0, 1], k=N, exact or approx", (int)n, t);
         break;
     default:
         LC_SPEC_BAD("codec %s takes no option '%.*s'", lc__codec_ops_get(p->id)->name, (int)n, t);
@@ -347,6 +345,8 @@ void lc__codec_format(const lc_codec_params_t *p, char *buf, size_t len)
         break;
     default: break;
     }
+    if (p->seed != 0 && (p->id == LC_CODEC_INT8 || p->id == LC_CODEC_TOPK))
+        LC_FMT(":seed=%llu", (unsigned long long)p->seed);
     if (p->zstd != LC_CODEC_ZSTD_OFF) {
         LC_FMT("%szstd:%d:%s", p->id == LC_CODEC_NONE ? "" : "+", p->zstd_level,
                p->zstd == LC_CODEC_ZSTD_FORCE ? "force" : "auto");

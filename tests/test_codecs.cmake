@@ -3,6 +3,3 @@ file(GLOB _lc_codec_tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/codecs/*
 lc_add_test(test_codecs SOURCES test_codecs.c mp.c ${PROJECT_SOURCE_DIR}/perf/datagen.c
   ${_lc_codec_tests} TIMEOUT 600 LABELS "codecs")
 target_link_libraries(test_codecs PRIVATE m)
-# DEVWEAK: link the objects themselves while the registry's references are weak (removed
-# before commit).
-target_sources(test_codecs PRIVATE $<TARGET_OBJECTS:laconic_obj>)

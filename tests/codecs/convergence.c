@@ -6,9 +6,13 @@
  * The problem: A is m x d Gaussian, b = A w* + noise, loss
  * L(w) = |A w - b|^2 / (2m), gradient A^T (A w - b) / m. The noise makes the
  * optimum's loss positive, so "within 1%" is a relative statement about
- * reaching the same optimum. Step 1 / (2 lambda_max) with lambda_max
- * estimated by power iteration; 3000 steps, enough for top-1% (2 of 200
- * coordinates per step) to get there too.
+ * reaching the same optimum. Step 1 / (2 lambda_max) (lambda_max from power
+ * iteration), 3000 steps. Top-k sends a few coordinates per step, and with
+ * error feedback the residual it releases later acts like a delayed step:
+ * at the dense codecs' step size it diverges (a plain double-precision
+ * re-implementation does too), so top-k runs with a tenth of the step and
+ * ten times the steps, and is compared with the uncompressed run at that
+ * same step size and count.
  */
 #include "tests/codecs/codec_test.h"
 
@@ -75,8 +79,8 @@ static double ls_loss_grad(const ls_problem_t *p, const double *w, float *g)
     return loss / (2.0 * LS_M);
 }
 
-/* Final loss with gradients through spec (NULL: uncompressed). */
-static double ls_run(const ls_problem_t *p, const char *spec)
+/* Final loss after steps steps of lr_scale * lr, gradients through spec (NULL: uncompressed). */
+static double ls_run(const ls_problem_t *p, const char *spec, double lr_scale, int steps)
 {
     double w[LS_D] = { 0 };
     float g[LS_D], d[LS_D];
@@ -85,7 +89,7 @@ static double ls_run(const ls_problem_t *p, const char *spec)
     size_t cap = c ? lc__codec_max_encoded_size(c, LS_D) : 0, len;
     uint8_t *m = malloc(cap + 1);
     if (c) assert_int_equal(lc__codec_state_create(c, LS_D, &st), LC_OK);
-    for (int t = 0; t < LS_STEPS; t++) {
+    for (int t = 0; t < steps; t++) {
         ls_loss_grad(p, w, g);
         if (c) {
             assert_int_equal(lc__codec_encode(c, st, 0, g, LC_FLOAT32, LS_D, m, cap, &len), LC_OK);
@@ -93,7 +97,7 @@ static double ls_run(const ls_problem_t *p, const char *spec)
         } else {
             memcpy(d, g, sizeof(d));
         }
-        for (int j = 0; j < LS_D; j++) w[j] -= p->lr * d[j];
+        for (int j = 0; j < LS_D; j++) w[j] -= lr_scale * p->lr * d[j];
     }
     double loss = ls_loss_grad(p, w, NULL);
     lc__codec_state_destroy(st);
@@ -111,15 +115,18 @@ static void test_convergence_all_codecs(void **state)
     ls_problem_t *p = malloc(sizeof(*p));
     assert_non_null(p);
     ls_make(p);
-    double ref = ls_run(p, NULL), l0;
+    double ref = ls_run(p, NULL, 1.0, LS_STEPS), ref_small = ls_run(p, NULL, 0.1, 10 * LS_STEPS);
     double w0[LS_D] = { 0 };
-    l0 = ls_loss_grad(p, w0, NULL);
-    printf("# least squares %dx%d: loss %.6f at 0, %.6f after %d steps uncompressed\n", LS_M, LS_D,
-           l0, ref, LS_STEPS);
+    printf("# least squares %dx%d: loss %.6f at 0; uncompressed %.6f after %d steps, %.6f after "
+           "%d tenth-steps\n",
+           LS_M, LS_D, ls_loss_grad(p, w0, NULL), ref, LS_STEPS, ref_small, 10 * LS_STEPS);
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
-        double l = ls_run(p, specs[i]);
-        printf("#   %-22s final loss %.6f (%+.3f%%)\n", specs[i], l, 100.0 * (l - ref) / ref);
-        assert_true(fabs(l - ref) <= 0.01 * ref);
+        int small = strncmp(specs[i], "topk", 4) == 0;
+        double r = small ? ref_small : ref;
+        double l =
+            small ? ls_run(p, specs[i], 0.1, 10 * LS_STEPS) : ls_run(p, specs[i], 1.0, LS_STEPS);
+        printf("#   %-22s final loss %.6f (%+.3f%%)\n", specs[i], l, 100.0 * (l - r) / r);
+        assert_true(fabs(l - r) <= 0.01 * r);
     }
     free(p);
 }
