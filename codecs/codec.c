@@ -148,10 +148,11 @@ lc_codec_isa_t lc__codec_set_isa(lc_codec_isa_t isa)
 static int lc__parse_u64(const char *s, size_t len, uint64_t *v)
 {
     uint64_t x = 0;
-    if (len == 0 || len > 19) return 0;
+    if (len == 0 || len > 20) return 0;
     for (size_t i = 0; i < len; i++) {
-        if (!isdigit((unsigned char)s[i])) return 0;
-        x = x * 10 + (uint64_t)(s[i] - '0');
+        if (!isdigit((unsigned char)s[i]) || __builtin_mul_overflow(x, 10, &x) ||
+            __builtin_add_overflow(x, (uint64_t)(s[i] - '0'), &x))
+            return 0;
     }
     *v = x;
     return 1;
@@ -161,7 +162,9 @@ static int lc__parse_double(const char *s, size_t len, double *v)
 {
     char tmp[64];
     char *end;
-    if (len == 0 || len >= sizeof(tmp)) return 0;
+    /* Plain decimals only (strtod would also take spaces, hex and "inf"); "1e+0" cannot be
+     * written anyway, '+' separates the stages of a spec. */
+    if (len == 0 || len >= sizeof(tmp) || strspn(s, "0123456789.eE-") < len) return 0;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     errno = 0;
@@ -265,6 +268,17 @@ static lc_status_t lc__parse_opt(const char *spec, lc_codec_params_t *p, int zst
     return LC_OK;
 }
 
+/* After a codec's check: clear what that codec does not use, so that equal behaviour means
+ * equal parameters and the canonical spec parses back to exactly these. */
+static void lc__codec_normalize(lc_codec_params_t *p)
+{
+    if (p->id != LC_CODEC_INT8 && p->id != LC_CODEC_TOPK) p->seed = 0;
+    if (p->id == LC_CODEC_NONE || p->id == LC_CODEC_FP16 || p->id == LC_CODEC_BF16) p->block = 0;
+    if (p->id != LC_CODEC_TOPK) p->density = 0, p->k = 0;
+    if (p->id == LC_CODEC_TOPK && p->k > 0) p->density = 0;
+    if (p->zstd == LC_CODEC_ZSTD_OFF) p->zstd_level = 0, p->link_mbps = 0;
+}
+
 lc_status_t lc__codec_parse(const char *spec, lc_codec_params_t *params_p)
 {
     lc_codec_params_t p;
@@ -313,6 +327,7 @@ lc_status_t lc__codec_parse(const char *spec, lc_codec_params_t *params_p)
     LC_CHECK(o->check(&p));
     if (p.zstd != LC_CODEC_ZSTD_OFF && p.zstd_level == 0) p.zstd_level = LC_CODEC_ZSTD_LEVEL;
     if (p.zstd != LC_CODEC_ZSTD_OFF && p.link_mbps == 0) p.link_mbps = LC_CODEC_LINK_MBPS;
+    lc__codec_normalize(&p);
     *params_p = p;
     return LC_OK;
 }
@@ -336,10 +351,14 @@ void lc__codec_format(const lc_codec_params_t *p, char *buf, size_t len)
         LC_FMT(":%u%s", p->block, p->flags & LC_CODEC_F_STOCHASTIC ? ":stochastic" : "");
         break;
     case LC_CODEC_TOPK:
-        if (p->k)
+        if (p->k) {
             LC_FMT(":k=%llu", (unsigned long long)p->k);
-        else
-            LC_FMT(":%g", p->density);
+        } else { /* the shortest decimal that parses back to the same density */
+            char d[32];
+            snprintf(d, sizeof(d), "%.15g", p->density);
+            if (strtod(d, NULL) != p->density) snprintf(d, sizeof(d), "%.17g", p->density);
+            LC_FMT(":%s", d);
+        }
         LC_FMT(":%s", p->flags & LC_CODEC_F_APPROX ? "approx" : "exact");
         if (p->block) LC_FMT(":block=%u", p->block);
         break;
@@ -350,6 +369,8 @@ void lc__codec_format(const lc_codec_params_t *p, char *buf, size_t len)
     if (p->zstd != LC_CODEC_ZSTD_OFF) {
         LC_FMT("%szstd:%d:%s", p->id == LC_CODEC_NONE ? "" : "+", p->zstd_level,
                p->zstd == LC_CODEC_ZSTD_FORCE ? "force" : "auto");
+        if (p->link_mbps != 0 && p->link_mbps != LC_CODEC_LINK_MBPS)
+            LC_FMT(":link_mbps=%u", p->link_mbps);
     }
 #undef LC_FMT
 }
@@ -390,6 +411,7 @@ lc_status_t lc__codec_create(const lc_codec_params_t *params, lc_codec_t **codec
         }
         ZSTD_CCtx_setParameter(c->cctx, ZSTD_c_compressionLevel, c->p.zstd_level);
     }
+    lc__codec_normalize(&c->p);
     *codec_p = c;
     return LC_OK;
 }
@@ -415,8 +437,10 @@ const lc_codec_ops_t *lc__codec_ops(const lc_codec_t *c)
 
 size_t lc__codec_max_encoded_size(const lc_codec_t *c, size_t count)
 {
-    /* The zstd stage only ever sends a compressed body when it is smaller. */
-    return LC_CODEC_HDR_LEN + c->ops->max_body_size(&c->p, count);
+    /* The zstd stage only ever sends a compressed body when it is smaller. Saturates: a size
+     * that does not fit is refused by encode. */
+    size_t body = c->ops->max_body_size(&c->p, count);
+    return body > SIZE_MAX - LC_CODEC_HDR_LEN ? SIZE_MAX : LC_CODEC_HDR_LEN + body;
 }
 
 void lc__codec_zstd_stats(const lc_codec_t *c, lc_codec_zstd_stats_t *stats_p)
@@ -547,8 +571,9 @@ static size_t lc__zstd_try(lc_codec_t *c, const uint8_t *body, size_t blen, uint
         return 0;
     }
     c->zs.out_bytes += z;
-    if (c->p.zstd == LC_CODEC_ZSTD_AUTO) {
-        /* Saved bytes at link_mbps vs the compression time (ns). */
+    if (c->p.zstd == LC_CODEC_ZSTD_AUTO && c->zs.calls > 1) {
+        /* Saved bytes at link_mbps vs the compression time (ns). The first call is not judged
+         * on time: it pays for zstd's workspace and first touches of the scratch. */
         double saved_ns = (double)(blen - z) * 8.0 * 1e3 / (double)c->p.link_mbps;
         if (saved_ns <= (double)ns) {
             c->zstd_skip = LC_ZSTD_SKIP;
@@ -650,6 +675,12 @@ static lc_status_t lc__codec_open(lc_codec_t *c, const void *src, size_t len, si
     }
     const uint8_t *z = m + LC_CODEC_HDR_LEN;
     size_t zlen = len - LC_CODEC_HDR_LEN;
+    /* Only current zstd frames: libzstd still decodes the legacy v0.5-v0.7 formats, whose
+     * decoders are older and allocate per call; we never send those. */
+    if (zlen < 4 || lc__codec_get32(z) != ZSTD_MAGICNUMBER) {
+        lc_error("codec: compressed body is not a zstd frame");
+        return LC_ERR_CORRUPT;
+    }
     unsigned long long fcs = ZSTD_getFrameContentSize(z, zlen);
     if (fcs != blen) {
         lc_error("codec: zstd frame declares %llu bytes, header %zu", fcs, blen);

@@ -178,7 +178,10 @@ void lc__codec_state_destroy(lc_codec_state_t *state);
  * into dst (cap bytes). state may be NULL (no error feedback); else elements
  * [offset, offset + count) of its residual are used and updated. The message
  * length goes to *len_p. LC_ERR_INVALID_ARG when cap is below
- * lc__codec_max_encoded_size or the range is outside the state.
+ * lc__codec_max_encoded_size or the range is outside the state (nothing
+ * changed). After LC_ERR_NO_MEMORY the residual range may be partly
+ * updated: a caller that retries restores it from its own copy (the
+ * collectives roll a tensor's residual back when a call fails).
  */
 lc_status_t lc__codec_encode(lc_codec_t *codec, lc_codec_state_t *state, size_t offset,
                              const void *src, lc_dtype_t dtype, size_t count, void *dst, size_t cap,
@@ -193,7 +196,7 @@ lc_status_t lc__codec_decode_accumulate(lc_codec_t *codec, const void *src, size
 
 /* What the zstd stage did on this codec's last encode (for lc-bench and tests). */
 typedef struct {
-    uint64_t calls;      /* encodes with the stage on (auto or force) */
+    uint64_t calls;      /* bodies offered to zstd (auto mode skips some encodes entirely) */
     uint64_t compressed; /* of which the body went out compressed */
     uint64_t in_bytes;   /* bodies offered to zstd */
     uint64_t out_bytes;  /* what zstd made of them */

@@ -463,8 +463,11 @@ static lc_status_t lc__int8_open(const uint8_t *src, size_t len, size_t count, u
     const uint8_t *scales = src + LC_INT8_HDR;
     for (size_t b = 0; b < nb; b++) {
         float s = lc__i8_f32(lc__codec_get32(scales + 4 * b));
-        if (!(s >= 0.0f && s <= 0x1.fffffep127f)) { /* NaN fails both */
-            lc_error("codec int8: scale %zu is %g (must be finite and >= 0)", b, (double)s);
+        /* NaN fails every comparison; a scale whose 127 * s overflows would decode to Inf,
+         * and the encoder never sends one (lc__i8_scale). */
+        if (!(s >= 0.0f && 127.0f * s <= 0x1.fffffep127f)) {
+            lc_error("codec int8: scale %zu is %g (must be >= 0 with 127 * scale finite)", b,
+                     (double)s);
             return LC_ERR_CORRUPT;
         }
     }

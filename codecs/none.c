@@ -5,6 +5,7 @@
  */
 #include "codecs/codec.h"
 #include "codecs/kernels.h"
+#include "core/util.h"
 
 #include <string.h>
 
@@ -16,8 +17,9 @@ static lc_status_t lc__none_check(lc_codec_params_t *p)
 
 static size_t lc__none_max_body(const lc_codec_params_t *p, size_t count)
 {
+    size_t bytes;
     (void)p;
-    return count * sizeof(float);
+    return lc__mul_ok(count, sizeof(float), &bytes) ? bytes : SIZE_MAX; /* rejected by encode */
 }
 
 static lc_status_t lc__none_encode(const lc_codec_params_t *p, lc_codec_work_t *w, const float *src,

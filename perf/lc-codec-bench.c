@@ -63,6 +63,7 @@ static size_t lc_cb_size(const char *s)
 {
     char *end;
     double v = strtod(s, &end);
+    if (!(v > 0) || v > 1e12) return 0; /* rejected by the caller */
     switch (*end) {
     case 'K':
     case 'k': v *= 1024; break;
@@ -91,6 +92,7 @@ static void lc_cb_row(const lc_cb_opts_t *o, const char *data, const char *spec,
 static double lc_cb_memcpy(const lc_cb_opts_t *o, float *dst, const float *src)
 {
     double *t = malloc(sizeof(double) * (size_t)o->iters);
+    if (t == NULL) return 1e-9;
     memcpy(dst, src, o->bytes); /* fault the pages in */
     for (int i = 0; i < o->iters; i++) {
         double t0 = lc_cb_now();
@@ -237,6 +239,10 @@ int main(int argc, char **argv)
                      : !strcmp(v, "both")     ? -1
                                               : -2;
         else if (!strcmp(a, "--isa")) {
+            if (strcmp(v, "c") != 0 && strcmp(v, "avx2") != 0) {
+                fprintf(stderr, "lc-codec-bench: --isa takes c or avx2\n");
+                return 2;
+            }
             lc_codec_isa_t want = !strcmp(v, "c") ? LC_CODEC_ISA_C : LC_CODEC_ISA_AVX2;
             if (lc__codec_set_isa(want) != want) fprintf(stderr, "lc-codec-bench: no AVX2 here\n");
         } else {
@@ -278,6 +284,7 @@ int main(int argc, char **argv)
                     "\"gbps\":%.4f,\"vs_memcpy\":1,\"ratio\":1,\"relerr\":0}\n",
                     dname, o.bytes, mc);
         char *list = strdup(o.codecs);
+        if (list == NULL) return 1;
         for (char *save = NULL, *s = strtok_r(list, ",", &save); s;
              s = strtok_r(NULL, ",", &save)) {
             rc |= lc_cb_codec(&o, dname, s, x, y, mc);

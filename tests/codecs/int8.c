@@ -532,6 +532,7 @@ static void test_int8_corrupt(void **state)
         { scales + 4, 4, 0xff800000u, "-Inf scale" },
         { scales, 4, 0xbf800000u, "negative scale" },
         { scales + 4, 4, 0x80000001u, "tiny negative scale" },
+        { scales, 4, 0x7f7fffffu, "FLT_MAX scale (127 * scale is Inf)" },
         { vals, 1, 0x80u, "-128 first" },
         { vals + 137, 1, 0x80u, "-128 in the middle" },
         { vals + n - 1, 1, 0x80u, "-128 last" },

@@ -163,8 +163,48 @@ static void test_half_input(void **state)
     lc__codec_destroy(c);
 }
 
+/* Canonical specs parse back to the same parameters, for every field a spec can set. */
+static void test_spec_canonical_reparses(void **state)
+{
+    static const char *const specs[] = {
+        "topk:0.0123456789+zstd:link_mbps=100",
+        "int8:seed=18446744073709551615",
+        "topk:k=5:density=0.5",
+        "fp16:block=64:seed=3",
+        "onebit:512:rms:seed=9+zstd:4:force",
+        "topk:0.3:approx:block=77:seed=2",
+    };
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        lc_codec_params_t a, b;
+        char buf[LC_CODEC_SPEC_MAX];
+        assert_int_equal(lc__codec_parse(specs[i], &a), LC_OK);
+        lc__codec_format(&a, buf, sizeof(buf));
+        assert_int_equal(lc__codec_parse(buf, &b), LC_OK);
+        assert_memory_equal(&a, &b, sizeof(a));
+    }
+    lc_codec_params_t p;
+    assert_int_equal(lc__codec_parse("int8:seed=18446744073709551616", &p), LC_ERR_INVALID_ARG);
+    assert_int_equal(lc__codec_parse("topk: 0.5", &p), LC_ERR_INVALID_ARG);
+    assert_int_equal(lc__codec_parse("topk:0x0.8p0", &p), LC_ERR_INVALID_ARG);
+}
+
+/* A compressed body must be a current zstd frame: a legacy (v0.7) frame that libzstd would
+ * still decode is refused. */
+static void test_zstd_legacy_frame_refused(void **state)
+{
+    lc_codec_t *c = lc_codec_test_make("zstd:force");
+    float y[16];
+    /* header: none, version 1, flags zstd, body 64 bytes, count 16; then a v0.7 magic */
+    uint8_t m[LC_CODEC_HDR_LEN + 16] = { 0, 1, 1, 0, 64, 0, 0,    0,    16,   0,
+                                         0, 0, 0, 0, 0,  0, 0x27, 0xb5, 0x2f, 0xfd };
+    assert_int_equal(lc__codec_decode(c, m, sizeof(m), y, 16), LC_ERR_CORRUPT);
+    lc__codec_destroy(c);
+}
+
 LC_CODEC_TESTS(lc_none_tests, cmocka_unit_test(test_spec_roundtrip),
                cmocka_unit_test(test_spec_bad), cmocka_unit_test(test_none_zstd_lossless),
                cmocka_unit_test(test_zstd_compresses_gradients),
                cmocka_unit_test(test_header_corrupt), cmocka_unit_test(test_none_golden),
-               cmocka_unit_test(test_encode_bad_args), cmocka_unit_test(test_half_input))
+               cmocka_unit_test(test_encode_bad_args), cmocka_unit_test(test_half_input),
+               cmocka_unit_test(test_spec_canonical_reparses),
+               cmocka_unit_test(test_zstd_legacy_frame_refused))

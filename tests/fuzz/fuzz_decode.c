@@ -1,10 +1,13 @@
 /*
  * libFuzzer target: one codec's decoders on hostile messages. Built once per
- * codec spec (LC_FUZZ_SPEC, see CMakeLists.txt). Input: two bytes of element
- * count (little-endian, 0..4095) and then the message. decode and
- * decode_accumulate must return LC_OK or LC_ERR_CORRUPT and never touch
- * memory outside the buffers (ASan checks); a failed decode_accumulate must
- * leave the accumulator as it was.
+ * codec spec (LC_FUZZ_SPEC, see CMakeLists.txt). Input: two little-endian
+ * bytes, of which the low 12 bits are the element count (0..4095) and bit 15
+ * picks the kernels (0 AVX2 where the CPU has it, 1 portable C), then the
+ * message. decode and decode_accumulate must return LC_OK or LC_ERR_CORRUPT
+ * and never touch memory outside buffers of exactly count floats (ASan
+ * checks); both must judge a message alike; on failure neither output may
+ * change, and on success the accumulator must hold its old value plus the
+ * decoded one.
  *
  * With LC_FUZZ_SEEDS=DIR set, the first run writes valid encodings of
  * generated data into DIR as a starting corpus, so the fuzzer begins at
@@ -21,7 +24,6 @@
 #define LC_FUZZ_MAX 4096
 
 static lc_codec_t *lc_fuzz_codec;
-static float lc_fuzz_out[LC_FUZZ_MAX], lc_fuzz_acc[LC_FUZZ_MAX], lc_fuzz_ref[LC_FUZZ_MAX];
 
 static void lc_fuzz_seeds(const char *dir)
 {
@@ -71,18 +73,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2) return 0;
     size_t n = ((size_t)data[0] | (size_t)data[1] << 8) % LC_FUZZ_MAX;
-    const uint8_t *m = data + 2;
+    lc__codec_set_isa((data[1] & 0x80) ? LC_CODEC_ISA_C : LC_CODEC_ISA_AVX2);
     size_t len = size - 2;
-    /* A copy of exactly len bytes, so ASan sees any read past the message. */
+    /* Exact-size copies, so ASan sees any access past the message or the outputs. */
     uint8_t *msg = malloc(len ? len : 1);
-    if (msg == NULL) return 0;
-    memcpy(msg, m, len);
-    lc_status_t st = lc__codec_decode(lc_fuzz_codec, msg, len, lc_fuzz_out, n);
+    float *out = malloc((n ? n : 1) * sizeof(float)), *acc = malloc((n ? n : 1) * sizeof(float));
+    if (msg == NULL || out == NULL || acc == NULL) abort();
+    memcpy(msg, data + 2, len);
+    for (size_t i = 0; i < n; i++) out[i] = -1.0f, acc[i] = (float)i;
+    lc_status_t st = lc__codec_decode(lc_fuzz_codec, msg, len, out, n);
     if (st != LC_OK && st != LC_ERR_CORRUPT) abort();
-    for (size_t i = 0; i < n; i++) lc_fuzz_acc[i] = lc_fuzz_ref[i] = (float)i;
-    lc_status_t st2 = lc__codec_decode_accumulate(lc_fuzz_codec, msg, len, lc_fuzz_acc, n);
+    if (st != LC_OK)
+        for (size_t i = 0; i < n; i++)
+            if (out[i] != -1.0f) abort(); /* a failed decode wrote its output */
+    lc_status_t st2 = lc__codec_decode_accumulate(lc_fuzz_codec, msg, len, acc, n);
     if (st2 != st) abort(); /* both decoders judge a message alike */
-    if (st2 != LC_OK && memcmp(lc_fuzz_acc, lc_fuzz_ref, n * sizeof(float)) != 0) abort();
+    for (size_t i = 0; i < n; i++) {
+        float want = st == LC_OK ? (float)i + out[i] : (float)i;
+        if (memcmp(&acc[i], &want, sizeof(float)) != 0 && !(want != want && acc[i] != acc[i]))
+            abort(); /* accumulate differs from decode, or changed acc on failure */
+    }
     free(msg);
+    free(out);
+    free(acc);
     return 0;
 }
