@@ -302,6 +302,34 @@ static size_t lc__half_max_body(const lc_codec_params_t *p, size_t count)
     return count > SIZE_MAX / 2 ? SIZE_MAX : 2 * count;
 }
 
+/* The kernels of one 16-bit format: portable C, and AVX2 (NULL without x86-64). */
+typedef struct {
+    const char *name;
+    void (*enc_c)(const float *src, size_t n, uint8_t *dst);
+    void (*dec_c)(const uint8_t *src, size_t n, float *dst);
+    void (*acc_c)(const uint8_t *src, size_t n, float *acc);
+    void (*enc_avx2)(const float *src, size_t n, uint8_t *dst);
+    void (*dec_avx2)(const uint8_t *src, size_t n, float *dst, int acc);
+} lc_half_kernels_t;
+
+#if defined(__x86_64__)
+#define LC_HALF_K(enc, dec) enc, dec
+#else
+#define LC_HALF_K(enc, dec) NULL, NULL
+#endif
+static const lc_half_kernels_t lc__half_fp16 = { "fp16", lc__f16_enc_c, lc__f16_dec_c,
+                                                 lc__f16_acc_c,
+                                                 LC_HALF_K(lc__f16_enc_avx2, lc__f16_dec_avx2) };
+static const lc_half_kernels_t lc__half_bf16 = { "bf16", lc__bf16_enc_c, lc__bf16_dec_c,
+                                                 lc__bf16_acc_c,
+                                                 LC_HALF_K(lc__bf16_enc_avx2, lc__bf16_dec_avx2) };
+
+/* The two vtables share their functions: params.id says which format. */
+static const lc_half_kernels_t *lc__half_k(const lc_codec_params_t *p)
+{
+    return p->id == LC_CODEC_FP16 ? &lc__half_fp16 : &lc__half_bf16;
+}
+
 static lc_status_t lc__half_len(const char *name, size_t len, size_t count)
 {
     if (count > SIZE_MAX / 2 || len != 2 * count) {
@@ -312,86 +340,45 @@ static lc_status_t lc__half_len(const char *name, size_t len, size_t count)
     return LC_OK;
 }
 
-static lc_status_t lc__fp16_encode(const lc_codec_params_t *p, lc_codec_work_t *w, const float *src,
+static lc_status_t lc__half_encode(const lc_codec_params_t *p, lc_codec_work_t *w, const float *src,
                                    float *residual, uint64_t *rng, size_t count, uint8_t *dst,
                                    size_t cap, size_t *len_p)
 {
+    const lc_half_kernels_t *k = lc__half_k(p);
     if (cap < lc__half_max_body(p, count)) return LC_ERR_INVALID_ARG;
-#if defined(__x86_64__)
     if (LC_HALF_AVX2())
-        lc__f16_enc_avx2(src, count, dst);
+        k->enc_avx2(src, count, dst);
     else
-#endif
-        lc__f16_enc_c(src, count, dst);
+        k->enc_c(src, count, dst);
     *len_p = 2 * count;
     return LC_OK;
 }
 
-static lc_status_t lc__fp16_decode(const lc_codec_params_t *p, const uint8_t *src, size_t len,
+/* Decode into out (acc: add to it instead). */
+static lc_status_t lc__half_expand(const lc_codec_params_t *p, const uint8_t *src, size_t len,
+                                   float *out, size_t count, int acc)
+{
+    const lc_half_kernels_t *k = lc__half_k(p);
+    LC_CHECK(lc__half_len(k->name, len, count));
+    if (LC_HALF_AVX2())
+        k->dec_avx2(src, count, out, acc);
+    else if (acc)
+        k->acc_c(src, count, out);
+    else
+        k->dec_c(src, count, out);
+    return LC_OK;
+}
+
+static lc_status_t lc__half_decode(const lc_codec_params_t *p, const uint8_t *src, size_t len,
                                    float *dst, size_t count)
 {
-    LC_CHECK(lc__half_len("fp16", len, count));
-#if defined(__x86_64__)
-    if (LC_HALF_AVX2())
-        lc__f16_dec_avx2(src, count, dst, 0);
-    else
-#endif
-        lc__f16_dec_c(src, count, dst);
-    return LC_OK;
+    return lc__half_expand(p, src, len, dst, count, 0);
 }
 
-static lc_status_t lc__fp16_decode_acc(const lc_codec_params_t *p, const uint8_t *src, size_t len,
+static lc_status_t lc__half_decode_acc(const lc_codec_params_t *p, const uint8_t *src, size_t len,
                                        float *acc, size_t count)
 {
-    LC_CHECK(lc__half_len("fp16", len, count));
-#if defined(__x86_64__)
-    if (LC_HALF_AVX2())
-        lc__f16_dec_avx2(src, count, acc, 1);
-    else
-#endif
-        lc__f16_acc_c(src, count, acc);
-    return LC_OK;
-}
-
-static lc_status_t lc__bf16_encode(const lc_codec_params_t *p, lc_codec_work_t *w, const float *src,
-                                   float *residual, uint64_t *rng, size_t count, uint8_t *dst,
-                                   size_t cap, size_t *len_p)
-{
-    if (cap < lc__half_max_body(p, count)) return LC_ERR_INVALID_ARG;
-#if defined(__x86_64__)
-    if (LC_HALF_AVX2())
-        lc__bf16_enc_avx2(src, count, dst);
-    else
-#endif
-        lc__bf16_enc_c(src, count, dst);
-    *len_p = 2 * count;
-    return LC_OK;
-}
-
-static lc_status_t lc__bf16_decode(const lc_codec_params_t *p, const uint8_t *src, size_t len,
-                                   float *dst, size_t count)
-{
-    LC_CHECK(lc__half_len("bf16", len, count));
-#if defined(__x86_64__)
-    if (LC_HALF_AVX2())
-        lc__bf16_dec_avx2(src, count, dst, 0);
-    else
-#endif
-        lc__bf16_dec_c(src, count, dst);
-    return LC_OK;
-}
-
-static lc_status_t lc__bf16_decode_acc(const lc_codec_params_t *p, const uint8_t *src, size_t len,
-                                       float *acc, size_t count)
-{
-    LC_CHECK(lc__half_len("bf16", len, count));
-#if defined(__x86_64__)
-    if (LC_HALF_AVX2())
-        lc__bf16_dec_avx2(src, count, acc, 1);
-    else
-#endif
-        lc__bf16_acc_c(src, count, acc);
-    return LC_OK;
+    return lc__half_expand(p, src, len, acc, count, 1);
 }
 
 const lc_codec_ops_t lc__codec_fp16_ops = {
@@ -402,9 +389,9 @@ const lc_codec_ops_t lc__codec_fp16_ops = {
     .elem = 2,
     .check = lc__half_check,
     .max_body_size = lc__half_max_body,
-    .encode = lc__fp16_encode,
-    .decode = lc__fp16_decode,
-    .decode_accumulate = lc__fp16_decode_acc,
+    .encode = lc__half_encode,
+    .decode = lc__half_decode,
+    .decode_accumulate = lc__half_decode_acc,
 };
 
 const lc_codec_ops_t lc__codec_bf16_ops = {
@@ -415,7 +402,7 @@ const lc_codec_ops_t lc__codec_bf16_ops = {
     .elem = 2,
     .check = lc__half_check,
     .max_body_size = lc__half_max_body,
-    .encode = lc__bf16_encode,
-    .decode = lc__bf16_decode,
-    .decode_accumulate = lc__bf16_decode_acc,
+    .encode = lc__half_encode,
+    .decode = lc__half_decode,
+    .decode_accumulate = lc__half_decode_acc,
 };

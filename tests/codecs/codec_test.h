@@ -36,6 +36,20 @@ uint8_t *lc_codec_test_encode(lc_codec_t *c, lc_codec_state_t *st, const float *
 /* Sizes every codec round-trips: 0, 1, block-1, block, block+1, 1 Mi + 7. */
 size_t lc_codec_test_sizes(uint32_t block, size_t out[6]);
 
+/* The kernel sets this CPU can run (C, and AVX2 when present); returns how many. */
+int lc_codec_test_isas(lc_codec_isa_t out[2]);
+
+/* spec's message for x[0..n) (no state) is exactly golden[0..len), on every kernel set. */
+void lc_codec_test_golden(const char *spec, const float *x, size_t n, const uint8_t *golden,
+                          size_t len);
+
+/* Each pairs[i][0] parses, and formats as pairs[i][1]. */
+void lc_codec_test_canonical(const char *const (*pairs)[2], size_t n);
+
+/* spec and spec+zstd:force decode gradient-like data of n elements to the same floats, and
+ * the zstd message is smaller with header flags flags (1: compressed, 3: and shuffled). */
+void lc_codec_test_zstd_same(const char *spec, size_t n, uint8_t flags);
+
 /* A buffer of n floats of kind (malloc'd). */
 float *lc_codec_test_data(size_t n, lc_data_kind_t kind, uint64_t seed);
 

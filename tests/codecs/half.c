@@ -38,16 +38,6 @@ static float ref_dec(int bf16, uint16_t h)
 }
 
 /* The ISAs this CPU runs: C always, AVX2 when present. */
-static int isa_list(lc_codec_isa_t out[2])
-{
-    lc_codec_isa_t was = lc__codec_isa();
-    int n = 0;
-    out[n++] = LC_CODEC_ISA_C;
-    if (lc__codec_set_isa(LC_CODEC_ISA_AVX2) == LC_CODEC_ISA_AVX2) out[n++] = LC_CODEC_ISA_AVX2;
-    lc__codec_set_isa(was);
-    return n;
-}
-
 /* A message around body (header as codec.c writes it, no zstd). */
 static uint8_t *make_msg(lc_codec_id_t id, const void *body, size_t blen, size_t count,
                          size_t *len_p)
@@ -68,7 +58,7 @@ static uint8_t *make_msg(lc_codec_id_t id, const void *body, size_t blen, size_t
 static void check_encode_all_isas(lc_codec_t *c, int bf16, const float *x, size_t n)
 {
     lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
+    int ni = lc_codec_test_isas(isas);
     for (int k = 0; k < ni; k++) {
         size_t len;
         lc__codec_set_isa(isas[k]);
@@ -110,13 +100,7 @@ static void test_half_spec(void **state)
         { "fp16+zstd", "fp16+zstd:1:auto" },
         { "bf16+zstd:3:force", "bf16+zstd:3:force" },
     };
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        lc_codec_params_t p;
-        char buf[LC_CODEC_SPEC_MAX];
-        assert_int_equal(lc__codec_parse(good[i][0], &p), LC_OK);
-        lc__codec_format(&p, buf, sizeof(buf));
-        assert_string_equal(buf, good[i][1]);
-    }
+    lc_codec_test_canonical(good, sizeof(good) / sizeof(good[0]));
     int lvl = lc__log_level;
     lc__log_set_level(LC_LOG_ERROR - 1); /* the failures below log; keep the output readable */
     static const char *const bad[] = { "fp16:3",   "bf16:3", "fp16:stochastic",
@@ -147,7 +131,7 @@ static void test_half_roundtrip(void **state)
     size_t sizes[6];
     size_t ns = lc_codec_test_sizes(256, sizes);
     lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
+    int ni = lc_codec_test_isas(isas);
     for (int bf16 = 0; bf16 < 2; bf16++) {
         lc_codec_t *c = lc_codec_test_make(bf16 ? "bf16" : "fp16");
         for (int k = 0; k < ni; k++) {
@@ -193,7 +177,7 @@ static void test_half_decode_exhaustive(void **state)
     uint16_t *h = malloc(2 * n);
     float *y = malloc(4 * n), *acc = malloc(4 * n);
     lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
+    int ni = lc_codec_test_isas(isas);
     assert_non_null(h);
     assert_non_null(y);
     assert_non_null(acc);
@@ -285,7 +269,7 @@ static void test_half_nan_inf(void **state)
                          65504.0f };
     const size_t n = sizeof(in) / sizeof(in[0]);
     lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
+    int ni = lc_codec_test_isas(isas);
     for (int bf16 = 0; bf16 < 2; bf16++) {
         lc_codec_t *c = lc_codec_test_make(bf16 ? "bf16" : "fp16");
         for (int k = 0; k < ni; k++) {
@@ -344,25 +328,8 @@ static void test_half_golden(void **state)
         5, 1,    0,    0,    14,   0,    0,    0,    7,    0,    0,    0,    0,    0,    0,
         0, 0x80, 0x3f, 0x00, 0xc0, 0xab, 0x3e, 0x80, 0x3f, 0x82, 0x3f, 0x80, 0x7f, 0xc0, 0x7f,
     };
-    lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
-    for (int k = 0; k < ni; k++) {
-        size_t len;
-        lc__codec_set_isa(isas[k]);
-        lc_codec_t *c = lc_codec_test_make("fp16");
-        uint8_t *m = lc_codec_test_encode(c, NULL, f16_in, 11, &len);
-        assert_int_equal(len, sizeof(f16_golden));
-        assert_memory_equal(m, f16_golden, len);
-        free(m);
-        lc__codec_destroy(c);
-        c = lc_codec_test_make("bf16");
-        m = lc_codec_test_encode(c, NULL, bf16_in, 7, &len);
-        assert_int_equal(len, sizeof(bf16_golden));
-        assert_memory_equal(m, bf16_golden, len);
-        free(m);
-        lc__codec_destroy(c);
-    }
-    lc__codec_set_isa(was);
+    lc_codec_test_golden("fp16", f16_in, 11, f16_golden, sizeof(f16_golden));
+    lc_codec_test_golden("bf16", bf16_in, 7, bf16_golden, sizeof(bf16_golden));
 }
 
 /* Bodies of the wrong length are corrupt, at the message level and at the vtable (which
@@ -443,30 +410,8 @@ static void test_half_isa_identical(void **state)
 /* Behind the zstd stage (shuffled by 2 bytes) the values are those of the plain message. */
 static void test_half_zstd(void **state)
 {
-    const size_t n = 1u << 16;
-    float *x = lc_codec_test_data(n, LC_DATA_GRADIENT, 13);
-    float *y = malloc(n * sizeof(float)), *yz = malloc(n * sizeof(float));
-    assert_non_null(y);
-    assert_non_null(yz);
-    for (int bf16 = 0; bf16 < 2; bf16++) {
-        lc_codec_t *c = lc_codec_test_make(bf16 ? "bf16" : "fp16");
-        lc_codec_t *cz = lc_codec_test_make(bf16 ? "bf16+zstd:force" : "fp16+zstd:force");
-        size_t len, lenz;
-        uint8_t *m = lc_codec_test_encode(c, NULL, x, n, &len);
-        uint8_t *mz = lc_codec_test_encode(cz, NULL, x, n, &lenz);
-        assert_int_equal(mz[2], 3); /* compressed and shuffled */
-        assert_true(lenz < len);
-        assert_int_equal(lc__codec_decode(c, m, len, y, n), LC_OK);
-        assert_int_equal(lc__codec_decode(cz, mz, lenz, yz, n), LC_OK);
-        assert_memory_equal(y, yz, n * sizeof(float));
-        free(m);
-        free(mz);
-        lc__codec_destroy(c);
-        lc__codec_destroy(cz);
-    }
-    free(x);
-    free(y);
-    free(yz);
+    lc_codec_test_zstd_same("fp16", 1u << 16, 3);
+    lc_codec_test_zstd_same("bf16", 1u << 16, 3);
 }
 
 LC_CODEC_TESTS(lc_half_tests, cmocka_unit_test(test_half_registered),

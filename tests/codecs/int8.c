@@ -27,16 +27,6 @@ static size_t nblocks(size_t n, size_t block)
     return (n + block - 1) / block;
 }
 
-static int isa_list(lc_codec_isa_t out[2])
-{
-    lc_codec_isa_t was = lc__codec_isa();
-    int n = 0;
-    out[n++] = LC_CODEC_ISA_C;
-    if (lc__codec_set_isa(LC_CODEC_ISA_AVX2) == LC_CODEC_ISA_AVX2) out[n++] = LC_CODEC_ISA_AVX2;
-    lc__codec_set_isa(was);
-    return n;
-}
-
 /* Check the layout of an int8 message of n elements and return pointers into its body. */
 static void open_msg(const uint8_t *m, size_t len, size_t n, uint32_t block, const uint8_t **sc,
                      const int8_t **q)
@@ -78,13 +68,7 @@ static void test_int8_spec(void **state)
         { "int8:block=1", "int8:1" },
         { "int8+zstd:force", "int8:256+zstd:1:force" },
     };
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        lc_codec_params_t p;
-        char buf[LC_CODEC_SPEC_MAX];
-        assert_int_equal(lc__codec_parse(good[i][0], &p), LC_OK);
-        lc__codec_format(&p, buf, sizeof(buf));
-        assert_string_equal(buf, good[i][1]);
-    }
+    lc_codec_test_canonical(good, sizeof(good) / sizeof(good[0]));
     lc_codec_params_t p;
     assert_int_equal(lc__codec_parse("int8:128:stochastic:seed=5", &p), LC_OK);
     assert_int_equal(p.id, LC_CODEC_INT8);
@@ -121,7 +105,7 @@ static void test_int8_roundtrip_nearest(void **state)
     size_t sizes[6];
     size_t ns = lc_codec_test_sizes(256, sizes);
     lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
+    int ni = lc_codec_test_isas(isas);
     lc_codec_t *c = lc_codec_test_make("int8:256");
     for (int k = 0; k < ni; k++) {
         lc__codec_set_isa(isas[k]);
@@ -176,7 +160,7 @@ static void test_int8_stochastic_bounds_and_seed(void **state)
     size_t sizes[6];
     size_t ns = lc_codec_test_sizes(256, sizes);
     lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
+    int ni = lc_codec_test_isas(isas);
     lc_codec_t *c5 = lc_codec_test_make("int8:256:stochastic:seed=5");
     lc_codec_t *c5b = lc_codec_test_make("int8:stochastic:seed=5");
     lc_codec_t *c6 = lc_codec_test_make("int8:256:stochastic:seed=6");
@@ -256,7 +240,7 @@ static void test_int8_stochastic_unbiased(void **state)
     float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
     uint64_t s = 99;
     lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
+    int ni = lc_codec_test_isas(isas);
     assert_non_null(x);
     assert_non_null(y);
     for (size_t i = 0; i < n; i++)
@@ -400,7 +384,7 @@ static void test_int8_nonfinite(void **state)
                           INFINITY, NAN,    -NAN,      -INFINITY,   /* block 1 */
                           1e-37f,   0.0f,   -1e-38f,   0x1p-149f }; /* block 2: all tiny */
     lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
+    int ni = lc_codec_test_isas(isas);
     for (int stoch = 0; stoch < 2; stoch++) {
         lc_codec_t *c = lc_codec_test_make(stoch ? "int8:4:stochastic" : "int8:4");
         for (int k = 0; k < ni; k++) {
@@ -471,25 +455,8 @@ static void test_int8_golden(void **state)
         0,    0,    0,    4,    0,    0,    0,    1,    0,    0,    0,    0x00, 0x00,
         0x80, 0x3f, 0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x7f, 0x81, 0x33,
     };
-    lc_codec_isa_t isas[2], was = lc__codec_isa();
-    int ni = isa_list(isas);
-    for (int k = 0; k < ni; k++) {
-        size_t len;
-        lc__codec_set_isa(isas[k]);
-        lc_codec_t *c = lc_codec_test_make("int8:4");
-        uint8_t *m = lc_codec_test_encode(c, NULL, xn, 6, &len);
-        assert_int_equal(len, sizeof(gn));
-        assert_memory_equal(m, gn, len);
-        free(m);
-        lc__codec_destroy(c);
-        c = lc_codec_test_make("int8:4:stochastic:seed=5");
-        m = lc_codec_test_encode(c, NULL, xs, 6, &len);
-        assert_int_equal(len, sizeof(gs));
-        assert_memory_equal(m, gs, len);
-        free(m);
-        lc__codec_destroy(c);
-    }
-    lc__codec_set_isa(was);
+    lc_codec_test_golden("int8:4", xn, 6, gn, sizeof(gn));
+    lc_codec_test_golden("int8:4:stochastic:seed=5", xs, 6, gs, sizeof(gs));
 }
 
 /* Every way a body can be wrong is LC_ERR_CORRUPT, and neither dst nor acc is touched. */
@@ -585,28 +552,7 @@ static void test_int8_corrupt(void **state)
  * message. */
 static void test_int8_zstd(void **state)
 {
-    const size_t n = 1u << 16;
-    lc_codec_t *c = lc_codec_test_make("int8");
-    lc_codec_t *cz = lc_codec_test_make("int8+zstd:force");
-    float *x = lc_codec_test_data(n, LC_DATA_GRADIENT, 12);
-    float *y = malloc(n * sizeof(float)), *yz = malloc(n * sizeof(float));
-    size_t len, lenz;
-    assert_non_null(y);
-    assert_non_null(yz);
-    uint8_t *m = lc_codec_test_encode(c, NULL, x, n, &len);
-    uint8_t *mz = lc_codec_test_encode(cz, NULL, x, n, &lenz);
-    assert_int_equal(mz[2], 1); /* compressed, not shuffled */
-    assert_true(lenz < len);
-    assert_int_equal(lc__codec_decode(c, m, len, y, n), LC_OK);
-    assert_int_equal(lc__codec_decode(cz, mz, lenz, yz, n), LC_OK);
-    assert_memory_equal(y, yz, n * sizeof(float));
-    free(m);
-    free(mz);
-    free(x);
-    free(y);
-    free(yz);
-    lc__codec_destroy(c);
-    lc__codec_destroy(cz);
+    lc_codec_test_zstd_same("int8", 1u << 16, 1); /* compressed, not shuffled */
 }
 
 LC_CODEC_TESTS(lc_int8_tests, cmocka_unit_test(test_int8_registered),

@@ -176,14 +176,8 @@ static void test_onebit_golden(void **state)
         0xa5,                                /* signs of elements 0..7 */
         0x02,                                /* element 9 negative */
     };
-    float x[10] = { -1, 2, -3, 4, 5, -1, 2, -2, 0.5f, -0.5f };
-    lc_codec_t *c = lc_codec_test_make("onebit:8");
-    size_t len;
-    uint8_t *m = lc_codec_test_encode(c, NULL, x, 10, &len);
-    assert_int_equal(len, sizeof(golden));
-    assert_memory_equal(m, golden, len);
-    free(m);
-    lc__codec_destroy(c);
+    const float x[10] = { -1, 2, -3, 4, 5, -1, 2, -2, 0.5f, -0.5f };
+    lc_codec_test_golden("onebit:8", x, 10, golden, sizeof(golden));
 }
 
 static void onebit_expect_corrupt(lc_codec_t *c, const uint8_t *m, size_t len, size_t n)
@@ -230,14 +224,12 @@ static void test_onebit_corrupt(void **state)
 
 static void test_onebit_spec(void **state)
 {
+    static const char *const good[][2] = {
+        { "onebit", "onebit:2048:mean" },
+        { "onebit:1024:rms+zstd:3", "onebit:1024:rms+zstd:3:auto" },
+    };
     lc_codec_params_t p;
-    char buf[LC_CODEC_SPEC_MAX];
-    assert_int_equal(lc__codec_parse("onebit", &p), LC_OK);
-    lc__codec_format(&p, buf, sizeof(buf));
-    assert_string_equal(buf, "onebit:2048:mean");
-    assert_int_equal(lc__codec_parse("onebit:1024:rms+zstd:3", &p), LC_OK);
-    lc__codec_format(&p, buf, sizeof(buf));
-    assert_string_equal(buf, "onebit:1024:rms+zstd:3:auto");
+    lc_codec_test_canonical(good, 2);
     const char *bad[] = { "onebit:12", "onebit:0x10", "onebit:fast", "onebit:8:rms:9",
                           "onebit:k=3" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

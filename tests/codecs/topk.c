@@ -767,12 +767,7 @@ static void test_topk_spec(void **state)
     lc_codec_params_t p;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(lc__codec_parse(bad[i], &p), LC_ERR_INVALID_ARG);
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        char buf[LC_CODEC_SPEC_MAX];
-        assert_int_equal(lc__codec_parse(good[i][0], &p), LC_OK);
-        lc__codec_format(&p, buf, sizeof(buf));
-        assert_string_equal(buf, good[i][1]);
-    }
+    lc_codec_test_canonical(good, sizeof(good) / sizeof(good[0]));
     /* check directly: zeroed params get the default; bad densities are refused */
     memset(&p, 0, sizeof(p));
     p.id = LC_CODEC_TOPK;
