@@ -128,34 +128,57 @@ static void lc__onebit_expand_c(const uint8_t *bits, size_t n, float s, float *o
 /* ------------------------------------------------------------ AVX2 path */
 
 #if defined(__x86_64__)
+/* Lane sums of |y| (or y^2) over y[0..n8), 8 at a time; non-finite y count as 0 when masked. */
+__attribute__((target("avx2"))) static __m256 lc__onebit_sum_avx2(const float *y, size_t n8,
+                                                                  int rms, int masked)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 inf = _mm256_set1_ps(INFINITY);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t i = 0; i < n8; i += 8) {
+        __m256 v = _mm256_loadu_ps(y + i), a = _mm256_and_ps(v, absmask);
+        __m256 m = rms ? _mm256_mul_ps(v, v) : a;
+        if (masked) m = _mm256_and_ps(m, _mm256_cmp_ps(a, inf, _CMP_LT_OQ));
+        acc = _mm256_add_ps(acc, m);
+    }
+    return acc;
+}
+
+/*
+ * The fast path leaves the finiteness masks out: summing unmasked, a NaN or Inf anywhere
+ * makes some lane non-finite, and then (rarely: also when finite values overflow) the lanes
+ * are summed again with the masks. With every lane finite no element was masked, so the
+ * sums, and everything after them, are the bits the C path computes.
+ */
 __attribute__((target("avx2"))) static float lc__onebit_block_avx2(const float *x, float *e,
                                                                    size_t n, int rms, uint8_t *bits)
 {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 inf = _mm256_set1_ps(INFINITY);
-    __m256 acc = _mm256_setzero_ps();
     size_t n8 = n & ~(size_t)7, i;
     float lane[8];
+    __m256 acc = _mm256_setzero_ps();
 
-    for (i = 0; i < n8; i += 8) {
-        __m256 y = _mm256_loadu_ps(x + i);
-        if (e) {
-            y = _mm256_add_ps(y, _mm256_loadu_ps(e + i));
+    if (e) { /* y = x + e into e, summing as we go */
+        for (i = 0; i < n8; i += 8) {
+            __m256 y = _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(e + i));
             _mm256_storeu_ps(e + i, y);
+            acc = _mm256_add_ps(acc, rms ? _mm256_mul_ps(y, y) : _mm256_and_ps(y, absmask));
         }
-        __m256 a = _mm256_and_ps(y, absmask);
-        __m256 fin = _mm256_cmp_ps(a, inf, _CMP_LT_OQ); /* false for NaN and Inf */
-        __m256 m = rms ? _mm256_mul_ps(y, y) : a;
-        acc = _mm256_add_ps(acc, _mm256_and_ps(m, fin));
+    } else {
+        acc = lc__onebit_sum_avx2(x, n8, rms, 0);
     }
-    _mm256_storeu_ps(lane, acc);
-    for (; i < n; i++) {
-        float y = e ? x[i] + e[i] : x[i];
-        if (e) e[i] = y;
-        lane[i % 8] += lc__onebit_mag(y, rms);
-    }
-    float s = lc__onebit_scale(lane, n, rms);
     const float *ys = e ? e : x;
+    int finite =
+        _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(acc, absmask), inf, _CMP_LT_OQ)) == 0xff;
+    for (i = n8; i < n; i++) {
+        if (e) e[i] = x[i] + e[i];
+        finite &= isfinite(ys[i]) != 0;
+    }
+    if (!finite) acc = lc__onebit_sum_avx2(ys, n8, rms, 1);
+    _mm256_storeu_ps(lane, acc);
+    for (i = n8; i < n; i++) lane[i % 8] += lc__onebit_mag(ys[i], rms);
+    float s = lc__onebit_scale(lane, n, rms);
     const __m256 vs = _mm256_set1_ps(s);
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
     for (i = 0; i < n8; i += 8) {
@@ -163,10 +186,10 @@ __attribute__((target("avx2"))) static float lc__onebit_block_avx2(const float *
         bits[i / 8] = (uint8_t)_mm256_movemask_ps(y);
         if (e) {
             /* y - s for non-negative y, y + s for negative: subtract s carrying y's sign. */
-            __m256 d = _mm256_or_ps(vs, _mm256_and_ps(y, sign));
-            __m256 r = _mm256_sub_ps(y, d);
-            __m256 fin = _mm256_cmp_ps(_mm256_and_ps(y, absmask), inf, _CMP_LT_OQ);
-            _mm256_storeu_ps(e + i, _mm256_and_ps(r, fin));
+            __m256 r = _mm256_sub_ps(y, _mm256_or_ps(vs, _mm256_and_ps(y, sign)));
+            if (!finite)
+                r = _mm256_and_ps(r, _mm256_cmp_ps(_mm256_and_ps(y, absmask), inf, _CMP_LT_OQ));
+            _mm256_storeu_ps(e + i, r);
         }
     }
     if (i < n) {
