@@ -189,10 +189,56 @@ static void test_zstd_legacy_frame_refused(void **state)
     lc__codec_destroy(c);
 }
 
+/* auto mode: the stage stays on while it pays for its time on the link, and backs off (15
+ * encodes, then a new probe) when it does not. The first probe is never judged on time. */
+static void test_zstd_auto_backs_off(void **state)
+{
+    const size_t n = 1 << 16;
+    float *x = lc_codec_test_data(n, LC_DATA_GRADIENT, 4);
+    lc_codec_zstd_stats_t zs;
+    size_t len;
+    /* a 1 Mbit/s link: compressing gradient-like floats always pays */
+    lc_codec_t *slow = lc_codec_test_make("zstd:link_mbps=1");
+    for (int i = 0; i < 20; i++) free(lc_codec_test_encode(slow, NULL, x, n, &len));
+    lc__codec_zstd_stats(slow, &zs);
+    assert_int_equal(zs.calls, 20);
+    assert_int_equal(zs.compressed, 20);
+    /* a 4 Pbit/s link: nothing pays; probes at encodes 1 (kept), 2, 18 */
+    lc_codec_t *fast = lc_codec_test_make("zstd:link_mbps=4000000000");
+    for (int i = 0; i < 20; i++) {
+        uint8_t *m = lc_codec_test_encode(fast, NULL, x, n, &len);
+        float *y = malloc(n * sizeof(float));
+        assert_int_equal(lc__codec_decode(fast, m, len, y, n), LC_OK);
+        assert_memory_equal(x, y, n * sizeof(float));
+        free(y);
+        free(m);
+    }
+    lc__codec_zstd_stats(fast, &zs);
+    assert_int_equal(zs.calls, 3);
+    assert_int_equal(zs.compressed, 1);
+    /* random signs do not compress: the raw body goes, and the stage backs off */
+    lc_codec_t *bits = lc_codec_test_make("onebit+zstd");
+    float *g = lc_codec_test_data(n, LC_DATA_GAUSSIAN, 4);
+    for (int i = 0; i < 17; i++) {
+        uint8_t *m = lc_codec_test_encode(bits, NULL, g, n, &len);
+        assert_int_equal(m[2], 0);
+        free(m);
+    }
+    lc__codec_zstd_stats(bits, &zs);
+    assert_int_equal(zs.calls, 2);
+    assert_int_equal(zs.compressed, 0);
+    free(g);
+    free(x);
+    lc__codec_destroy(slow);
+    lc__codec_destroy(fast);
+    lc__codec_destroy(bits);
+}
+
 LC_CODEC_TESTS(lc_none_tests, cmocka_unit_test(test_spec_roundtrip),
                cmocka_unit_test(test_spec_bad), cmocka_unit_test(test_none_zstd_lossless),
                cmocka_unit_test(test_zstd_compresses_gradients),
                cmocka_unit_test(test_header_corrupt), cmocka_unit_test(test_none_golden),
                cmocka_unit_test(test_encode_bad_args), cmocka_unit_test(test_half_input),
                cmocka_unit_test(test_spec_canonical_reparses),
-               cmocka_unit_test(test_zstd_legacy_frame_refused))
+               cmocka_unit_test(test_zstd_legacy_frame_refused),
+               cmocka_unit_test(test_zstd_auto_backs_off))
