@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The emulated network of perf/net: lc-linkemu forwards between namespaces,
+# adds the configured delay, limits the rate and drops as configured, and
+# perf/net/topo.sh always removes what it created. Needs root and `ip netns`;
+# without them it says so and is skipped (exit 77).
+#   test_net.sh LINKEMU NETPROBE
+set -uo pipefail
+EMU=$1 PROBE=$2
+here=$(cd "$(dirname "$0")/.." && pwd)
+topo=$here/perf/net/topo.sh
+prefix="lct$$"
+fails=0 n=0
+if [ "$(id -u)" != 0 ]; then echo "SKIP: test_net needs root (network namespaces)"; exit 77; fi
+if ! ip netns add "$prefix-probe" 2>/dev/null; then echo "SKIP: ip netns is not available"; exit 77; fi
+ip netns delete "$prefix-probe"
+if [ ! -c /dev/net/tun ]; then echo "SKIP: no /dev/net/tun"; exit 77; fi
+trap 'bash "$topo" down --prefix "$prefix"' EXIT
+
+ok()   { n=$((n + 1)); echo "ok $n - $*"; }
+fail() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+up()   { bash "$topo" up "$@" --prefix "$prefix" --emu "$EMU" >/dev/null; }
+down() { bash "$topo" down --prefix "$prefix"; }
+# probe ARGS...: one lc-netprobe run from host 0 to host 1; prints its result line.
+probe() {
+    bash "$topo" exec 1 --prefix "$prefix" -- timeout 60 "$PROBE" server >/dev/null 2>&1 &
+    local srv=$!
+    sleep 0.3
+    timeout -k 5 "${PROBE_TIMEOUT:-60}" bash "$topo" exec 0 --prefix "$prefix" -- \
+        "$PROBE" client 10.77.0.2 "$@"
+    local rc=$?
+    kill $srv 2>/dev/null
+    wait $srv 2>/dev/null
+    return $rc
+}
+# within X LO HI: LO <= X <= HI (decimals)
+within() { awk -v x="$1" -v lo="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x <= hi) }'; }
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+# --- forwarding and delay: RTT = 2 x one-way delay, within 10%
+up 2 --delay-ms 10
+out=$(probe --pings 20 --bytes 100000) && ok "forwards between namespaces ($out)" || fail "no connection through the emulator"
+rtt=$(field "$out" rtt_ms)
+if within "${rtt:-0}" 18 22; then ok "RTT $rtt ms for 10 ms each way"; else fail "RTT ${rtt:-?} ms, want 20 +- 10%"; fi
+down
+
+# --- rate: goodput of a 20 Mbit/s link (TCP/IP headers take 3.5% at MTU 1500)
+up 2 --delay-ms 2 --rate-mbit 20
+out=$(probe --pings 5 --bytes 6000000)
+rate=$(field "$out" rate_mbit)
+if within "${rate:-0}" 16 20.5; then ok "rate $rate Mbit/s for 20 Mbit/s"; else fail "rate ${rate:-?} Mbit/s, want 16..20.5"; fi
+down
+
+# --- loss: everything dropped means no connection; some loss is counted and survived
+up 2 --loss 100
+if PROBE_TIMEOUT=4 probe --pings 1 --bytes 1 >/dev/null 2>&1; then fail "a connection got through 100% loss"; else ok "100% loss: no connection"; fi
+down
+up 2 --delay-ms 1 --loss 2 --seed 7
+out=$(probe --pings 50 --bytes 2000000) && ok "2% loss: transfer completes ($out)" || fail "2% loss: transfer failed"
+pid=$(cat "/run/$prefix/emu.pid")
+kill -USR1 "$pid"; sleep 0.2
+drops=$(grep -o 'loss [0-9]*' "/run/$prefix/emu.log" | awk '{s += $2} END {print s + 0}')
+if [ "${drops:-0}" -gt 0 ]; then ok "emulator counted $drops lost packets"; else fail "no loss counted"; fi
+down
+
+# --- clean-up
+if ip netns list | grep -q "^$prefix-"; then fail "namespaces left behind"; else ok "no namespaces left"; fi
+if pgrep -f "$EMU.*$prefix-h" >/dev/null; then fail "emulator left running"; else ok "no emulator left"; fi
+echo "1..$n"
+[ $fails -eq 0 ]
