@@ -8,7 +8,6 @@
  *
  *   lc-linkemu --host NETNS:ADDR [--host NETNS:ADDR ...] [--delay-ms D] [--jitter-ms J]
  *              [--rate-mbit R] [--loss PCT] [--queue-kb Q] [--mtu M] [--seed S]
- *              [--stats-every S]
  *
  * --host names a namespace (as `ip netns` does, /run/netns/NAME) and the
  * IPv4 address the host has there; lc-linkemu creates the TUN device
@@ -18,14 +17,18 @@
  * core with one-way delay D (so RTT = 2D). A packet from host a to host b
  * waits in a's uplink queue (drop-tail at Q KiB, like a router port) until
  * it has been serialized at R, flies for D plus a uniform jitter in [0, J]
- * (never overtaking the packet before it: TCP takes reordering for loss),
- * is dropped with probability PCT/100, then is serialized again on b's
- * downlink at R. R = 0 means unlimited. Packets for unknown addresses are
- * dropped and counted.
+ * (never overtaking the packet before it: TCP takes reordering for loss; so
+ * under a steady stream the delay tends to D + J, as with netem and a rate),
+ * is dropped with probability PCT/100, then waits in b's downlink queue
+ * (same limit) and is serialized again at R. R = 0 means unlimited. Rates
+ * count IP packet bytes (no link-layer framing). Packets for unknown
+ * addresses, and anything but IPv4, are dropped and counted.
  *
  * It sleeps in epoll_wait with a timerfd armed for the next packet due, so
  * it uses CPU per packet, never while idle. SIGINT/SIGTERM end it (the TUN
- * devices vanish with it); SIGUSR1 prints the counters.
+ * devices vanish with it); SIGUSR1 prints the counters, one line per host:
+ *   lc-linkemu: host=NETNS sent=N delivered=N drop_up=N drop_loss=N drop_down=N
+ *               drop_write=N unknown=N
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* setns, accept4 */
@@ -69,7 +72,7 @@ typedef struct {
     struct in_addr addr;
     int fd;
     emu_fifo_t up, air, down; /* uplink queue, in flight (delay), downlink queue */
-    uint64_t tx_pkts, rx_pkts, drop_queue, drop_loss, drop_unknown;
+    uint64_t tx_pkts, rx_pkts, drop_up, drop_loss, drop_down, drop_write, drop_unknown;
 } emu_host_t;
 
 typedef struct {
@@ -80,7 +83,7 @@ typedef struct {
     double loss;
     uint32_t mtu;
     uint64_t rng;
-    emu_pkt_t *pool; /* free packets */
+    uint8_t *scratch; /* one MTU: a packet is read here, then copied into a buffer of its size */
 } emu_t;
 
 static volatile sig_atomic_t emu_stop, emu_dump;
@@ -195,22 +198,6 @@ out:
     return fd;
 }
 
-static emu_pkt_t *emu_alloc(emu_t *e)
-{
-    emu_pkt_t *p = e->pool;
-    if (p) {
-        e->pool = p->next;
-        return p;
-    }
-    return malloc(sizeof(emu_pkt_t) + e->mtu);
-}
-
-static void emu_free(emu_t *e, emu_pkt_t *p)
-{
-    p->next = e->pool;
-    e->pool = p;
-}
-
 static int emu_find(const emu_t *e, const uint8_t *ip, uint32_t len)
 {
     struct in_addr dst;
@@ -221,30 +208,37 @@ static int emu_find(const emu_t *e, const uint8_t *ip, uint32_t len)
     return -1;
 }
 
-/* Read everything host h has sent and queue it on its uplink. */
+/* Read everything host h has sent and queue it on its uplink. A queued packet takes a buffer
+ * of its own size, so the queue limits bound the memory too. */
 static void emu_read(emu_t *e, int h)
 {
     emu_host_t *src = &e->host[h];
     for (;;) {
-        emu_pkt_t *p = emu_alloc(e);
-        if (p == NULL) return;
-        ssize_t n = read(src->fd, p->data, e->mtu);
+        ssize_t n = read(src->fd, e->scratch, e->mtu);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
         if (n <= 0) {
-            emu_free(e, p);
+            fprintf(stderr, "lc-linkemu: read from %s: %s\n", src->netns,
+                    n < 0 ? strerror(errno) : "end of file");
+            emu_stop = 1; /* a TUN fd that fails stays readable: stop rather than spin */
             return;
         }
-        p->len = (uint32_t)n;
-        p->dst = emu_find(e, p->data, p->len);
-        if (p->dst < 0) {
+        int dst = emu_find(e, e->scratch, (uint32_t)n);
+        if (dst < 0) {
             src->drop_unknown++;
-            emu_free(e, p);
             continue;
         }
-        if (e->queue_bytes && src->up.bytes + p->len > e->queue_bytes) {
-            src->drop_queue++;
-            emu_free(e, p);
+        if (e->queue_bytes && src->up.bytes + (uint64_t)n > e->queue_bytes) {
+            src->drop_up++;
             continue;
         }
+        emu_pkt_t *p = malloc(sizeof(*p) + (size_t)n);
+        if (p == NULL) {
+            src->drop_up++;
+            continue;
+        }
+        memcpy(p->data, e->scratch, (size_t)n);
+        p->len = (uint32_t)n;
+        p->dst = dst;
         src->tx_pkts++;
         emu_enqueue_link(e, &src->up, p, emu_now());
     }
@@ -261,7 +255,7 @@ static uint64_t emu_advance(emu_t *e, uint64_t now)
             emu_pkt_t *p = emu_pop(&h->up);
             if (e->loss > 0 && emu_unit(&e->rng) * 100.0 < e->loss) {
                 h->drop_loss++;
-                emu_free(e, p);
+                free(p);
                 continue;
             }
             uint64_t due =
@@ -283,14 +277,23 @@ static uint64_t emu_advance(emu_t *e, uint64_t now)
         }
         if (first == NULL) break;
         emu_pkt_t *p = emu_pop(&first->air);
-        emu_enqueue_link(e, &e->host[p->dst].down, p, p->due_ns);
+        emu_host_t *to = &e->host[p->dst];
+        if (e->queue_bytes && to->down.bytes + p->len > e->queue_bytes) {
+            to->drop_down++; /* several senders into one downlink: its queue overflows */
+            free(p);
+            continue;
+        }
+        emu_enqueue_link(e, &to->down, p, p->due_ns);
     }
     for (int i = 0; i < e->nhosts; i++) {
         emu_host_t *h = &e->host[i];
         while (h->down.head && h->down.head->due_ns <= now) {
             emu_pkt_t *p = emu_pop(&h->down);
-            if (write(h->fd, p->data, p->len) == (ssize_t)p->len) h->rx_pkts++;
-            emu_free(e, p);
+            if (write(h->fd, p->data, p->len) == (ssize_t)p->len)
+                h->rx_pkts++;
+            else
+                h->drop_write++; /* the receiving kernel's TUN queue is full, or it is down */
+            free(p);
         }
     }
     for (int i = 0; i < e->nhosts; i++) {
@@ -307,11 +310,12 @@ static void emu_stats(const emu_t *e)
     for (int i = 0; i < e->nhosts; i++) {
         const emu_host_t *h = &e->host[i];
         fprintf(stderr,
-                "lc-linkemu: %s (%s): sent %llu, delivered to it %llu, dropped: queue %llu, "
-                "loss %llu, unknown address %llu\n",
-                h->netns, inet_ntoa(h->addr), (unsigned long long)h->tx_pkts,
-                (unsigned long long)h->rx_pkts, (unsigned long long)h->drop_queue,
-                (unsigned long long)h->drop_loss, (unsigned long long)h->drop_unknown);
+                "lc-linkemu: host=%s sent=%llu delivered=%llu drop_up=%llu drop_loss=%llu "
+                "drop_down=%llu drop_write=%llu unknown=%llu\n",
+                h->netns, (unsigned long long)h->tx_pkts, (unsigned long long)h->rx_pkts,
+                (unsigned long long)h->drop_up, (unsigned long long)h->drop_loss,
+                (unsigned long long)h->drop_down, (unsigned long long)h->drop_write,
+                (unsigned long long)h->drop_unknown);
     }
 }
 
@@ -372,7 +376,8 @@ int main(int argc, char **argv)
         }
     }
     if (e.nhosts < 2 || delay_ms < 0 || jitter_ms < 0 || rate_mbit < 0 || queue_kb < 0 ||
-        e.loss < 0 || e.loss > 100 || e.mtu < 576 || e.mtu > EMU_MAX_MTU) {
+        e.loss < 0 || e.loss > 100 || e.mtu < 576 || e.mtu > EMU_MAX_MTU ||
+        (queue_kb > 0 && queue_kb * 1024 < e.mtu)) {
         emu_usage();
         return 2;
     }
@@ -397,12 +402,22 @@ int main(int argc, char **argv)
     }
     struct epoll_event tev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
     epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &tev);
+    /* The signals stay blocked except inside epoll_pwait, so none slips in between the
+     * check of emu_stop and the wait. */
     struct sigaction sa;
+    sigset_t block, during;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = emu_on_signal;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &block, &during);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    e.scratch = malloc(e.mtu);
+    if (e.scratch == NULL) return 1;
     printf("lc-linkemu: %d hosts, one-way delay %.3f ms (+ jitter %.3f), %.1f Mbit/s, loss "
            "%.2f%%, queue %llu B, MTU %u: ready\n",
            e.nhosts, delay_ms, jitter_ms, rate_mbit, e.loss, (unsigned long long)e.queue_bytes,
@@ -411,7 +426,7 @@ int main(int argc, char **argv)
     uint64_t armed = UINT64_MAX;
     while (!emu_stop) {
         struct epoll_event evs[EMU_MAX_HOSTS + 1];
-        int n = epoll_wait(ep, evs, EMU_MAX_HOSTS + 1, -1);
+        int n = epoll_pwait(ep, evs, EMU_MAX_HOSTS + 1, -1, &during);
         if (emu_dump) {
             emu_dump = 0;
             emu_stats(&e);

@@ -7,15 +7,21 @@
  * The client first bounces one byte N times (TCP_NODELAY both ways) and
  * reports the median round trip, then streams B bytes (default 32 MiB) and
  * reports the rate from the first byte sent to the server's acknowledgement
- * of the last (one more round trip, which is subtracted). Output, one line:
+ * of the last (one more round trip, which is subtracted; a transfer too short
+ * to measure prints rate_mbit=nan). Output, one line:
  *   rtt_ms=X rate_mbit=Y bytes=B
+ * Nothing waits forever: the server gives up after 60 s without a client,
+ * either end after 30 s without progress, and the client retries a refused
+ * connection for 5 s (the server may still be starting).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* setns, accept4 */
 #endif
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +49,16 @@ static int probe_full(int fd, void *buf, size_t len, int rd)
     return 0;
 }
 
+/* Reads and writes give up after 30 s without progress. */
+static void probe_timeouts(int fd)
+{
+    struct timeval tv = { .tv_sec = 30 };
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static int probe_cmp(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -61,6 +77,7 @@ int main(int argc, char **argv)
         struct sockaddr_in sa = { .sin_family = AF_INET,
                                   .sin_port = htons(argc > 2 ? (uint16_t)atoi(argv[2]) : 7711) };
         int ls = socket(AF_INET, SOCK_STREAM, 0);
+        if (ls < 0) return 1;
         setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) || listen(ls, 1)) {
             perror("lc-netprobe: listen");
@@ -68,12 +85,18 @@ int main(int argc, char **argv)
         }
         printf("listening\n");
         fflush(stdout);
+        struct pollfd pfd = { .fd = ls, .events = POLLIN };
+        if (poll(&pfd, 1, 60000) != 1) {
+            fprintf(stderr, "lc-netprobe: no client within 60 s\n");
+            return 1;
+        }
         int fd = accept(ls, NULL, NULL);
         if (fd < 0) return 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        probe_timeouts(fd);
         uint64_t hdr[2]; /* pings, bytes */
         if (probe_full(fd, hdr, sizeof(hdr), 1)) return 1;
         char c, *buf = malloc(1 << 20);
+        if (buf == NULL) return 1;
         for (uint64_t i = 0; i < hdr[0]; i++)
             if (probe_full(fd, &c, 1, 1) || probe_full(fd, &c, 1, 0)) return 1;
         for (uint64_t got = 0; got < hdr[1];) {
@@ -104,6 +127,7 @@ int main(int argc, char **argv)
     uint64_t hdr[2] = { pings, bytes };
     double *rtt = malloc(sizeof(double) * pings);
     char c = 'x', *buf = calloc(1, 1 << 20);
+    if (rtt == NULL || buf == NULL) return 1;
     if (probe_full(fd, hdr, sizeof(hdr), 0)) return 1;
     for (uint64_t i = 0; i < pings; i++) {
         double t0 = probe_now();
@@ -119,7 +143,10 @@ int main(int argc, char **argv)
     }
     if (probe_full(fd, &c, 1, 1)) return 1;
     double t = probe_now() - t0 - med;
-    printf("rtt_ms=%.3f rate_mbit=%.1f bytes=%llu\n", med * 1e3, (double)bytes * 8 / t / 1e6,
-           (unsigned long long)bytes);
+    if (t > med) /* at least as long as a round trip, or the rate means nothing */
+        printf("rtt_ms=%.3f rate_mbit=%.1f bytes=%llu\n", med * 1e3, (double)bytes * 8 / t / 1e6,
+               (unsigned long long)bytes);
+    else
+        printf("rtt_ms=%.3f rate_mbit=nan bytes=%llu\n", med * 1e3, (unsigned long long)bytes);
     return 0;
 }

@@ -4,7 +4,7 @@
 # the one-way delay, jitter, rate limit and loss asked for.
 #
 #   perf/net/topo.sh up N [--emu PATH] [--delay-ms D] [--jitter-ms J] [--rate-mbit R]
-#                        [--loss PCT] [--mtu M] [--prefix P]
+#                        [--loss PCT] [--queue-kb Q] [--mtu M] [--seed S] [--prefix P]
 #   perf/net/topo.sh down [--prefix P]
 #   perf/net/topo.sh addr I [--prefix P]          host I's address
 #   perf/net/topo.sh exec I [--prefix P] -- CMD   run CMD on host I
@@ -13,7 +13,8 @@
 # 10.77.0.1 .. 10.77.0.N on their TUN device; traffic stays inside the
 # namespaces this script creates. "up" returns once the emulator is ready;
 # "down" stops it and deletes the namespaces (also safe when half set up).
-# Needs root and the ip tool.
+# "up" replaces a running topology of the same prefix: use your own prefix
+# (letters, digits, _) to run several. Needs root and the ip tool.
 set -euo pipefail
 cmd=${1:-}
 shift || true
@@ -32,23 +33,31 @@ while [ $# -gt 0 ]; do
     case $1 in
     --prefix) prefix=$2; shift ;;
     --emu) emu=$2; shift ;;
-    --delay-ms | --jitter-ms | --rate-mbit | --loss | --mtu | --seed) emu_args+=("$1" "$2"); shift ;;
+    --delay-ms | --jitter-ms | --rate-mbit | --loss | --queue-kb | --mtu | --seed)
+        emu_args+=("$1" "$2"); shift ;;
     --) shift; break ;;
     *) echo "topo.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
+[[ $prefix =~ ^[A-Za-z0-9_]+$ ]] || { echo "topo.sh: prefix '$prefix' must be letters, digits or _" >&2; exit 2; }
 state=/run/$prefix
 addr_of() { echo "10.77.0.$(($1 + 1))"; }
 
 down() {
     if [ -f "$state/emu.pid" ]; then
         pid=$(cat "$state/emu.pid")
+        # Only our emulator: the pid may have been reused since it died.
+        if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "lc-linkemu.* --host $prefix-h"; then
+            pid=""
+        fi
+    fi
+    if [ -n "${pid:-}" ]; then
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     fi
-    for ns in $(ip netns list | awk '{print $1}' | grep "^$prefix-h[0-9]*$" || true); do
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$prefix-h[0-9]+$" || true); do
         # Anything still running inside goes with its namespace.
         for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
         ip netns delete "$ns"
@@ -73,6 +82,7 @@ fi
 down
 mkdir -p "$state"
 trap 'down' ERR
+trap 'down; exit 130' INT TERM
 hosts=()
 for i in $(seq 0 $((n - 1))); do
     ip netns add "$prefix-h$i"
@@ -82,14 +92,14 @@ done
 "$emu" "${hosts[@]}" ${emu_args[@]+"${emu_args[@]}"} >"$state/emu.log" 2>&1 &
 echo $! >"$state/emu.pid"
 for _ in $(seq 100); do
-    grep -q ready "$state/emu.log" && break
+    grep -q ': ready$' "$state/emu.log" && break
     kill -0 "$(cat "$state/emu.pid")" 2>/dev/null || { cat "$state/emu.log" >&2; false; }
     sleep 0.05
 done
-grep -q ready "$state/emu.log" || { echo "topo.sh: emulator did not start" >&2; false; }
+grep -q ': ready$' "$state/emu.log" || { echo "topo.sh: emulator did not start" >&2; false; }
 for i in $(seq 0 $((n - 1))); do
     ip -n "$prefix-h$i" addr add "$(addr_of "$i")/24" dev lcemu0
     ip -n "$prefix-h$i" link set lcemu0 up
 done
-trap - ERR
+trap - ERR INT TERM
 head -1 "$state/emu.log"
