@@ -2,7 +2,6 @@
 #include "codecs/kernels.h"
 #include "codecs/codec.h"
 
-#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -36,11 +35,4 @@ void lc__kern_add_f32(float *acc, const void *src, size_t n)
         memcpy(&v, s + 4 * i, 4);
         acc[i] += v;
     }
-}
-
-int lc__kern_all_finite(const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return 0;
-    return 1;
 }

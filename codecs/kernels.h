@@ -12,7 +12,4 @@
 /* acc[i] += src[i] for n f32 values; src may be unaligned (wire bytes). */
 void lc__kern_add_f32(float *acc, const void *src, size_t n);
 
-/* True when every one of the n f32 values is finite. */
-int lc__kern_all_finite(const float *x, size_t n);
-
 #endif
