@@ -99,7 +99,7 @@ static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
             a.chunk_bytes = params->chunk_bytes;
         }
     }
-    LC_CHECK(lc__coll_select(&a, comm->size, &comm->cfg, &algo));
+    LC_CHECK(lc__coll_select(&a, comm->size, &comm->cfg, &comm->link, &algo));
 
     req = calloc(1, sizeof(*req));
     if (req == NULL) return LC_ERR_NO_MEMORY;

@@ -46,7 +46,8 @@ struct lc_request {
 struct lc_comm {
     int rank;
     int size;
-    lc_config_t cfg; /* process config with this communicator's overrides */
+    lc_config_t cfg;     /* process config with this communicator's overrides */
+    lc_coll_link_t link; /* measured at set-up; steers the algorithm choice */
     uint64_t job_id;
     uint8_t job_key[64];
     size_t job_key_len;

@@ -33,14 +33,19 @@ typedef struct {
     size_t chunk_bytes; /* pipeline chunk (already defaulted from the config) */
 } lc_coll_args_t;
 
+/* What the communicator measured of its links at set-up (the same on every rank). */
+typedef struct {
+    uint32_t rtt_us; /* longest round trip between any two ranks; 0 = unknown */
+} lc_coll_link_t;
+
 /*
  * Choose the algorithm for args on nranks ranks: args->algo if forced (LC_ERR_UNSUPPORTED
- * when it does not implement args->type), else by size and rank count using
- * cfg's thresholds. Deterministic: every rank with the same arguments and
- * configuration picks the same algorithm.
+ * when it does not implement args->type), else by size, rank count and link
+ * (NULL = unknown) using cfg's thresholds. Deterministic: every rank with the
+ * same arguments, configuration and link picks the same algorithm.
  */
 lc_status_t lc__coll_select(const lc_coll_args_t *args, int nranks, const lc_config_t *cfg,
-                            lc_algo_t *algo_p);
+                            const lc_coll_link_t *link, lc_algo_t *algo_p);
 
 /* Build the schedule for args with algorithm algo on (rank, nranks). */
 lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *args, lc_algo_t algo, int rank,

@@ -15,6 +15,17 @@
  * binary tree up to LC_TREE_BYTES, the pipelined chain above (each link
  * carries the data once). All-gather and reduce-scatter: the ring. Barrier:
  * dissemination whatever is asked.
+ *
+ * Long links change the all-reduce answer. When the round trip measured at
+ * set-up (the largest between any two ranks) is at least LC_WAN_RTT_US, the
+ * machine is no longer what limits: the wire is, and the ring moves the
+ * least data per rank (2(n-1)/n) with every receive posted up front, so it
+ * streams at the link rate after a pipeline fill of 2(n-1) one-way delays.
+ * The tree reduces into a few scratch slots per child, so on a long link
+ * its children outrun the posted receives and the stream stalls on the round
+ * trip (measured: 64 MiB on 4 hosts at 1 Gbit/s and 40 ms RTT, ring 0.93 s =
+ * 86% of the bound, tree 10.5 s). So above LC_SMALL_BYTES long links get
+ * the ring, whatever the rank count.
  */
 #include "coll/coll.h"
 #include "core/util.h"
@@ -33,9 +44,10 @@ static int lc__algo_fits(lc_coll_type_t type, lc_algo_t algo)
 }
 
 lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config_t *cfg,
-                            lc_algo_t *algo_p)
+                            const lc_coll_link_t *link, lc_algo_t *algo_p)
 {
     size_t bytes = a->count * lc_dtype_size(a->dtype);
+    int long_haul = link != NULL && cfg->wan_rtt_us > 0 && link->rtt_us >= cfg->wan_rtt_us;
 
     if (a->algo != LC_ALGO_AUTO && a->type != LC_COLL_BARRIER) {
         if (!lc__algo_fits(a->type, a->algo)) {
@@ -47,9 +59,13 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
     }
     switch (a->type) {
     case LC_COLL_ALLREDUCE:
-        *algo_p = bytes <= cfg->small_bytes                                  ? LC_ALGO_RECDBL
-                  : bytes <= cfg->tree_bytes || nranks > cfg->ring_max_ranks ? LC_ALGO_TREE
-                                                                             : LC_ALGO_RING;
+        if (bytes <= cfg->small_bytes)
+            *algo_p = LC_ALGO_RECDBL;
+        else if (long_haul)
+            *algo_p = LC_ALGO_RING;
+        else
+            *algo_p = bytes <= cfg->tree_bytes || nranks > cfg->ring_max_ranks ? LC_ALGO_TREE
+                                                                               : LC_ALGO_RING;
         break;
     case LC_COLL_BROADCAST:
         *algo_p = bytes <= cfg->tree_bytes ? LC_ALGO_TREE : LC_ALGO_CHAIN;

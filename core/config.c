@@ -151,6 +151,7 @@ static void lc__config_load(void)
     c->small_bytes = (size_t)lc__env_size("LC_SMALL_BYTES", 16u << 10, 0, 1ull << 40);
     c->tree_bytes = (size_t)lc__env_size("LC_TREE_BYTES", 256u << 10, 0, 1ull << 40);
     c->ring_max_ranks = (int)lc__env_size("LC_RING_MAX_RANKS", 2, 1, 1u << 20);
+    c->wan_rtt_us = (uint32_t)lc__env_size("LC_WAN_RTT_US", 250, 0, UINT32_MAX);
     c->checksum = lc__env_int("LC_CHECKSUM", 0) != 0;
     c->algo = LC_ALGO_AUTO;
     const char *algo = lc__env_str("LC_ALGO", NULL);
@@ -178,6 +179,7 @@ void lc__config_print(const lc_config_t *c)
             c->timeout_ms, c->peer_timeout_ms, c->connect_timeout_ms, c->tcp_conns, c->tcp_bufsize,
             c->checksum);
     lc_info("config: LC_ALGO=%s LC_CHUNK_BYTES=%zu LC_SMALL_BYTES=%zu LC_TREE_BYTES=%zu "
-            "LC_RING_MAX_RANKS=%d",
-            lc_algo_str(c->algo), c->chunk_bytes, c->small_bytes, c->tree_bytes, c->ring_max_ranks);
+            "LC_RING_MAX_RANKS=%d LC_WAN_RTT_US=%u",
+            lc_algo_str(c->algo), c->chunk_bytes, c->small_bytes, c->tree_bytes, c->ring_max_ranks,
+            c->wan_rtt_us);
 }

@@ -34,7 +34,10 @@ typedef struct {
     size_t tree_bytes;  /* LC_TREE_BYTES: allreduce at or below uses the tree (default 256 KiB) */
     int ring_max_ranks; /* LC_RING_MAX_RANKS: above tree_bytes, the ring on at most this many
                            ranks, the tree on more (default 2) */
-    int checksum;       /* LC_CHECKSUM: CRC32C on every payload (default 0) */
+    uint32_t wan_rtt_us; /* LC_WAN_RTT_US: links whose round trip, measured at set-up, is at
+                            least this long are treated as long-haul by the algorithm choice
+                            (default 250; 0 = never) */
+    int checksum;        /* LC_CHECKSUM: CRC32C on every payload (default 0) */
 } lc_config_t;
 
 /* The process-wide configuration, parsed on first use (thread-safe). */

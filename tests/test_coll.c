@@ -16,7 +16,7 @@ static lc_algo_t pick(lc_coll_type_t type, size_t bytes, int nranks, const lc_co
 {
     lc_coll_args_t a = { .type = type, .count = bytes / 4, .dtype = LC_FLOAT32 };
     lc_algo_t algo = LC_ALGO_AUTO;
-    assert_int_equal(lc__coll_select(&a, nranks, cfg, &algo), LC_OK);
+    assert_int_equal(lc__coll_select(&a, nranks, cfg, NULL, &algo), LC_OK);
     return algo;
 }
 
@@ -41,6 +41,43 @@ static void test_allreduce_auto(void **s)
     assert_int_equal(pick(LC_COLL_ALLREDUCE, 64 << 20, 9, &c), LC_ALGO_TREE);
 }
 
+/* A link measured as long (RTT >= LC_WAN_RTT_US) gets the ring above
+ * LC_SMALL_BYTES on any rank count; a short or unknown one keeps the default. */
+static void test_allreduce_long_haul(void **s)
+{
+    lc_config_t c = *lc__config_get();
+    lc_coll_args_t a = { .type = LC_COLL_ALLREDUCE, .dtype = LC_FLOAT32 };
+    lc_coll_link_t wan = { .rtt_us = 40000 }, lan = { .rtt_us = 60 }, edge = { .rtt_us = 250 };
+    lc_algo_t algo;
+    (void)s;
+    c.small_bytes = 16 << 10;
+    c.tree_bytes = 256 << 10;
+    c.ring_max_ranks = 2;
+    c.wan_rtt_us = 250;
+    const size_t sizes[] = { 8, 16 << 10, (16 << 10) + 4, 256 << 10, 64 << 20 };
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        a.count = sizes[i] / 4;
+        for (int n = 3; n <= 64; n *= 2) {
+            lc_algo_t want_wan = sizes[i] <= (16 << 10) ? LC_ALGO_RECDBL : LC_ALGO_RING;
+            assert_int_equal(lc__coll_select(&a, n, &c, &wan, &algo), LC_OK);
+            assert_int_equal(algo, want_wan);
+            assert_int_equal(lc__coll_select(&a, n, &c, &edge, &algo), LC_OK);
+            assert_int_equal(algo, want_wan);
+            assert_int_equal(lc__coll_select(&a, n, &c, &lan, &algo), LC_OK);
+            assert_int_equal(algo, pick(LC_COLL_ALLREDUCE, sizes[i], n, &c));
+        }
+    }
+    /* LC_WAN_RTT_US=0 turns the rule off; so does an unmeasured link. */
+    a.count = (64 << 20) / 4;
+    c.wan_rtt_us = 0;
+    assert_int_equal(lc__coll_select(&a, 4, &c, &wan, &algo), LC_OK);
+    assert_int_equal(algo, LC_ALGO_TREE);
+    c.wan_rtt_us = 250;
+    wan.rtt_us = 0;
+    assert_int_equal(lc__coll_select(&a, 4, &c, &wan, &algo), LC_OK);
+    assert_int_equal(algo, LC_ALGO_TREE);
+}
+
 static void test_other_auto(void **s)
 {
     lc_config_t c = *lc__config_get();
@@ -60,19 +97,20 @@ static void test_forced(void **s)
     lc_algo_t algo;
     (void)s;
     a.algo = LC_ALGO_RECDBL;
-    assert_int_equal(lc__coll_select(&a, 4, &c, &algo), LC_OK);
+    assert_int_equal(lc__coll_select(&a, 4, &c, NULL, &algo), LC_OK);
     assert_int_equal(algo, LC_ALGO_RECDBL);
     a.algo = LC_ALGO_CHAIN;
-    assert_int_equal(lc__coll_select(&a, 4, &c, &algo), LC_ERR_UNSUPPORTED);
+    assert_int_equal(lc__coll_select(&a, 4, &c, NULL, &algo), LC_ERR_UNSUPPORTED);
     a.type = LC_COLL_ALLGATHER;
     a.algo = LC_ALGO_TREE;
-    assert_int_equal(lc__coll_select(&a, 4, &c, &algo), LC_ERR_UNSUPPORTED);
+    assert_int_equal(lc__coll_select(&a, 4, &c, NULL, &algo), LC_ERR_UNSUPPORTED);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allreduce_auto),
+        cmocka_unit_test(test_allreduce_long_haul),
         cmocka_unit_test(test_other_auto),
         cmocka_unit_test(test_forced),
     };

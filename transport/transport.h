@@ -86,6 +86,8 @@ typedef struct {
     uint64_t bytes_sent;      /* payload bytes */
     uint64_t bytes_received;  /* payload bytes */
     uint64_t wire_bytes_sent; /* payload + frame headers */
+    uint32_t link_rtt_us;     /* the longest round trip any rank measured to any peer at set-up:
+                                 the same value on every rank (0 = not measured) */
 } lc_tl_stats_t;
 
 typedef struct lc_tl_ops {

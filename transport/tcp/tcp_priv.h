@@ -83,6 +83,16 @@ typedef struct lc_tl_tcp {
  * fds[peer * (1 + ndata) + index]. */
 lc_status_t lc__tcp_wireup(const lc_tl_params_t *params, int ndata, int *fds);
 
+/*
+ * After wire-up: this rank's round trip to each peer is the smallest the
+ * kernel measured (TCP_INFO) over that pair's connections; the ranks then
+ * exchange their largest through the bootstrap and all keep the largest of
+ * all, so every rank ends with the same *rtt_us. The exchange doubles as a
+ * barrier: when it returns, every rank has finished wiring up.
+ */
+lc_status_t lc__tcp_agree_rtt(const lc_tl_params_t *params, const int *fds, int per,
+                              uint32_t *rtt_us);
+
 /* Data path entry for a connection's fd events (registered by create). */
 void lc__tcp_conn_event(void *arg, uint32_t events);
 void lc__tcp_tick(void *arg, uint64_t now_ns);

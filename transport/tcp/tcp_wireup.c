@@ -20,6 +20,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <net/if.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -205,5 +207,34 @@ out:
             fds[i] = -1;
         }
     }
+    return st;
+}
+
+lc_status_t lc__tcp_agree_rtt(const lc_tl_params_t *p, const int *fds, int per, uint32_t *rtt_us)
+{
+    uint32_t mine = 0, *all = malloc((size_t)p->size * sizeof(uint32_t));
+    lc_status_t st;
+
+    if (all == NULL) return LC_ERR_NO_MEMORY;
+    for (int r = 0; r < p->size; r++) {
+        uint32_t best = UINT32_MAX;
+        for (int i = 0; r != p->rank && i < per; i++) {
+            struct tcp_info ti;
+            socklen_t len = sizeof(ti);
+            memset(&ti, 0, sizeof(ti));
+            if (getsockopt(fds[r * per + i], IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+                ti.tcpi_rtt > 0)
+                best = LC_MIN(best, (uint32_t)ti.tcpi_rtt);
+        }
+        if (best != UINT32_MAX) mine = LC_MAX(mine, best);
+    }
+    st = p->bootstrap->ops->allgather(p->bootstrap, &mine, sizeof(mine), all);
+    if (st == LC_OK) {
+        *rtt_us = 0;
+        for (int r = 0; r < p->size; r++) *rtt_us = LC_MAX(*rtt_us, all[r]);
+        lc_info("tcp: round trip %u us from this rank, %u us the longest between any ranks", mine,
+                *rtt_us);
+    }
+    free(all);
     return st;
 }
