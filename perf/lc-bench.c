@@ -1,44 +1,75 @@
 /*
  * lc-bench: nccl-tests-style microbenchmark of Laconic's collectives, with
- * Open MPI's as the baseline in the same run.
+ * Open MPI's and Gloo's as baselines in the same run.
  *
- *   lcrun -n 4 lc-bench -b 8 -e 256M -f 4                 Laconic only
- *   mpirun -n 4 lc-bench -b 8 -e 256M --baseline mpi      Laconic and MPI
+ *   lcrun -n 4 lc-bench -b 8 -e 256M -f 4                         Laconic only
+ *   lcrun -n 4 lc-bench -b 1M -e 64M --baseline gloo              Laconic and Gloo
+ *   mpirun -n 4 lc-bench -b 8 -e 256M --baseline mpi,gloo         Laconic, MPI and Gloo
  *
- * Under mpirun with --baseline mpi both implementations run in the same
- * processes, over the same loopback, size by size and back to back (the
- * order alternates per size), so their ratio is measured under the same
- * machine load; Laconic is then bootstrapped with lc_comm_init_mpi().
+ * With baselines, every implementation runs in the same processes, over the
+ * same loopback, size by size and back to back (the order reverses at every
+ * size), so their ratios are measured under the same machine load. Under
+ * mpirun with the MPI baseline, Laconic is bootstrapped with
+ * lc_comm_init_mpi(). Gloo needs no MPI: it meets through a FileStore in a
+ * fresh directory under --gloo-store (named by a nonce that rank 0 broadcasts
+ * with lc_broadcast, removed by rank 0 once every rank is connected) and its
+ * TCP device binds to $LC_IFADDR, else 127.0.0.1. For all-reduce Gloo gives
+ * one row per algorithm (ring, hd = halving-doubling, bcube), each built once
+ * per size outside the timing and reused, as Gloo's own benchmark does; the
+ * other collectives use Gloo's function API.
+ *
+ * Collectives are registered in one table (colls[] below): name, busbw factor,
+ * how the count follows from the size, how inputs are filled and outputs
+ * checked, and one run function per implementation (NULL: the implementation
+ * does not have it; its rows are skipped with "# IMPL: COLL not available").
+ * Sizes follow nccl-tests: all-reduce and broadcast move SIZE bytes; all-gather
+ * SIZE is the output, reduce-scatter's the input, all-to-all's the per-rank
+ * send buffer (SIZE/n to each peer); the count column is the count argument.
  *
  * Timing: after a barrier, each rank runs warm-up iterations and then -n
  * timed iterations back to back, recording the duration of each. Per
  * iteration the maximum over ranks is taken (the collective is done when
  * its slowest rank is), and the reported time is the median of those
  * maxima: robust to a noisy shared machine. algbw = size / time; busbw
- * applies nccl-tests' factors (all-reduce 2(n-1)/n, all-gather and
- * reduce-scatter (n-1)/n, broadcast 1) to the uncompressed size, so it is
- * goodput. After timing, -c 1 runs one more call on fresh input and checks
- * every element against the exact expected value (inputs are small integers,
- * exact in every datatype), printing #wrong and the largest relative error.
+ * applies nccl-tests' factors (all-reduce 2(n-1)/n, all-gather,
+ * reduce-scatter and all-to-all (n-1)/n, broadcast 1) to the uncompressed
+ * size, so it is goodput. With --link-mbps B (the link rate the harness
+ * measured, Mbit/s), bound_us = factor x size / (ratio x B/8 bytes per us) is
+ * the time the link alone needs for that traffic (ratio: Laconic's wire
+ * compression ratio, 1 uncompressed and for the baselines) and %bound =
+ * 100 x bound_us / time. After timing, -c 1 runs one more call on fresh
+ * input and checks every element against the exact expected value (inputs
+ * are small integers, exact in every datatype; the reference is computed in
+ * double), printing #wrong and the largest relative error.
  *
- * Columns: size count type redop algo time(us) algbw busbw #wrong relerr
- * wire_B ratio, plus peak RSS; --json FILE appends one JSON object per row.
+ * Columns: size count type redop impl algo time(us) algbw busbw #wrong relerr
+ * wire_B ratio bound_us %bound, plus peak RSS; --json FILE appends one JSON
+ * object per row (rank 0): kind ("coll") impl coll algo codec bytes count
+ * dtype op nranks time_us algbw_gbps busbw_gbps wire_bytes ratio relerr wrong
+ * iters rss_mib scenario link_mbps bound_us pct_bound (the last four null when
+ * not given or not meaningful).
  */
 #include <laconic.h>
+#include "bench_util.h"
 #ifdef LC_BENCH_MPI
 #include <laconic_mpi.h>
+#endif
+#ifdef LC_BENCH_GLOO
+#include "baselines/gloo_baseline.h"
+#include <dirent.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #endif
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #define BENCH_MAX_ITERS 100000
@@ -48,10 +79,17 @@ typedef enum {
     COLL_BROADCAST,
     COLL_ALLGATHER,
     COLL_REDUCE_SCATTER,
-    COLL_BARRIER
+    COLL_ALLTOALL,
+    COLL_BARRIER,
+    COLL_COUNT
 } coll_t;
-static const char *const coll_names[] = { "allreduce", "broadcast", "allgather", "reduce_scatter",
-                                          "barrier" };
+
+typedef enum { IMPL_LC, IMPL_MPI, IMPL_GLOO, IMPL_KINDS } impl_kind_t;
+static const char *const impl_names[] = { "lc", "mpi", "gloo" };
+
+/* Gloo's all-reduce algorithms, in gb_algo_t order (--gloo-algos). */
+static const char *const gloo_algo_names[] = { "ring", "hd", "bcube" };
+#define GLOO_ALGOS 3
 
 typedef struct {
     const char *name; /* nccl-tests name */
@@ -78,52 +116,63 @@ typedef struct {
     coll_t coll;
     lc_algo_t algo;
     size_t chunk_bytes;
-    int baseline_mpi;
+    int baseline_mpi, baseline_gloo;
+    unsigned gloo_algos;    /* bit k: gloo_algo_names[k] */
+    const char *gloo_store; /* directory for Gloo's FileStore */
+    double link_mbps;       /* 0: not given */
+    const char *scenario;   /* NULL: not given */
     const char *json;
 } opts_t;
 
-/* One implementation under test: Laconic or the MPI baseline. */
+/* One implementation under test: Laconic, the MPI baseline, or Gloo (one
+ * entry per Gloo all-reduce algorithm). */
 typedef struct impl impl_t;
 struct impl {
-    const char *name;
-    int (*run)(impl_t *im, const opts_t *o, const void *s, void *r, size_t count);
+    impl_kind_t kind;
+    const char *algo; /* algo column; NULL: Laconic's, from lc_op_info_t */
+    int gloo_algo;    /* gb_algo_t of a Gloo all-reduce row */
     int (*max_doubles)(impl_t *im, double *v, int n); /* in place, over ranks */
     int (*barrier)(impl_t *im);
+    /* Untimed set-up before the warm-up of one size (NULL: none). */
+    void (*prepare)(impl_t *im, const opts_t *o, void *r, size_t count);
     lc_comm_t *comm;
+    void *gloo;        /* gb_ctx_t * */
     lc_op_info_t last; /* Laconic: what the last non-blocking call did */
     int has_info;
     int want_info; /* make the next call non-blocking, for its lc_op_info_t */
 };
 
-static int g_rank, g_size;
+typedef int (*run_fn)(impl_t *im, const opts_t *o, const void *s, void *r, size_t count);
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "lc-bench[%d]: ", g_rank);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
+/* How the count argument follows from the size in bytes. */
+typedef enum {
+    COUNT_WHOLE,    /* size / element size */
+    COUNT_PER_RANK, /* size / (ranks x element size) */
+    COUNT_NONE      /* no data */
+} count_rule_t;
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
-}
+/* One collective: everything the driver needs to know about it. */
+typedef struct {
+    const char *name;
+    double (*busbw_factor)(int n); /* nccl-tests' bus bandwidth factor */
+    count_rule_t count_rule;
+    int reduces;                       /* takes an op */
+    size_t (*out_elems)(size_t count); /* output elements to check */
+    void (*fill)(const opts_t *o, void *s, void *r, size_t count);
+    double (*expect)(const opts_t *o, size_t i, size_t count); /* output element i */
+    run_fn run[IMPL_KINDS];                                    /* NULL: not available */
+} coll_desc_t;
+
+static const coll_desc_t colls[COLL_COUNT];
+#define COLL(o) (&colls[(o)->coll])
+
+static int g_rank, g_size; /* g_rank mirrors bench_rank */
 
 /* ------------------------------------------------------------ Laconic */
 
-static int lc_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+static lc_op_params_t lc_params(const opts_t *o)
 {
     lc_op_params_t p = { 0 };
-    lc_request_t *req = NULL;
-    lc_status_t st;
-
     if (o->algo != LC_ALGO_AUTO) {
         p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
         p.algo = o->algo;
@@ -132,52 +181,90 @@ static int lc_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t co
         p.field_mask |= LC_OP_PARAM_FIELD_CHUNK_BYTES;
         p.chunk_bytes = o->chunk_bytes;
     }
-    if (!o->nonblocking && !im->want_info) {
-        switch (o->coll) {
-        case COLL_ALLREDUCE: st = lc_allreduce(s, r, count, o->dt->lc, o->op, im->comm, &p); break;
-        case COLL_BROADCAST: st = lc_broadcast(r, count, o->dt->lc, o->root, im->comm, &p); break;
-        case COLL_ALLGATHER: st = lc_allgather(s, r, count, o->dt->lc, im->comm, &p); break;
-        case COLL_REDUCE_SCATTER:
-            st = lc_reduce_scatter(s, r, count, o->dt->lc, o->op, im->comm, &p);
-            break;
-        default: st = lc_barrier(im->comm); break;
-        }
-        if (st != LC_OK) die("%s: %s", coll_names[o->coll], lc_status_str(st));
-        return 0;
-    }
-    /* The non-blocking form: lc_wait() reports what the call did. */
-    switch (o->coll) {
-    case COLL_ALLREDUCE:
-        st = lc_iallreduce(s, r, count, o->dt->lc, o->op, im->comm, &p, &req);
-        break;
-    case COLL_BROADCAST:
-        st = lc_ibroadcast(r, count, o->dt->lc, o->root, im->comm, &p, &req);
-        break;
-    case COLL_ALLGATHER: st = lc_iallgather(s, r, count, o->dt->lc, im->comm, &p, &req); break;
-    case COLL_REDUCE_SCATTER:
-        st = lc_ireduce_scatter(s, r, count, o->dt->lc, o->op, im->comm, &p, &req);
-        break;
-    default: st = lc_ibarrier(im->comm, &req); break;
-    }
-    if (st != LC_OK) die("%s: %s", coll_names[o->coll], lc_status_str(st));
+    return p;
+}
+
+/* Blocking calls unless --nonblocking, or the driver wants this call's lc_op_info_t. */
+static int lc_blocking(const impl_t *im, const opts_t *o)
+{
+    return !o->nonblocking && !im->want_info;
+}
+
+/* Dies on failure; for a non-blocking call (req != NULL) waits and keeps what it did.
+ * Callers store the call's status first: the call is what sets req. */
+static int lc_finish(impl_t *im, const opts_t *o, lc_status_t st, lc_request_t *req)
+{
+    if (st != LC_OK) bench_die("%s: %s", COLL(o)->name, lc_status_str(st));
+    if (req == NULL) return 0;
     st = lc_wait(req, &im->last);
     lc_request_free(req);
-    if (st != LC_OK) die("%s: %s", coll_names[o->coll], lc_status_str(st));
+    if (st != LC_OK) bench_die("%s: %s", COLL(o)->name, lc_status_str(st));
     im->has_info = 1;
     return 0;
+}
+
+static int lc_allreduce_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    lc_op_params_t p = lc_params(o);
+    lc_request_t *req = NULL;
+    if (lc_blocking(im, o))
+        return lc_finish(im, o, lc_allreduce(s, r, count, o->dt->lc, o->op, im->comm, &p), NULL);
+    lc_status_t st = lc_iallreduce(s, r, count, o->dt->lc, o->op, im->comm, &p, &req);
+    return lc_finish(im, o, st, req);
+}
+
+static int lc_broadcast_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    lc_op_params_t p = lc_params(o);
+    lc_request_t *req = NULL;
+    (void)s;
+    if (lc_blocking(im, o))
+        return lc_finish(im, o, lc_broadcast(r, count, o->dt->lc, o->root, im->comm, &p), NULL);
+    lc_status_t st = lc_ibroadcast(r, count, o->dt->lc, o->root, im->comm, &p, &req);
+    return lc_finish(im, o, st, req);
+}
+
+static int lc_allgather_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    lc_op_params_t p = lc_params(o);
+    lc_request_t *req = NULL;
+    if (lc_blocking(im, o))
+        return lc_finish(im, o, lc_allgather(s, r, count, o->dt->lc, im->comm, &p), NULL);
+    lc_status_t st = lc_iallgather(s, r, count, o->dt->lc, im->comm, &p, &req);
+    return lc_finish(im, o, st, req);
+}
+
+static int lc_reduce_scatter_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    lc_op_params_t p = lc_params(o);
+    lc_request_t *req = NULL;
+    if (lc_blocking(im, o))
+        return lc_finish(im, o, lc_reduce_scatter(s, r, count, o->dt->lc, o->op, im->comm, &p),
+                         NULL);
+    lc_status_t st = lc_ireduce_scatter(s, r, count, o->dt->lc, o->op, im->comm, &p, &req);
+    return lc_finish(im, o, st, req);
+}
+
+static int lc_barrier_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    lc_request_t *req = NULL;
+    (void)s, (void)r, (void)count;
+    if (lc_blocking(im, o)) return lc_finish(im, o, lc_barrier(im->comm), NULL);
+    lc_status_t st = lc_ibarrier(im->comm, &req);
+    return lc_finish(im, o, st, req);
 }
 
 static int lc_max_doubles(impl_t *im, double *v, int n)
 {
     lc_status_t st = lc_allreduce(v, v, (size_t)n, LC_FLOAT64, LC_MAX, im->comm, NULL);
-    if (st != LC_OK) die("allreduce of timings: %s", lc_status_str(st));
+    if (st != LC_OK) bench_die("allreduce of timings: %s", lc_status_str(st));
     return 0;
 }
 
 static int lc_bar(impl_t *im)
 {
     lc_status_t st = lc_barrier(im->comm);
-    if (st != LC_OK) die("barrier: %s", lc_status_str(st));
+    if (st != LC_OK) bench_die("barrier: %s", lc_status_str(st));
     return 0;
 }
 
@@ -206,25 +293,57 @@ static MPI_Op mpi_op(lc_op_t op)
     }
 }
 
-static int mpi_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+static void mpi_check(const opts_t *o, int rc)
+{
+    if (rc != MPI_SUCCESS) bench_die("MPI %s failed (%d)", COLL(o)->name, rc);
+}
+
+static int mpi_allreduce_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    (void)im;
+    mpi_check(o, MPI_Allreduce(o->inplace ? MPI_IN_PLACE : s, r, (int)count, mpi_dtype(o->dt->lc),
+                               mpi_op(o->op), MPI_COMM_WORLD));
+    return 0;
+}
+
+static int mpi_broadcast_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    (void)im, (void)s;
+    mpi_check(o, MPI_Bcast(r, (int)count, mpi_dtype(o->dt->lc), o->root, MPI_COMM_WORLD));
+    return 0;
+}
+
+static int mpi_allgather_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
 {
     MPI_Datatype dt = mpi_dtype(o->dt->lc);
-    int n = (int)count, rc;
-    const void *sb = o->inplace ? MPI_IN_PLACE : s;
     (void)im;
-    switch (o->coll) {
-    case COLL_ALLREDUCE: rc = MPI_Allreduce(sb, r, n, dt, mpi_op(o->op), MPI_COMM_WORLD); break;
-    case COLL_BROADCAST: rc = MPI_Bcast(r, n, dt, o->root, MPI_COMM_WORLD); break;
-    case COLL_ALLGATHER:
-        /* In place: this rank's block already sits in r (s points into it). */
-        rc = MPI_Allgather(sb, n, dt, r, n, dt, MPI_COMM_WORLD);
-        break;
-    case COLL_REDUCE_SCATTER:
-        rc = MPI_Reduce_scatter_block(sb, r, n, dt, mpi_op(o->op), MPI_COMM_WORLD);
-        break;
-    default: rc = MPI_Barrier(MPI_COMM_WORLD); break;
-    }
-    if (rc != MPI_SUCCESS) die("MPI %s failed (%d)", coll_names[o->coll], rc);
+    /* In place: this rank's block already sits in r (s points into it). */
+    mpi_check(o, MPI_Allgather(o->inplace ? MPI_IN_PLACE : s, (int)count, dt, r, (int)count, dt,
+                               MPI_COMM_WORLD));
+    return 0;
+}
+
+static int mpi_reduce_scatter_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    (void)im;
+    mpi_check(o, MPI_Reduce_scatter_block(o->inplace ? MPI_IN_PLACE : s, r, (int)count,
+                                          mpi_dtype(o->dt->lc), mpi_op(o->op), MPI_COMM_WORLD));
+    return 0;
+}
+
+static int mpi_alltoall_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    MPI_Datatype dt = mpi_dtype(o->dt->lc);
+    (void)im;
+    mpi_check(o, MPI_Alltoall(o->inplace ? MPI_IN_PLACE : s, (int)count, dt, r, (int)count, dt,
+                              MPI_COMM_WORLD));
+    return 0;
+}
+
+static int mpi_barrier_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    (void)im, (void)s, (void)r, (void)count;
+    mpi_check(o, MPI_Barrier(MPI_COMM_WORLD));
     return 0;
 }
 
@@ -241,6 +360,169 @@ static int mpi_bar(impl_t *im)
     MPI_Barrier(MPI_COMM_WORLD);
     return 0;
 }
+#define MPI_FN(f) f
+#else
+#define MPI_FN(f) NULL
+#endif
+
+/* ------------------------------------------------------------ Gloo baseline */
+#ifdef LC_BENCH_GLOO
+/* Gloo's datatype for ours, or -1 (Gloo is given float, double, int32, int64). */
+static int gloo_dtype(lc_dtype_t d)
+{
+    switch (d) {
+    case LC_FLOAT32: return GB_FLOAT32;
+    case LC_FLOAT64: return GB_FLOAT64;
+    case LC_INT32: return GB_INT32;
+    case LC_INT64: return GB_INT64;
+    default: return -1;
+    }
+}
+
+static int gloo_op(lc_op_t op)
+{
+    switch (op) {
+    case LC_SUM: return GB_SUM;
+    case LC_MAX: return GB_MAX;
+    case LC_MIN: return GB_MIN;
+    case LC_PROD: return GB_PROD;
+    default: return -1; /* Gloo has no average */
+    }
+}
+
+static int gloo_check(int rc)
+{
+    if (rc != 0) bench_die("%s", gb_last_error());
+    return 0;
+}
+
+static void gloo_prepare(impl_t *im, const opts_t *o, void *r, size_t count)
+{
+    if (o->coll != COLL_ALLREDUCE) return;
+    gloo_check(gb_allreduce_prepare(im->gloo, r, count, (gb_dtype_t)gloo_dtype(o->dt->lc),
+                                    (gb_op_t)gloo_op(o->op), (gb_algo_t)im->gloo_algo));
+}
+
+static int gloo_allreduce_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    return gloo_check(gb_allreduce(im->gloo, s, r, count, (gb_dtype_t)gloo_dtype(o->dt->lc),
+                                   (gb_op_t)gloo_op(o->op), (gb_algo_t)im->gloo_algo));
+}
+
+static int gloo_broadcast_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    (void)s;
+    return gloo_check(gb_broadcast(im->gloo, r, count, (gb_dtype_t)gloo_dtype(o->dt->lc), o->root));
+}
+
+static int gloo_allgather_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    return gloo_check(gb_allgather(im->gloo, s, r, count, (gb_dtype_t)gloo_dtype(o->dt->lc)));
+}
+
+static int gloo_alltoall_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    return gloo_check(gb_alltoall(im->gloo, s, r, count, (gb_dtype_t)gloo_dtype(o->dt->lc)));
+}
+
+static int gloo_barrier_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    (void)o, (void)s, (void)r, (void)count;
+    return gloo_check(gb_barrier(im->gloo));
+}
+
+static int gloo_max_doubles(impl_t *im, double *v, int n)
+{
+    return gloo_check(gb_max_doubles(im->gloo, v, (size_t)n));
+}
+
+static int gloo_bar(impl_t *im)
+{
+    return gloo_check(gb_barrier(im->gloo));
+}
+
+/* The FileStore directory of this run; rank 0 owns it until it is removed. */
+static char gloo_dir[PATH_MAX];
+static volatile sig_atomic_t gloo_dir_owned;
+
+/* Best effort: remove the store's files and the directory (rank 0). */
+static void gloo_remove_store(void)
+{
+    if (!gloo_dir_owned) return;
+    gloo_dir_owned = 0;
+    DIR *d = opendir(gloo_dir);
+    if (d != NULL) {
+        struct dirent *e;
+        char path[PATH_MAX + 256];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            snprintf(path, sizeof(path), "%s/%s", gloo_dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(gloo_dir);
+}
+
+static void gloo_on_signal(int sig)
+{
+    gloo_remove_store();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Connect the Gloo context: rank 0 makes a fresh store directory named by a
+ * nonce it broadcasts over Laconic; once every rank is connected, rank 0
+ * removes it (also on exit or a fatal signal before that). */
+static void *gloo_setup(const opts_t *o, lc_comm_t *comm)
+{
+    unsigned char nonce[8] = { 0 };
+    char hex[2 * sizeof(nonce) + 1];
+    gb_ctx_t *ctx = NULL;
+    lc_status_t st;
+
+    if (g_rank == 0) {
+        if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
+            uint64_t x = (uint64_t)bench_now_us() ^ ((uint64_t)getpid() << 32);
+            memcpy(nonce, &x, sizeof(nonce));
+        }
+    }
+    for (size_t k = 0; k < sizeof(nonce); k++) snprintf(hex + 2 * k, 3, "%02x", nonce[k]);
+    if (g_rank == 0) {
+        snprintf(gloo_dir, sizeof(gloo_dir), "%s/lc-bench-gloo-%s", o->gloo_store, hex);
+        if (mkdir(gloo_dir, 0700) != 0)
+            bench_die("gloo store: cannot create %s: %s", gloo_dir, strerror(errno));
+        gloo_dir_owned = 1;
+        atexit(gloo_remove_store);
+        signal(SIGTERM, gloo_on_signal);
+        signal(SIGINT, gloo_on_signal);
+        signal(SIGHUP, gloo_on_signal);
+    }
+    st = lc_broadcast(nonce, sizeof(nonce), LC_UINT8, 0, comm, NULL);
+    if (st != LC_OK) bench_die("gloo store: broadcast of the nonce: %s", lc_status_str(st));
+    for (size_t k = 0; k < sizeof(nonce); k++) snprintf(hex + 2 * k, 3, "%02x", nonce[k]);
+    if (g_rank != 0)
+        snprintf(gloo_dir, sizeof(gloo_dir), "%s/lc-bench-gloo-%s", o->gloo_store, hex);
+
+    const char *ifaddr = getenv("LC_IFADDR");
+    if (ifaddr == NULL || *ifaddr == '\0') ifaddr = "127.0.0.1";
+    const char *tmo = getenv("LC_TIMEOUT_MS"); /* Gloo's bound follows Laconic's */
+    long timeout_ms = tmo != NULL && atol(tmo) > 0 ? atol(tmo) : 300000;
+    if (gb_create(g_rank, g_size, gloo_dir, ifaddr, timeout_ms, &ctx) != 0)
+        bench_die("%s (bind address %s)", gb_last_error(), ifaddr);
+    st = lc_barrier(comm); /* every rank is connected: the store has served */
+    if (st != LC_OK) bench_die("barrier: %s", lc_status_str(st));
+    if (g_rank == 0) {
+        gloo_remove_store();
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+    }
+    return ctx;
+}
+#define GLOO_FN(f) f
+#else
+#define GLOO_FN(f) NULL
 #endif
 
 /* ------------------------------------------------------------ data and checking */
@@ -331,42 +613,162 @@ static double expected_reduce(const opts_t *o, size_t i)
     return acc;
 }
 
-/* Fill the send buffer (and recv for in-place/broadcast) for one call. */
-static void fill(const opts_t *o, void *s, void *r, size_t count)
+/* Fill the inputs of one call (in r when the call is in place or a broadcast). */
+static void fill_reduce(const opts_t *o, void *s, void *r, size_t count)
 {
-    switch (o->coll) {
-    case COLL_BROADCAST:
-        for (size_t i = 0; i < count; i++)
-            store(o->dt, r, i, g_rank == o->root ? input_value(o, i, 0) : -1.0);
-        break;
-    case COLL_REDUCE_SCATTER: /* count is per rank; the input holds size blocks */
-        for (size_t i = 0; i < count * (size_t)g_size; i++)
-            store(o->dt, s, i, input_value(o, i, g_rank));
-        break;
-    case COLL_ALLGATHER:
-        for (size_t i = 0; i < count; i++)
-            store(o->dt, o->inplace ? r : s, (o->inplace ? (size_t)g_rank * count : 0) + i,
-                  input_value(o, (size_t)g_rank * count + i, 0));
-        break;
-    default:
-        for (size_t i = 0; i < count; i++) store(o->dt, s, i, input_value(o, i, g_rank));
-        break;
-    }
+    (void)r;
+    for (size_t i = 0; i < count; i++) store(o->dt, s, i, input_value(o, i, g_rank));
 }
+
+static void fill_broadcast(const opts_t *o, void *s, void *r, size_t count)
+{
+    (void)s;
+    for (size_t i = 0; i < count; i++)
+        store(o->dt, r, i, g_rank == o->root ? input_value(o, i, 0) : -1.0);
+}
+
+static void fill_allgather(const opts_t *o, void *s, void *r, size_t count)
+{
+    (void)r; /* in place, s points at this rank's block of r */
+    for (size_t i = 0; i < count; i++)
+        store(o->dt, s, i, input_value(o, (size_t)g_rank * count + i, 0));
+}
+
+/* Reduce-scatter and all-to-all: count is per rank; the input holds size blocks. */
+static void fill_blocks(const opts_t *o, void *s, void *r, size_t count)
+{
+    (void)r;
+    for (size_t i = 0; i < count * (size_t)g_size; i++)
+        store(o->dt, s, i, input_value(o, i, g_rank));
+}
+
+static void fill_none(const opts_t *o, void *s, void *r, size_t count)
+{
+    (void)o, (void)s, (void)r, (void)count;
+}
+
+/* Expected output element i (reference in double). */
+static double expect_reduce(const opts_t *o, size_t i, size_t count)
+{
+    (void)count;
+    return expected_reduce(o, i);
+}
+
+static double expect_root(const opts_t *o, size_t i, size_t count)
+{
+    (void)count; /* broadcast and all-gather: element i of the global input */
+    return input_value(o, i, 0);
+}
+
+static double expect_reduce_scatter(const opts_t *o, size_t i, size_t count)
+{
+    return expected_reduce(o, (size_t)g_rank * count + i);
+}
+
+static double expect_alltoall(const opts_t *o, size_t i, size_t count)
+{
+    /* block j of the output is block g_rank of rank j's input */
+    return input_value(o, (size_t)g_rank * count + i % count, (int)(i / count));
+}
+
+static size_t out_count(size_t count)
+{
+    return count;
+}
+
+static size_t out_all_ranks(size_t count)
+{
+    return count * (size_t)g_size;
+}
+
+static double bw_allreduce(int n)
+{
+    return 2.0 * (n - 1) / n;
+}
+
+static double bw_spread(int n)
+{
+    return (double)(n - 1) / n;
+}
+
+static double bw_one(int n)
+{
+    (void)n;
+    return 1.0;
+}
+
+/* The collectives. A new one adds one entry (and its coll_t); an
+ * implementation without it leaves its run function NULL. */
+static const coll_desc_t colls[COLL_COUNT] = {
+    [COLL_ALLREDUCE] = { .name = "allreduce",
+                         .busbw_factor = bw_allreduce,
+                         .count_rule = COUNT_WHOLE,
+                         .reduces = 1,
+                         .out_elems = out_count,
+                         .fill = fill_reduce,
+                         .expect = expect_reduce,
+                         .run = { [IMPL_LC] = lc_allreduce_run,
+                                  [IMPL_MPI] = MPI_FN(mpi_allreduce_run),
+                                  [IMPL_GLOO] = GLOO_FN(gloo_allreduce_run) } },
+    [COLL_BROADCAST] = { .name = "broadcast",
+                         .busbw_factor = bw_one,
+                         .count_rule = COUNT_WHOLE,
+                         .reduces = 0,
+                         .out_elems = out_count,
+                         .fill = fill_broadcast,
+                         .expect = expect_root,
+                         .run = { [IMPL_LC] = lc_broadcast_run,
+                                  [IMPL_MPI] = MPI_FN(mpi_broadcast_run),
+                                  [IMPL_GLOO] = GLOO_FN(gloo_broadcast_run) } },
+    [COLL_ALLGATHER] = { .name = "allgather",
+                         .busbw_factor = bw_spread,
+                         .count_rule = COUNT_PER_RANK,
+                         .reduces = 0,
+                         .out_elems = out_all_ranks,
+                         .fill = fill_allgather,
+                         .expect = expect_root,
+                         .run = { [IMPL_LC] = lc_allgather_run,
+                                  [IMPL_MPI] = MPI_FN(mpi_allgather_run),
+                                  [IMPL_GLOO] = GLOO_FN(gloo_allgather_run) } },
+    [COLL_REDUCE_SCATTER] = { .name = "reduce_scatter",
+                              .busbw_factor = bw_spread,
+                              .count_rule = COUNT_PER_RANK,
+                              .reduces = 1,
+                              .out_elems = out_count,
+                              .fill = fill_blocks,
+                              .expect = expect_reduce_scatter,
+                              .run = { [IMPL_LC] = lc_reduce_scatter_run,
+                                       [IMPL_MPI] = MPI_FN(mpi_reduce_scatter_run),
+                                       [IMPL_GLOO] = NULL } },
+    [COLL_ALLTOALL] = { .name = "alltoall",
+                        .busbw_factor = bw_spread,
+                        .count_rule = COUNT_PER_RANK,
+                        .reduces = 0,
+                        .out_elems = out_all_ranks,
+                        .fill = fill_blocks,
+                        .expect = expect_alltoall,
+                        .run = { [IMPL_LC] = NULL,
+                                 [IMPL_MPI] = MPI_FN(mpi_alltoall_run),
+                                 [IMPL_GLOO] = GLOO_FN(gloo_alltoall_run) } },
+    [COLL_BARRIER] = { .name = "barrier",
+                       .busbw_factor = bw_one,
+                       .count_rule = COUNT_NONE,
+                       .reduces = 0,
+                       .out_elems = out_count,
+                       .fill = fill_none,
+                       .expect = expect_reduce,
+                       .run = { [IMPL_LC] = lc_barrier_run,
+                                [IMPL_MPI] = MPI_FN(mpi_barrier_run),
+                                [IMPL_GLOO] = GLOO_FN(gloo_barrier_run) } },
+};
 
 static size_t check(const opts_t *o, const void *r, size_t count, double *relerr)
 {
-    size_t wrong = 0, n = count;
+    const coll_desc_t *c = COLL(o);
+    size_t wrong = 0, n = c->out_elems(count);
     double worst = 0;
-    if (o->coll == COLL_ALLGATHER) n = count * (size_t)g_size;
     for (size_t i = 0; i < n; i++) {
-        double want, got = load(o->dt, r, i);
-        switch (o->coll) {
-        case COLL_BROADCAST: want = input_value(o, i, 0); break;
-        case COLL_ALLGATHER: want = input_value(o, i, 0); break;
-        case COLL_REDUCE_SCATTER: want = expected_reduce(o, (size_t)g_rank * count + i); break;
-        default: want = expected_reduce(o, i); break;
-        }
+        double want = c->expect(o, i, count), got = load(o->dt, r, i);
         double err = fabs(got - want) / (fabs(want) > 1e-30 ? fabs(want) : 1.0);
         if (err > worst) worst = err;
         if (err > o->dt->tol) wrong++;
@@ -375,57 +777,20 @@ static size_t check(const opts_t *o, const void *r, size_t count, double *relerr
     return wrong;
 }
 
+/* Why im cannot run the collective of o (NULL: it can). */
+static const char *unavailable(const impl_t *im, const opts_t *o)
+{
+    if (COLL(o)->run[im->kind] == NULL) return "not available";
+    if (im->kind == IMPL_GLOO && o->inplace && o->coll == COLL_ALLTOALL)
+        return "not available in place";
+    return NULL;
+}
+
 /* ------------------------------------------------------------ driver */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double busbw_factor(coll_t c, int n)
-{
-    switch (c) {
-    case COLL_ALLREDUCE: return 2.0 * (n - 1) / n;
-    case COLL_ALLGATHER:
-    case COLL_REDUCE_SCATTER: return (double)(n - 1) / n;
-    default: return 1.0;
-    }
-}
-
-static size_t parse_size(const char *s)
-{
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || v < 0) die("bad size '%s'", s);
-    switch (*end) {
-    case 'k':
-    case 'K':
-        v *= 1024;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        v *= 1024 * 1024;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        v *= 1024.0 * 1024 * 1024;
-        end++;
-        break;
-    default: break;
-    }
-    if (*end == 'B' || *end == 'b') end++;
-    if (*end != '\0') die("bad size '%s'", s);
-    return (size_t)v;
-}
 
 static void usage(void)
 {
-    puts("usage: lc-bench [options]   (under lcrun, or mpirun for --baseline mpi)\n"
+    puts("usage: lc-bench [options]   (under lcrun; under mpirun for --baseline mpi)\n"
          "  -b, --minbytes SIZE     smallest message (default 8; K/M/G suffixes)\n"
          "  -e, --maxbytes SIZE     largest message (default 32M)\n"
          "  -f, --stepfactor F      multiply the size by F each step (default 2)\n"
@@ -436,18 +801,58 @@ static void usage(void)
          "  -d, --datatype T        float half bfloat16 double int32 int64 uint8 (default float)\n"
          "  -o, --op OP             sum avg max min prod (default sum)\n"
          "  -r, --root R            broadcast root (default 0)\n"
-         "      --coll C            allreduce broadcast allgather reduce_scatter barrier\n"
-         "      --algo A            auto ring tree recdbl chain (default auto)\n"
-         "      --chunk SIZE        pipeline chunk size (default: LC_CHUNK_BYTES)\n"
+         "      --coll C            allreduce broadcast allgather reduce_scatter alltoall barrier\n"
+         "                          (alltoall: SIZE is the per-rank send buffer, SIZE/n per peer)\n"
+         "      --algo A            Laconic: auto ring tree recdbl chain (default auto)\n"
+         "      --chunk SIZE        Laconic pipeline chunk size (default: LC_CHUNK_BYTES)\n"
          "      --inplace           in-place (default out-of-place)\n"
          "      --nonblocking       time Laconic's lc_i* + lc_wait (default: blocking calls)\n"
-         "      --baseline mpi      also time Open MPI in the same run (under mpirun)\n"
+         "      --baseline LIST     also time these, comma-separated, in the same run:\n"
+         "                          mpi  Open MPI (run under mpirun)\n"
+         "                          gloo Gloo over TCP (under lcrun or mpirun), bound to\n"
+         "                               $LC_IFADDR, else 127.0.0.1; float double int32\n"
+         "                               int64, sum max min prod; timeout $LC_TIMEOUT_MS\n"
+         "      --gloo-algos LIST   Gloo all-reduce algorithms: ring,hd,bcube (default all)\n"
+         "      --gloo-store DIR    Gloo FileStore parent directory, shared by all ranks\n"
+         "                          (default /tmp; a fresh subdirectory per run, removed)\n"
+         "      --link-mbps B       link rate in Mbit/s (as measured): adds bound_us, the\n"
+         "                          time the link needs for busbw's bytes, and %bound\n"
+         "      --scenario NAME     label of the network scenario, copied into the JSON\n"
          "      --json FILE         append one JSON object per result row (rank 0)");
+}
+
+/* Bit mask of the comma-separated names in list that appear in names[0..n). */
+static unsigned parse_list(const char *list, const char *const *names, int n, const char *what)
+{
+    unsigned mask = 0;
+    char buf[256];
+    if (strlen(list) >= sizeof(buf)) bench_die("%s: list too long", what);
+    strcpy(buf, list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int k;
+        for (k = 0; k < n && strcmp(t, names[k]) != 0; k++) continue;
+        if (k == n) bench_die("%s: unknown name '%s'", what, t);
+        mask |= 1u << k;
+    }
+    if (mask == 0) bench_die("%s: empty list", what);
+    return mask;
 }
 
 static void parse(int argc, char **argv, opts_t *o)
 {
-    enum { O_COLL = 256, O_ALGO, O_CHUNK, O_INPLACE, O_BASE, O_JSON, O_NB };
+    enum {
+        O_COLL = 256,
+        O_ALGO,
+        O_CHUNK,
+        O_INPLACE,
+        O_BASE,
+        O_JSON,
+        O_NB,
+        O_GALGOS,
+        O_GSTORE,
+        O_LINK,
+        O_SCEN
+    };
     static const struct option lo[] = {
         { "minbytes", 1, 0, 'b' },
         { "maxbytes", 1, 0, 'e' },
@@ -466,9 +871,14 @@ static void parse(int argc, char **argv, opts_t *o)
         { "baseline", 1, 0, O_BASE },
         { "json", 1, 0, O_JSON },
         { "nonblocking", 0, 0, O_NB },
+        { "gloo-algos", 1, 0, O_GALGOS },
+        { "gloo-store", 1, 0, O_GSTORE },
+        { "link-mbps", 1, 0, O_LINK },
+        { "scenario", 1, 0, O_SCEN },
         { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 },
     };
+    static const char *const baselines[] = { "mpi", "gloo" };
     int c;
     memset(o, 0, sizeof(*o));
     o->min_bytes = 8;
@@ -478,12 +888,14 @@ static void parse(int argc, char **argv, opts_t *o)
     o->warmup = 5;
     o->check = 1;
     o->dt = &dtypes[0];
+    o->gloo_algos = (1u << GLOO_ALGOS) - 1;
+    o->gloo_store = "/tmp";
     while ((c = getopt_long(argc, argv, "b:e:f:i:n:w:c:d:o:r:h", lo, NULL)) != -1) {
         switch (c) {
-        case 'b': o->min_bytes = parse_size(optarg); break;
-        case 'e': o->max_bytes = parse_size(optarg); break;
+        case 'b': o->min_bytes = bench_parse_size(optarg); break;
+        case 'e': o->max_bytes = bench_parse_size(optarg); break;
         case 'f': o->step_factor = atof(optarg); break;
-        case 'i': o->step_bytes = parse_size(optarg); break;
+        case 'i': o->step_bytes = bench_parse_size(optarg); break;
         case 'n': o->iters = atoi(optarg); break;
         case 'w': o->warmup = atoi(optarg); break;
         case 'c': o->check = atoi(optarg); break;
@@ -492,18 +904,18 @@ static void parse(int argc, char **argv, opts_t *o)
             o->dt = NULL;
             for (size_t k = 0; k < sizeof(dtypes) / sizeof(dtypes[0]); k++)
                 if (strcmp(optarg, dtypes[k].name) == 0) o->dt = &dtypes[k];
-            if (!o->dt) die("unknown datatype '%s'", optarg);
+            if (!o->dt) bench_die("unknown datatype '%s'", optarg);
             break;
         case 'o':
             o->op = LC_OP_COUNT;
             for (int k = 0; k < LC_OP_COUNT; k++)
                 if (strcmp(optarg, op_names[k]) == 0) o->op = (lc_op_t)k;
-            if (o->op == LC_OP_COUNT) die("unknown op '%s'", optarg);
+            if (o->op == LC_OP_COUNT) bench_die("unknown op '%s'", optarg);
             break;
         case O_COLL: {
             int k;
-            for (k = 0; k <= COLL_BARRIER && strcmp(optarg, coll_names[k]) != 0; k++) continue;
-            if (k > COLL_BARRIER) die("unknown collective '%s'", optarg);
+            for (k = 0; k < COLL_COUNT && strcmp(optarg, colls[k].name) != 0; k++) continue;
+            if (k == COLL_COUNT) bench_die("unknown collective '%s'", optarg);
             o->coll = (coll_t)k;
             break;
         }
@@ -511,69 +923,121 @@ static void parse(int argc, char **argv, opts_t *o)
             int k;
             for (k = 0; k < LC_ALGO_COUNT && strcmp(optarg, lc_algo_str((lc_algo_t)k)) != 0; k++)
                 continue;
-            if (k == LC_ALGO_COUNT) die("unknown algorithm '%s'", optarg);
+            if (k == LC_ALGO_COUNT) bench_die("unknown algorithm '%s'", optarg);
             o->algo = (lc_algo_t)k;
             break;
         }
-        case O_CHUNK: o->chunk_bytes = parse_size(optarg); break;
+        case O_CHUNK: o->chunk_bytes = bench_parse_size(optarg); break;
         case O_INPLACE: o->inplace = 1; break;
-        case O_BASE:
-            if (strcmp(optarg, "mpi") != 0) die("--baseline: only 'mpi' is built in");
-            o->baseline_mpi = 1;
+        case O_BASE: {
+            unsigned m = parse_list(optarg, baselines, 2, "--baseline");
+            o->baseline_mpi = (m & 1u) != 0;
+            o->baseline_gloo = (m & 2u) != 0;
             break;
+        }
         case O_JSON: o->json = optarg; break;
         case O_NB: o->nonblocking = 1; break;
+        case O_GALGOS:
+            o->gloo_algos = parse_list(optarg, gloo_algo_names, GLOO_ALGOS, "--gloo-algos");
+            break;
+        case O_GSTORE: o->gloo_store = optarg; break;
+        case O_LINK:
+            o->link_mbps = atof(optarg);
+            if (!(o->link_mbps > 0)) bench_die("--link-mbps must be a positive rate in Mbit/s");
+            break;
+        case O_SCEN: o->scenario = optarg; break;
         case 'h': usage(); exit(0);
         default: usage(); exit(2);
         }
     }
-    if (o->iters < 1 || o->iters > BENCH_MAX_ITERS) die("-n must be in [1, %d]", BENCH_MAX_ITERS);
-    if (o->warmup < 0) die("-w must be >= 0");
-    if (o->step_bytes == 0 && o->step_factor <= 1) die("-f must be > 1");
-    if (o->min_bytes > o->max_bytes) die("-b must not exceed -e");
+    if (optind < argc) bench_die("unexpected argument '%s'", argv[optind]);
+    if (o->iters < 1 || o->iters > BENCH_MAX_ITERS)
+        bench_die("-n must be in [1, %d]", BENCH_MAX_ITERS);
+    if (o->warmup < 0) bench_die("-w must be >= 0");
+    if (o->step_bytes == 0 && o->step_factor <= 1) bench_die("-f must be > 1");
+    if (o->min_bytes > o->max_bytes) bench_die("-b must not exceed -e");
+#ifndef LC_BENCH_MPI
+    if (o->baseline_mpi) bench_die("--baseline mpi: lc-bench was built without MPI");
+#endif
+#ifndef LC_BENCH_GLOO
+    if (o->baseline_gloo)
+        bench_die("--baseline gloo: lc-bench was built without Gloo (libgloo-dev was not found "
+                  "when it was configured)");
+#else
+    if (o->baseline_gloo) {
+        if (gloo_dtype(o->dt->lc) < 0) bench_die("Gloo baseline has no %s datatype", o->dt->name);
+        if (colls[o->coll].reduces && gloo_op(o->op) < 0)
+            bench_die("Gloo baseline has no '%s' reduction", op_names[o->op]);
+        for (int k = 0; k < GLOO_ALGOS; k++)
+            if (gb_algo_from_name(gloo_algo_names[k]) != k) bench_die("Gloo algorithm table");
+    }
+#endif
 }
 
-static size_t peak_rss_mib(void)
+/* s as a JSON string, or null. */
+static void json_str(FILE *f, const char *s)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (size_t)ru.ru_maxrss / 1024;
+    if (s == NULL) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+/* v as a JSON number, or null when not known (NaN). */
+static void json_num(FILE *f, const char *fmt, double v)
+{
+    if (isnan(v))
+        fputs("null", f);
+    else
+        fprintf(f, fmt, v);
 }
 
 /* Time one size with one implementation and print its row on rank 0. */
 static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_t bytes,
                       double *times, FILE *json)
 {
+    const coll_desc_t *c = COLL(o);
+    run_fn run = c->run[im->kind];
     size_t count = bytes / o->dt->size;
     void *s = sbuf, *r = rbuf;
     double relerr = 0, t_med, wire = -1, ratio = 1;
     size_t wrong = 0;
 
-    /* nccl-tests conventions: all-gather size is the output, reduce-scatter's the input. */
-    if (o->coll == COLL_ALLGATHER || o->coll == COLL_REDUCE_SCATTER) count /= (size_t)g_size;
-    if (o->coll == COLL_BARRIER) count = 0;
+    if (c->count_rule == COUNT_PER_RANK) count /= (size_t)g_size;
+    if (c->count_rule == COUNT_NONE) count = 0;
     if (o->inplace) {
         s = r;
         if (o->coll == COLL_ALLGATHER) s = (char *)r + (size_t)g_rank * count * o->dt->size;
     }
-    fill(o, s, r, count);
+    im->has_info = 0;
+    c->fill(o, s, r, count);
+    if (im->prepare) im->prepare(im, o, r, count);
     im->barrier(im);
-    for (int k = 0; k < o->warmup; k++) im->run(im, o, s, r, count);
+    for (int k = 0; k < o->warmup; k++) run(im, o, s, r, count);
     im->barrier(im);
-    double t0 = now_us();
+    double t0 = bench_now_us();
     for (int k = 0; k < o->iters; k++) {
-        im->run(im, o, s, r, count);
-        double t1 = now_us();
+        run(im, o, s, r, count);
+        double t1 = bench_now_us();
         times[k] = t1 - t0;
         t0 = t1;
     }
     im->max_doubles(im, times, o->iters);
-    qsort(times, (size_t)o->iters, sizeof(double), cmp_double);
-    t_med =
-        o->iters % 2 ? times[o->iters / 2] : 0.5 * (times[o->iters / 2 - 1] + times[o->iters / 2]);
-    if (im->barrier == lc_bar) { /* one more call, non-blocking, for its lc_op_info_t */
+    t_med = bench_median(times, o->iters);
+    if (im->kind == IMPL_LC) { /* one more call, non-blocking, for its lc_op_info_t */
         im->want_info = 1;
-        im->run(im, o, s, r, count);
+        run(im, o, s, r, count);
         im->want_info = 0;
     }
     if (im->has_info) { /* wire bytes of the busiest rank in the last call */
@@ -586,8 +1050,8 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
         /* Poison the output first, so results of earlier calls cannot pass
          * for this one's; fill() then rewrites the inputs that live in it. */
         memset(r, 0xa5, bytes);
-        fill(o, s, r, count);
-        im->run(im, o, s, r, count);
+        c->fill(o, s, r, count);
+        run(im, o, s, r, count);
         wrong = check(o, r, count, &relerr);
         times[0] = (double)wrong;
         times[1] = relerr;
@@ -596,23 +1060,42 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
         relerr = times[1];
     }
     if (g_rank != 0) return;
+    double factor = c->busbw_factor(g_size);
     double algbw = t_med > 0 ? (double)bytes / t_med / 1e3 : 0; /* bytes/us -> GB/s */
-    double busbw = algbw * busbw_factor(o->coll, g_size);
-    const char *algo = im->has_info ? lc_algo_str(im->last.algo) : "-";
-    printf("%12zu %12zu %8s %6s %6s %6s %11.1f %9.3f %9.3f %7zu %8.1e %12.0f %6.2f\n", bytes, count,
-           o->dt->name,
-           o->coll == COLL_ALLREDUCE || o->coll == COLL_REDUCE_SCATTER ? op_names[o->op] : "none",
-           im->name, algo, t_med, algbw, busbw, o->check ? wrong : 0, relerr, wire, ratio);
+    double busbw = algbw * factor;
+    /* What the link alone needs for the bytes busbw counts (at the wire ratio). */
+    double bound = NAN, pct = NAN;
+    if (o->link_mbps > 0 && bytes > 0) {
+        double r_wire = ratio > 0 ? ratio : 1.0;
+        bound = factor * (double)bytes / (r_wire * (o->link_mbps / 8.0)); /* Mbit/s/8 = B/us */
+        pct = t_med > 0 ? 100.0 * bound / t_med : NAN;
+    }
+    const char *algo = im->algo ? im->algo : im->has_info ? lc_algo_str(im->last.algo) : "-";
+    char bound_s[32] = "-", pct_s[32] = "-";
+    if (!isnan(bound)) snprintf(bound_s, sizeof(bound_s), "%.1f", bound);
+    if (!isnan(pct)) snprintf(pct_s, sizeof(pct_s), "%.1f", pct);
+    printf("%12zu %12zu %8s %6s %6s %6s %11.1f %9.3f %9.3f %7zu %8.1e %12.0f %6.2f %10s %6s\n",
+           bytes, count, o->dt->name, c->reduces ? op_names[o->op] : "none", impl_names[im->kind],
+           algo, t_med, algbw, busbw, o->check ? wrong : 0, relerr, wire, ratio, bound_s, pct_s);
     fflush(stdout);
     if (json != NULL) {
         fprintf(json,
-                "{\"impl\":\"%s\",\"coll\":\"%s\",\"algo\":\"%s\",\"codec\":\"none\","
-                "\"bytes\":%zu,\"count\":%zu,\"dtype\":\"%s\",\"op\":\"%s\",\"nranks\":%d,"
-                "\"time_us\":%.3f,\"algbw_gbps\":%.5f,\"busbw_gbps\":%.5f,\"wire_bytes\":%.0f,"
-                "\"ratio\":%.4f,\"relerr\":%.3e,\"wrong\":%zu,\"iters\":%d,\"rss_mib\":%zu}\n",
-                im->name, coll_names[o->coll], algo, bytes, count, o->dt->name, op_names[o->op],
+                "{\"kind\":\"coll\",\"impl\":\"%s\",\"coll\":\"%s\",\"algo\":\"%s\","
+                "\"codec\":\"none\",\"bytes\":%zu,\"count\":%zu,\"dtype\":\"%s\",\"op\":\"%s\","
+                "\"nranks\":%d,\"time_us\":%.3f,\"algbw_gbps\":%.5f,\"busbw_gbps\":%.5f,"
+                "\"wire_bytes\":%.0f,\"ratio\":%.4f,\"relerr\":%.3e,\"wrong\":%zu,\"iters\":%d,"
+                "\"rss_mib\":%zu,\"scenario\":",
+                impl_names[im->kind], c->name, algo, bytes, count, o->dt->name, op_names[o->op],
                 g_size, t_med, algbw, busbw, wire, ratio, relerr, o->check ? wrong : 0, o->iters,
-                peak_rss_mib());
+                bench_peak_rss_mib());
+        json_str(json, o->scenario);
+        fputs(",\"link_mbps\":", json);
+        json_num(json, "%.3f", o->link_mbps > 0 ? o->link_mbps : NAN);
+        fputs(",\"bound_us\":", json);
+        json_num(json, "%.3f", bound);
+        fputs(",\"pct_bound\":", json);
+        json_num(json, "%.3f", pct);
+        fputs("}\n", json);
         fflush(json);
     }
 }
@@ -620,69 +1103,108 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
 int main(int argc, char **argv)
 {
     opts_t o;
-    impl_t impls[2];
-    int nimpl = 0;
+    impl_t lc, all[2 + GLOO_ALGOS], *list[2 + GLOO_ALGOS];
+    int nall = 0, nimpl = 0;
     lc_status_t st;
     FILE *json = NULL;
+    void *gloo = NULL;
 
     parse(argc, argv, &o);
-    memset(impls, 0, sizeof(impls));
-    impls[0] =
-        (impl_t){ .name = "lc", .run = lc_run, .max_doubles = lc_max_doubles, .barrier = lc_bar };
-    nimpl = 1;
-    if (o.baseline_mpi) {
+    memset(&lc, 0, sizeof(lc));
+    memset(all, 0, sizeof(all));
+    lc = (impl_t){
+        .kind = IMPL_LC, .max_doubles = lc_max_doubles, .barrier = lc_bar, .gloo_algo = -1
+    };
 #ifdef LC_BENCH_MPI
+    if (o.baseline_mpi) {
         MPI_Init(&argc, &argv);
-        if (mpi_dtype(o.dt->lc) == MPI_DATATYPE_NULL) die("MPI has no %s datatype", o.dt->name);
-        if ((o.coll == COLL_ALLREDUCE || o.coll == COLL_REDUCE_SCATTER) &&
-            mpi_op(o.op) == MPI_OP_NULL)
-            die("MPI has no '%s' reduction", op_names[o.op]);
-        st = lc_comm_init_mpi(MPI_COMM_WORLD, NULL, &impls[0].comm);
-        impls[1] = (impl_t){
-            .name = "mpi", .run = mpi_run, .max_doubles = mpi_max_doubles, .barrier = mpi_bar
-        };
-        nimpl = 2;
-#else
-        die("--baseline mpi: lc-bench was built without MPI");
+        if (mpi_dtype(o.dt->lc) == MPI_DATATYPE_NULL)
+            bench_die("MPI has no %s datatype", o.dt->name);
+        if (COLL(&o)->reduces && mpi_op(o.op) == MPI_OP_NULL)
+            bench_die("MPI has no '%s' reduction", op_names[o.op]);
+        st = lc_comm_init_mpi(MPI_COMM_WORLD, NULL, &lc.comm);
+    } else
 #endif
-    } else {
-        st = lc_comm_init(NULL, &impls[0].comm);
-    }
-    if (st != LC_OK) die("communicator: %s (run under lcrun or mpirun)", lc_status_str(st));
-    lc_comm_rank(impls[0].comm, &g_rank);
-    lc_comm_size(impls[0].comm, &g_size);
-    if (o.root < 0 || o.root >= g_size) die("root %d out of range", o.root);
+        st = lc_comm_init(NULL, &lc.comm);
+    if (st != LC_OK) bench_die("communicator: %s (run under lcrun or mpirun)", lc_status_str(st));
+    lc_comm_rank(lc.comm, &g_rank);
+    bench_rank = g_rank;
+    lc_comm_size(lc.comm, &g_size);
+    if (o.root < 0 || o.root >= g_size) bench_die("root %d out of range", o.root);
 
-    /* Input and output never exceed the largest size (all-gather's output and
-     * reduce-scatter's input are that size; the other sides are smaller). */
+    /* The implementations under test, each once (Gloo all-reduce once per algorithm). */
+    all[nall++] = lc;
+#ifdef LC_BENCH_MPI
+    if (o.baseline_mpi)
+        all[nall++] = (impl_t){
+            .kind = IMPL_MPI, .algo = "-", .max_doubles = mpi_max_doubles, .barrier = mpi_bar
+        };
+#endif
+#ifdef LC_BENCH_GLOO
+    if (o.baseline_gloo) {
+        gloo = gloo_setup(&o, lc.comm);
+        impl_t g = { .kind = IMPL_GLOO,
+                     .algo = "-",
+                     .gloo_algo = -1,
+                     .max_doubles = gloo_max_doubles,
+                     .barrier = gloo_bar,
+                     .prepare = gloo_prepare,
+                     .gloo = gloo };
+        if (o.coll == COLL_ALLREDUCE) {
+            for (int k = 0; k < GLOO_ALGOS; k++) {
+                if (!(o.gloo_algos & (1u << k))) continue;
+                g.algo = gloo_algo_names[k];
+                g.gloo_algo = k;
+                all[nall++] = g;
+            }
+        } else {
+            all[nall++] = g;
+        }
+    }
+#endif
+    for (int k = 0; k < nall; k++)
+        if (unavailable(&all[k], &o) == NULL) list[nimpl++] = &all[k];
+
+    /* Input and output never exceed the largest size (all-gather's output,
+     * reduce-scatter's input and all-to-all's buffers are that size; the
+     * other sides are smaller). */
     size_t max_bytes = o.max_bytes;
     void *sbuf = malloc(max_bytes ? max_bytes : 1), *rbuf = malloc(max_bytes ? max_bytes : 1);
     double *times = malloc(sizeof(double) * (size_t)(o.iters > 2 ? o.iters : 2));
-    if (!sbuf || !rbuf || !times) die("cannot allocate %zu bytes", 2 * max_bytes);
+    if (!sbuf || !rbuf || !times) bench_die("cannot allocate %zu bytes", 2 * max_bytes);
     if (g_rank == 0) {
         if (o.json && (json = fopen(o.json, "a")) == NULL)
-            die("cannot open %s: %s", o.json, strerror(errno));
+            bench_die("cannot open %s: %s", o.json, strerror(errno));
         printf("# lc-bench: %s, %d ranks, %s, op %s, %s, %d iterations (+%d warm-up), median of "
                "per-iteration max over ranks\n",
-               coll_names[o.coll], g_size, o.dt->name, op_names[o.op],
+               COLL(&o)->name, g_size, o.dt->name, op_names[o.op],
                o.inplace ? "in-place" : "out-of-place", o.iters, o.warmup);
-        printf("# %10s %12s %8s %6s %6s %6s %11s %9s %9s %7s %8s %12s %6s\n", "size", "count",
-               "type", "redop", "impl", "algo", "time(us)", "algbw", "busbw", "#wrong", "relerr",
-               "wire_B", "ratio");
-        printf("# %10s %12s %8s %6s %6s %6s %11s %9s %9s %7s %8s %12s %6s\n", "(B)", "(elts)", "",
-               "", "", "", "", "(GB/s)", "(GB/s)", "", "", "(max rank)", "");
+        if (o.scenario || o.link_mbps > 0) {
+            printf("# scenario %s", o.scenario ? o.scenario : "-");
+            if (o.link_mbps > 0) printf(", link %.1f Mbit/s", o.link_mbps);
+            printf("\n");
+        }
+        for (int k = 0; k < nall; k++) { /* once per implementation that lacks it */
+            const char *why = unavailable(&all[k], &o);
+            if (why != NULL && (k == 0 || all[k].kind != all[k - 1].kind))
+                printf("# %s: %s %s\n", impl_names[all[k].kind], COLL(&o)->name, why);
+        }
+        printf("# %10s %12s %8s %6s %6s %6s %11s %9s %9s %7s %8s %12s %6s %10s %6s\n", "size",
+               "count", "type", "redop", "impl", "algo", "time(us)", "algbw", "busbw", "#wrong",
+               "relerr", "wire_B", "ratio", "bound_us", "%bound");
+        printf("# %10s %12s %8s %6s %6s %6s %11s %9s %9s %7s %8s %12s %6s %10s %6s\n", "(B)",
+               "(elts)", "", "", "", "", "", "(GB/s)", "(GB/s)", "", "", "(max rank)", "", "(link)",
+               "");
     }
     int step = 0;
+    size_t unit = o.dt->size * (COLL(&o)->count_rule == COUNT_PER_RANK ? (size_t)g_size : 1);
     for (size_t bytes = o.min_bytes; bytes <= max_bytes; step++) {
-        size_t unit =
-            o.dt->size *
-            (o.coll == COLL_ALLGATHER || o.coll == COLL_REDUCE_SCATTER ? (size_t)g_size : 1);
         size_t b = bytes / unit * unit;
         if (b == 0 && o.coll != COLL_BARRIER) b = unit;
         if (b <= max_bytes) {
             for (int k = 0; k < nimpl; k++) {
                 int which = (step % 2 == 0) ? k : nimpl - 1 - k; /* alternate who goes first */
-                bench_one(&impls[which], &o, sbuf, rbuf, b, times, json);
+                bench_one(list[which], &o, sbuf, rbuf, b, times, json);
             }
         }
         size_t next = o.step_bytes ? bytes + o.step_bytes : (size_t)((double)bytes * o.step_factor);
@@ -690,16 +1212,24 @@ int main(int argc, char **argv)
         bytes = next;
     }
     if (g_rank == 0)
-        printf("# peak RSS rank 0: %zu MiB (buffers %zu MiB)\n", peak_rss_mib(),
+        printf("# peak RSS rank 0: %zu MiB (buffers %zu MiB)\n", bench_peak_rss_mib(),
                (2 * max_bytes) >> 20);
-    double rss = (double)peak_rss_mib();
-    impls[0].max_doubles(&impls[0], &rss, 1);
+    double rss = (double)bench_peak_rss_mib();
+    lc.max_doubles(&lc, &rss, 1);
     if (g_rank == 0) printf("# peak RSS, largest rank: %.0f MiB\n", rss);
     if (json) fclose(json);
     free(sbuf);
     free(rbuf);
     free(times);
-    lc_comm_destroy(impls[0].comm);
+#ifdef LC_BENCH_GLOO
+    if (gloo != NULL) {
+        lc.barrier(&lc); /* nobody is still in a Gloo call when the pairs close */
+        gb_destroy(gloo);
+    }
+#else
+    (void)gloo;
+#endif
+    lc_comm_destroy(lc.comm);
 #ifdef LC_BENCH_MPI
     if (o.baseline_mpi) MPI_Finalize();
 #endif

@@ -57,6 +57,15 @@ up 2 --delay-ms 2 --rate-mbit 20
 out=$(probe --pings 5 --bytes 6000000)
 rate=$(field "$out" rate_mbit)
 if within "${rate:-0}" 17.4 19.6; then ok "rate $rate Mbit/s for 20 Mbit/s"; else fail "rate ${rate:-?} Mbit/s, want 17.4..19.6"; fi
+# The same over 4 parallel streams (--streams): they share the link, so the total is the
+# same rate, and every stream must have been accepted and acknowledged.
+out=$(probe --pings 5 --bytes 6000000 --streams 4)
+rate=$(field "$out" rate_mbit) streams=$(field "$out" streams)
+if [ "${streams:-}" = 4 ] && within "${rate:-0}" 17.4 19.6; then
+    ok "4 streams: rate $rate Mbit/s for 20 Mbit/s"
+else
+    fail "4 streams: ${out:-no result}, want streams=4 and rate 17.4..19.6"
+fi
 down
 
 # --- loss: everything dropped means no connection; some loss is counted and survived

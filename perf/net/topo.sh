@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# Emulated hosts for benchmarks and tests: N network namespaces whose only
-# link to each other is lc-linkemu (user-space, on TUN devices), which adds
-# the one-way delay, jitter, rate limit and loss asked for.
+# Emulated hosts for benchmarks and tests: N network namespaces joined
+# either by lc-linkemu (user-space, on TUN devices), which adds the one-way
+# delay, jitter, rate limit and loss asked for, or (--link veth) by veth
+# pairs to a bridge, each host's link shaped both ways with tbf (rate only;
+# for fast links the emulator cannot keep up with).
 #
-#   perf/net/topo.sh up N [--emu PATH] [--delay-ms D] [--jitter-ms J] [--rate-mbit R]
-#                        [--loss PCT] [--queue-kb Q] [--mtu M] [--seed S] [--prefix P]
+#   perf/net/topo.sh up N [--link emu|veth] [--emu PATH] [--delay-ms D] [--jitter-ms J]
+#                        [--rate-mbit R] [--loss PCT] [--queue-kb Q] [--mtu M] [--seed S]
+#                        [--prefix P]
 #   perf/net/topo.sh down [--prefix P]
 #   perf/net/topo.sh addr I [--prefix P]          host I's address
 #   perf/net/topo.sh exec I [--prefix P] -- CMD   run CMD on host I
+#   perf/net/topo.sh mpirun [--prefix P] -- ARGS  mpirun ARGS with one rank per host
+#   perf/net/topo.sh agent [--prefix P] ADDR CMD  (mpirun's remote-shell agent)
 #
 # Hosts are namespaces P-h0 .. P-h(N-1) (P defaults to lcnet) with addresses
-# 10.77.0.1 .. 10.77.0.N on their TUN device; traffic stays inside the
-# namespaces this script creates. "up" returns once the emulator is ready;
-# "down" stops it and deletes the namespaces (also safe when half set up).
-# "up" replaces a running topology of the same prefix: use your own prefix
-# (letters, digits, _) to run several. Needs root and the ip tool.
+# 10.77.0.1 .. 10.77.0.N on an interface named lcemu0 in both modes; traffic
+# stays inside the namespaces this script creates. "up" returns once the
+# link is ready; "down" stops the emulator and deletes the namespaces (also
+# safe when half set up). "up" replaces a running topology of the same
+# prefix: use your own prefix (letters, digits, _) to run several. "mpirun"
+# starts Open MPI's launcher on host 0 with a hostfile of the hosts and this
+# script as its remote shell (it enters the host's namespace instead of
+# ssh), out-of-band and TCP traffic both on lcemu0, so MPI runs over the
+# same links as everything else. Needs root and the ip and tc tools.
 set -euo pipefail
 cmd=${1:-}
 shift || true
@@ -23,20 +32,27 @@ emu=""
 emu_args=()
 n=0
 idx=""
+link=emu
+rate_mbit=0
+mtu=1500
 case "$cmd" in
 up) n=${1:?topo.sh up N}; shift ;;
 addr | exec) idx=${1:?topo.sh $cmd I}; shift ;;
-down) ;;
-*) sed -n '2,16p' "$0"; exit 2 ;;
+down | mpirun | agent) ;;
+*) sed -n '2,26p' "$0"; exit 2 ;;
 esac
 while [ $# -gt 0 ]; do
     case $1 in
     --prefix) prefix=$2; shift ;;
     --emu) emu=$2; shift ;;
+    --link) link=$2; shift ;;
     --delay-ms | --jitter-ms | --rate-mbit | --loss | --queue-kb | --mtu | --seed)
+        [ "$1" = --rate-mbit ] && rate_mbit=$2
+        [ "$1" = --mtu ] && mtu=$2
         emu_args+=("$1" "$2"); shift ;;
     --) shift; break ;;
-    *) echo "topo.sh: unknown option $1" >&2; exit 2 ;;
+    *) [ "$cmd" = agent ] && break
+       echo "topo.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
@@ -57,7 +73,7 @@ down() {
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     fi
-    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$prefix-h[0-9]+$" || true); do
+    for ns in $(ip netns list | awk '{print $1}' | grep -E "^$prefix-(h[0-9]+|sw)$" || true); do
         # Anything still running inside goes with its namespace.
         for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
         ip netns delete "$ns"
@@ -69,10 +85,54 @@ case "$cmd" in
 down) down; exit 0 ;;
 addr) addr_of "$idx"; exit 0 ;;
 exec) exec ip netns exec "$prefix-h$idx" "$@" ;;
+agent)
+    # mpirun calls: agent ADDR orted ARGS... (a command line for a shell).
+    host=${1:?topo.sh agent ADDR CMD}; shift
+    [[ $host =~ ^10\.77\.0\.([0-9]+)$ ]] || { echo "topo.sh agent: unknown host $host" >&2; exit 2; }
+    i=$((BASH_REMATCH[1] - 1))
+    exec ip netns exec "$prefix-h$i" env LC_IFADDR="$host" sh -c "$*" ;;
+mpirun)
+    [ -f "$state/hosts" ] || { echo "topo.sh: no topology '$prefix' is up" >&2; exit 1; }
+    np=$(wc -l <"$state/hosts")
+    exec ip netns exec "$prefix-h0" env LC_IFADDR="$(addr_of 0)" mpirun --allow-run-as-root \
+        -n "$np" --hostfile "$state/hosts" --mca plm_rsh_agent "$(realpath "$0") agent --prefix $prefix" \
+        --mca oob_tcp_if_include lcemu0 --mca btl_tcp_if_include lcemu0 "$@" ;;
 esac
 
 [ "$(id -u)" = 0 ] || { echo "topo.sh: needs root" >&2; exit 1; }
 [ "$n" -ge 2 ] || { echo "topo.sh: at least 2 hosts" >&2; exit 2; }
+case $link in emu | veth) ;; *) echo "topo.sh: --link emu|veth" >&2; exit 2 ;; esac
+if [ "$link" = veth ]; then
+    down
+    mkdir -p "$state"
+    trap 'down' ERR
+    trap 'down; exit 130' INT TERM
+    sw=$prefix-sw
+    ip netns add "$sw"
+    ip -n "$sw" link set lo up
+    ip -n "$sw" link add br0 type bridge
+    ip -n "$sw" link set br0 up
+    # tbf: a burst of 4 ms at the rate (at least 64 KiB), at most 10 ms queued.
+    burst=$((rate_mbit * 1000 / 8 * 4))
+    [ "$burst" -ge 65536 ] || burst=65536
+    for i in $(seq 0 $((n - 1))); do
+        h=$prefix-h$i
+        ip netns add "$h"
+        ip -n "$h" link set lo up
+        ip link add lcemu0 netns "$h" mtu "$mtu" type veth peer name "p$i" netns "$sw" mtu "$mtu"
+        ip -n "$sw" link set "p$i" master br0 up
+        ip -n "$h" addr add "$(addr_of "$i")/24" dev lcemu0
+        ip -n "$h" link set lcemu0 up
+        if [ "$rate_mbit" != 0 ]; then
+            ip netns exec "$h" tc qdisc add dev lcemu0 root tbf rate "${rate_mbit}mbit" burst "$burst" latency 10ms
+            ip netns exec "$sw" tc qdisc add dev "p$i" root tbf rate "${rate_mbit}mbit" burst "$burst" latency 10ms
+        fi
+        echo "$(addr_of "$i") slots=1" >>"$state/hosts"
+    done
+    trap - ERR INT TERM
+    echo "topo.sh: $n hosts on veth + bridge, ${rate_mbit} Mbit/s each way (0 = unshaped), MTU $mtu: ready"
+    exit 0
+fi
 if [ -z "$emu" ]; then
     for c in "$(dirname "$0")/../../build/perf/lc-linkemu" "$(command -v lc-linkemu || true)"; do
         [ -n "$c" ] && [ -x "$c" ] && { emu=$c; break; }
@@ -89,7 +149,13 @@ for i in $(seq 0 $((n - 1))); do
     ip -n "$prefix-h$i" link set lo up
     hosts+=(--host "$prefix-h$i:$(addr_of "$i")")
 done
-"$emu" "${hosts[@]}" ${emu_args[@]+"${emu_args[@]}"} >"$state/emu.log" 2>&1 &
+# The emulator stands in for wires and switches, which take no CPU from the
+# hosts: at real-time priority it forwards on time even while every rank
+# computes on this machine's 2 cores. It sleeps in epoll between packets,
+# so it cannot starve anything. Without chrt (or the right) it runs as is.
+rt=()
+command -v chrt >/dev/null && chrt -f 50 true 2>/dev/null && rt=(chrt -f 50)
+${rt[@]+"${rt[@]}"} "$emu" "${hosts[@]}" ${emu_args[@]+"${emu_args[@]}"} >"$state/emu.log" 2>&1 &
 echo $! >"$state/emu.pid"
 for _ in $(seq 100); do
     grep -q ': ready$' "$state/emu.log" && break
@@ -100,6 +166,7 @@ grep -q ': ready$' "$state/emu.log" || { echo "topo.sh: emulator did not start" 
 for i in $(seq 0 $((n - 1))); do
     ip -n "$prefix-h$i" addr add "$(addr_of "$i")/24" dev lcemu0
     ip -n "$prefix-h$i" link set lcemu0 up
+    echo "$(addr_of "$i") slots=1" >>"$state/hosts"
 done
 trap - ERR INT TERM
 head -1 "$state/emu.log"

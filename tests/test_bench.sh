@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# lc-bench end to end: 3 ranks under lcrun, a few small sizes of all-reduce
+# (and all-to-all, which Laconic does not have yet, when the Gloo baseline is
+# built), with --link-mbps/--scenario/--json; python3 then checks that every
+# JSON row parses, has every field, wrong == 0, positive bound_us and
+# pct_bound, and that the expected impl/algo rows are there. Also checks that
+# the Gloo store directory is removed, and that without Gloo --baseline gloo
+# fails with a clear message.
+#   test_bench.sh LCRUN LC_BENCH HAVE_GLOO(0|1)
+# Exit 77 (skipped) without python3.
+set -uo pipefail
+LCRUN=$1 BENCH=$2 GLOO=${3:-0}
+command -v python3 >/dev/null || { echo "skip: python3 not found"; exit 77; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0 n=0
+ok()   { n=$((n + 1)); echo "ok $n - $*"; }
+fail() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+
+# bench NAME ARGS...: one 3-rank lc-bench run (bounded), rows appended to $tmp/rows.jsonl.
+bench() {
+    local name=$1; shift
+    timeout -k 5 150 "$LCRUN" -n 3 --timeout 120 -- "$BENCH" -n 5 -w 2 --link-mbps 1000 \
+        --scenario test --json "$tmp/rows.jsonl" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    local rc=$?
+    if [ $rc -eq 0 ]; then ok "$name runs"; else
+        fail "$name: rc $rc"; sed 's/^/  out: /' "$tmp/$name.out"; sed 's/^/  err: /' "$tmp/$name.err"; fi
+}
+
+mkdir "$tmp/store"
+if [ "$GLOO" = 1 ]; then
+    bench allreduce -b 1K -e 64K -f 8 --baseline gloo --gloo-store "$tmp/store"
+    bench alltoall --coll alltoall -b 1K -e 64K -f 8 --baseline gloo --gloo-store "$tmp/store"
+    if grep -q '^# lc: alltoall not available' "$tmp/alltoall.out"; then
+        ok "alltoall: Laconic skipped with a note"
+    else fail "alltoall: no '# lc: alltoall not available' line"; cat "$tmp/alltoall.out"; fi
+    if [ -z "$(ls -A "$tmp/store")" ]; then ok "Gloo store removed"; else
+        fail "Gloo store left behind: $(ls -A "$tmp/store")"; fi
+else
+    bench allreduce -b 1K -e 64K -f 8
+    timeout -k 5 60 "$LCRUN" -n 2 --timeout 50 -- "$BENCH" --baseline gloo >"$tmp/ng.out" 2>&1
+    if [ $? -ne 0 ] && grep -q "built without Gloo" "$tmp/ng.out"; then
+        ok "--baseline gloo without Gloo fails clearly"
+    else fail "--baseline gloo without Gloo: no clear failure"; cat "$tmp/ng.out"; fi
+fi
+
+# Check the rows.
+if python3 - "$tmp/rows.jsonl" "$GLOO" <<'PY'; then ok "JSON rows"; else fail "JSON rows"; fi
+import json, sys
+path, gloo = sys.argv[1], sys.argv[2] == "1"
+fields = ["kind", "impl", "coll", "algo", "codec", "bytes", "count", "dtype", "op", "nranks",
+          "time_us", "algbw_gbps", "busbw_gbps", "wire_bytes", "ratio", "relerr", "wrong",
+          "iters", "rss_mib", "scenario", "link_mbps", "bound_us", "pct_bound"]
+bad = 0
+def err(msg):
+    global bad
+    bad += 1
+    print("  " + msg)
+def num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+seen = set()
+with open(path) as f:
+    lines = f.read().splitlines()
+if not lines:
+    err("no rows")
+for k, line in enumerate(lines, 1):
+    try:
+        row = json.loads(line)
+    except ValueError as e:
+        err("line %d does not parse: %s" % (k, e))
+        continue
+    missing = [x for x in fields if x not in row]
+    if missing:
+        err("line %d lacks %s" % (k, missing))
+        continue
+    where = "line %d (%s %s %s %d B)" % (k, row["coll"], row["impl"], row["algo"], row["bytes"])
+    if row["kind"] != "coll": err("%s: kind %r" % (where, row["kind"]))
+    if row["scenario"] != "test": err("%s: scenario %r" % (where, row["scenario"]))
+    if row["link_mbps"] != 1000: err("%s: link_mbps %r" % (where, row["link_mbps"]))
+    if row["nranks"] != 3: err("%s: nranks %r" % (where, row["nranks"]))
+    if row["wrong"] != 0: err("%s: %r wrong elements" % (where, row["wrong"]))
+    for x in ("bound_us", "pct_bound", "time_us"):
+        if not num(row[x]) or not row[x] > 0: err("%s: %s = %r" % (where, x, row[x]))
+    if num(row["bound_us"]) and num(row["pct_bound"]) and num(row["time_us"]):
+        if abs(row["pct_bound"] - 100 * row["bound_us"] / row["time_us"]) > 0.01 * row["pct_bound"] + 1e-3:
+            err("%s: pct_bound %r != 100 x bound_us / time_us" % (where, row["pct_bound"]))
+    seen.add((row["coll"], row["impl"], row["algo"] if row["impl"] == "gloo" else "*", row["bytes"]))
+want = set()
+for b in (1024, 8192, 65536):
+    want.add(("allreduce", "lc", "*", b))
+    if gloo:
+        for a in ("ring", "hd", "bcube"):
+            want.add(("allreduce", "gloo", a, b))
+        want.add(("alltoall", "gloo", "-", b - b % 12))
+for w in sorted(want - seen, key=str):
+    err("missing row %s" % (w,))
+if any(s[0] == "alltoall" and s[1] == "lc" for s in seen):
+    err("a Laconic alltoall row (Laconic has no alltoall)")
+print("  %d rows, %d problems" % (len(lines), bad))
+sys.exit(1 if bad else 0)
+PY
+
+echo "# $n checks, $fails failed"
+[ $fails -eq 0 ]
