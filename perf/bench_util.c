@@ -72,6 +72,13 @@ double bench_median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+int bench_under_mpirun(void)
+{
+    if (getenv("LC_COORD") != NULL) return 0;
+    return getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMI_SIZE") != NULL ||
+           getenv("PMIX_RANK") != NULL;
+}
+
 size_t bench_peak_rss_mib(void)
 {
     struct rusage ru;

@@ -27,6 +27,13 @@ extern const char *bench_prog;
 /** Median of v[0..n) (sorts v in place). */
 double bench_median(double *v, int n);
 
+/**
+ * 1 when started by mpirun (Open MPI's or a PMI launcher's variables are set)
+ * without a Laconic rendezvous (LC_COORD): the communicator then has to be
+ * bootstrapped through MPI even when MPI is not a baseline.
+ */
+int bench_under_mpirun(void);
+
 /** Peak resident set size of this process in MiB. */
 size_t bench_peak_rss_mib(void);
 

@@ -40,7 +40,11 @@
  * 100 x bound_us / time. After timing, -c 1 runs one more call on fresh
  * input and checks every element against the exact expected value (inputs
  * are small integers, exact in every datatype; the reference is computed in
- * double), printing #wrong and the largest relative error.
+ * double), printing #wrong and the largest relative error. An element that
+ * is NaN counts as wrong, and makes the largest relative error NaN ("nan" in
+ * the table, null in the JSON). Test hook: with LC_BENCH_FAULT=nan in the
+ * environment, rank 0 overwrites the first output element with NaN before
+ * checking (floating-point types only), so that tests can see it flagged.
  *
  * Columns: size count type redop impl algo time(us) algbw busbw #wrong relerr
  * wire_B ratio bound_us %bound, plus peak RSS; --json FILE appends one JSON
@@ -57,7 +61,9 @@
 #ifdef LC_BENCH_GLOO
 #include "baselines/gloo_baseline.h"
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #endif
@@ -167,6 +173,7 @@ static const coll_desc_t colls[COLL_COUNT];
 #define COLL(o) (&colls[(o)->coll])
 
 static int g_rank, g_size; /* g_rank mirrors bench_rank */
+static int g_fault_nan;    /* LC_BENCH_FAULT=nan (a test hook, see the top comment) */
 
 /* ------------------------------------------------------------ Laconic */
 
@@ -441,34 +448,55 @@ static int gloo_bar(impl_t *im)
     return gloo_check(gb_barrier(im->gloo));
 }
 
-/* The FileStore directory of this run; rank 0 owns it until it is removed. */
+/* The FileStore directory of this run; rank 0 owns it until it is removed.
+ * gloo_dir is written once, before gloo_dir_owned is set, and only read after:
+ * the signal handler needs no other state. */
 static char gloo_dir[PATH_MAX];
-static volatile sig_atomic_t gloo_dir_owned;
+static atomic_int gloo_dir_owned;
 
-/* Best effort: remove the store's files and the directory (rank 0). */
+/* Best effort: remove the store's files and the directory (rank 0, once).
+ * Async-signal-safe, as it also runs from gloo_on_signal(): only open,
+ * getdents64 (a bare system call: no locks, no malloc, unlike readdir),
+ * unlinkat, lseek, close and rmdir on the precomputed gloo_dir, with a static
+ * buffer, and a lock-free atomic exchange so that only one caller removes. */
 static void gloo_remove_store(void)
 {
-    if (!gloo_dir_owned) return;
-    gloo_dir_owned = 0;
-    DIR *d = opendir(gloo_dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[PATH_MAX + 256];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            snprintf(path, sizeof(path), "%s/%s", gloo_dir, e->d_name);
-            unlink(path);
+    static char buf[4096] __attribute__((aligned(8)));
+    if (!atomic_exchange(&gloo_dir_owned, 0)) return;
+    int fd = open(gloo_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        /* Rescan after a pass that removed something: a directory changed
+         * while it is read may skip entries. */
+        for (int pass = 0, removed = 1; removed && pass < 8; pass++) {
+            removed = 0;
+            if (lseek(fd, 0, SEEK_SET) != 0) break;
+            for (;;) {
+                ssize_t n = getdents64(fd, buf, sizeof(buf));
+                if (n <= 0) break;
+                for (ssize_t off = 0; off < n;) {
+                    const struct dirent64 *e = (const struct dirent64 *)(buf + off);
+                    const char *nm = e->d_name;
+                    off += e->d_reclen;
+                    if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0')))
+                        continue;
+                    if (unlinkat(fd, nm, 0) == 0) removed = 1;
+                }
+            }
         }
-        closedir(d);
+        close(fd);
     }
     rmdir(gloo_dir);
 }
 
+/* SIGINT, SIGTERM, SIGHUP while rank 0 owns the store: remove it, then die
+ * of the signal with its default action (so the exit status still says so). */
 static void gloo_on_signal(int sig)
 {
+    int saved = errno;
     gloo_remove_store();
     signal(sig, SIG_DFL);
-    raise(sig);
+    raise(sig); /* pending until the handler returns (sig is blocked in it) */
+    errno = saved;
 }
 
 /* Connect the Gloo context: rank 0 makes a fresh store directory named by a
@@ -492,11 +520,18 @@ static void *gloo_setup(const opts_t *o, lc_comm_t *comm)
         snprintf(gloo_dir, sizeof(gloo_dir), "%s/lc-bench-gloo-%s", o->gloo_store, hex);
         if (mkdir(gloo_dir, 0700) != 0)
             bench_die("gloo store: cannot create %s: %s", gloo_dir, strerror(errno));
-        gloo_dir_owned = 1;
+        atomic_store(&gloo_dir_owned, 1);
         atexit(gloo_remove_store);
-        signal(SIGTERM, gloo_on_signal);
-        signal(SIGINT, gloo_on_signal);
-        signal(SIGHUP, gloo_on_signal);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = gloo_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaddset(&sa.sa_mask, SIGTERM); /* one handler at a time */
+        sigaddset(&sa.sa_mask, SIGINT);
+        sigaddset(&sa.sa_mask, SIGHUP);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
     }
     st = lc_broadcast(nonce, sizeof(nonce), LC_UINT8, 0, comm, NULL);
     if (st != LC_OK) bench_die("gloo store: broadcast of the nonce: %s", lc_status_str(st));
@@ -767,13 +802,17 @@ static size_t check(const opts_t *o, const void *r, size_t count, double *relerr
     const coll_desc_t *c = COLL(o);
     size_t wrong = 0, n = c->out_elems(count);
     double worst = 0;
+    int nan_seen = 0;
     for (size_t i = 0; i < n; i++) {
         double want = c->expect(o, i, count), got = load(o->dt, r, i);
         double err = fabs(got - want) / (fabs(want) > 1e-30 ? fabs(want) : 1.0);
-        if (err > worst) worst = err;
-        if (err > o->dt->tol) wrong++;
+        if (isnan(err))
+            nan_seen = 1;
+        else if (err > worst)
+            worst = err;
+        if (!(err <= o->dt->tol)) wrong++; /* a NaN is wrong too */
     }
-    *relerr = worst;
+    *relerr = nan_seen ? NAN : worst; /* a NaN anywhere makes the worst error NaN */
     return wrong;
 }
 
@@ -994,10 +1033,11 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* v as a JSON number, or null when not known (NaN). */
+/* v as a JSON number, or null when not known or not finite (NaN, inf: JSON
+ * has neither). */
 static void json_num(FILE *f, const char *fmt, double v)
 {
-    if (isnan(v))
+    if (!isfinite(v))
         fputs("null", f);
     else
         fprintf(f, fmt, v);
@@ -1052,12 +1092,17 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
         memset(r, 0xa5, bytes);
         c->fill(o, s, r, count);
         run(im, o, s, r, count);
+        if (g_fault_nan && g_rank == 0 && o->dt->tol > 0 && c->out_elems(count) > 0)
+            store(o->dt, r, 0, NAN); /* test hook: see LC_BENCH_FAULT above */
         wrong = check(o, r, count, &relerr);
+        /* The maximum over ranks of a NaN is not defined (MPI_MAX, Gloo's
+         * max and LC_MAX may each drop it): it travels as a flag. */
         times[0] = (double)wrong;
-        times[1] = relerr;
-        im->max_doubles(im, times, 2);
+        times[1] = isnan(relerr) ? 0 : relerr;
+        times[2] = isnan(relerr) ? 1 : 0;
+        im->max_doubles(im, times, 3);
         wrong = (size_t)times[0];
-        relerr = times[1];
+        relerr = times[2] > 0 ? NAN : times[1];
     }
     if (g_rank != 0) return;
     double factor = c->busbw_factor(g_size);
@@ -1083,11 +1128,13 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
                 "{\"kind\":\"coll\",\"impl\":\"%s\",\"coll\":\"%s\",\"algo\":\"%s\","
                 "\"codec\":\"none\",\"bytes\":%zu,\"count\":%zu,\"dtype\":\"%s\",\"op\":\"%s\","
                 "\"nranks\":%d,\"time_us\":%.3f,\"algbw_gbps\":%.5f,\"busbw_gbps\":%.5f,"
-                "\"wire_bytes\":%.0f,\"ratio\":%.4f,\"relerr\":%.3e,\"wrong\":%zu,\"iters\":%d,"
-                "\"rss_mib\":%zu,\"scenario\":",
+                "\"wire_bytes\":%.0f,\"ratio\":%.4f,\"relerr\":",
                 impl_names[im->kind], c->name, algo, bytes, count, o->dt->name, op_names[o->op],
-                g_size, t_med, algbw, busbw, wire, ratio, relerr, o->check ? wrong : 0, o->iters,
-                bench_peak_rss_mib());
+                g_size, t_med, algbw, busbw, wire, ratio);
+        json_num(json, "%.3e", relerr);
+        fprintf(json,
+                ",\"wrong\":%zu,\"iters\":%d,\"rss_mib\":%zu,\"scenario\":", o->check ? wrong : 0,
+                o->iters, bench_peak_rss_mib());
         json_str(json, o->scenario);
         fputs(",\"link_mbps\":", json);
         json_num(json, "%.3f", o->link_mbps > 0 ? o->link_mbps : NAN);
@@ -1110,17 +1157,21 @@ int main(int argc, char **argv)
     void *gloo = NULL;
 
     parse(argc, argv, &o);
+    const char *fault = getenv("LC_BENCH_FAULT");
+    g_fault_nan = fault != NULL && strcmp(fault, "nan") == 0;
     memset(&lc, 0, sizeof(lc));
     memset(all, 0, sizeof(all));
     lc = (impl_t){
         .kind = IMPL_LC, .max_doubles = lc_max_doubles, .barrier = lc_bar, .gloo_algo = -1
     };
 #ifdef LC_BENCH_MPI
-    if (o.baseline_mpi) {
+    /* Under mpirun MPI bootstraps Laconic, whether or not it is a baseline. */
+    const int use_mpi = o.baseline_mpi || bench_under_mpirun();
+    if (use_mpi) {
         MPI_Init(&argc, &argv);
-        if (mpi_dtype(o.dt->lc) == MPI_DATATYPE_NULL)
+        if (o.baseline_mpi && mpi_dtype(o.dt->lc) == MPI_DATATYPE_NULL)
             bench_die("MPI has no %s datatype", o.dt->name);
-        if (COLL(&o)->reduces && mpi_op(o.op) == MPI_OP_NULL)
+        if (o.baseline_mpi && COLL(&o)->reduces && mpi_op(o.op) == MPI_OP_NULL)
             bench_die("MPI has no '%s' reduction", op_names[o.op]);
         st = lc_comm_init_mpi(MPI_COMM_WORLD, NULL, &lc.comm);
     } else
@@ -1170,7 +1221,7 @@ int main(int argc, char **argv)
      * other sides are smaller). */
     size_t max_bytes = o.max_bytes;
     void *sbuf = malloc(max_bytes ? max_bytes : 1), *rbuf = malloc(max_bytes ? max_bytes : 1);
-    double *times = malloc(sizeof(double) * (size_t)(o.iters > 2 ? o.iters : 2));
+    double *times = malloc(sizeof(double) * (size_t)(o.iters > 3 ? o.iters : 3));
     if (!sbuf || !rbuf || !times) bench_die("cannot allocate %zu bytes", 2 * max_bytes);
     if (g_rank == 0) {
         if (o.json && (json = fopen(o.json, "a")) == NULL)
@@ -1231,7 +1282,7 @@ int main(int argc, char **argv)
 #endif
     lc_comm_destroy(lc.comm);
 #ifdef LC_BENCH_MPI
-    if (o.baseline_mpi) MPI_Finalize();
+    if (use_mpi) MPI_Finalize();
 #endif
     return 0;
 }

@@ -9,7 +9,8 @@ their "kind" field:
            was configured (target_rtt_ms, target_mbit) for one scenario;
   coll     one collective benchmark row (scenario, impl, coll, algo, codec,
            bytes, time_us, busbw_gbps, wrong, pct_bound, link_mbps, ...);
-  overlap  communication/computation overlap of one implementation;
+  overlap  communication/computation overlap of one implementation
+           (overlap_pct, OSU's; overlap_strict_pct when present);
   codec    one row of lc-codec-bench (codec, op, data, gbps, vs_memcpy,
            ratio, relerr);
   meta     date, host, mode, commit and elapsed time of the run (optional).
@@ -31,8 +32,10 @@ algorithm itself, so its rows are "lc" unless several lc algorithms appear at
 one size of a table ("lc/ring", "lc/tree", ...). Rows with a codec other than
 "none" get "+<codec>" appended. Where a table compares Laconic with the
 baselines, "lc" is the fastest lc variant at that size and the best baseline
-the fastest other variant; speedup = baseline time / lc time (>1: Laconic is
-faster).
+the fastest other variant, both among the rows without wrong results (a fast
+wrong row is never the speedup); speedup = baseline time / lc time (>1:
+Laconic is faster). A %bound above 100 is marked "(!)": the link rate the
+harness measured underestimates the link.
 
 Exit status: 0 on success, 1 if results.jsonl is missing, unreadable or has no
 usable rows, 2 on bad usage. Standard library only (Python 3.7 or later).
@@ -176,6 +179,12 @@ def fmt_pct(x):
     return "–" if x is None else "%.1f%%" % x
 
 
+def fmt_bound(x):
+    """A %bound: above 100 marked, as the measured link rate was too low."""
+    x = _num(x)
+    return fmt_pct(x) + (" (!)" if x is not None and x > 100.0 else "")
+
+
 def fmt_x(x):
     x = _num(x)
     return "–" if x is None else "%.2fx" % x
@@ -246,11 +255,14 @@ class Group:
         return [v for v in self.variants if not is_lc(v)]
 
     def best(self, size, variants):
-        """(variant, row) of the fastest of variants at size, or (None, None)."""
+        """(variant, row) of the fastest of variants at size among the rows
+        without wrong results, or (None, None)."""
         best = (None, None)
         for v in variants:
             r = self.cells.get((v, size))
-            if r is not None and (best[1] is None or r["time_us"] < best[1]["time_us"]):
+            if r is None or wrong_count(r):
+                continue
+            if best[1] is None or r["time_us"] < best[1]["time_us"]:
                 best = (v, r)
         return best
 
@@ -262,9 +274,11 @@ class Group:
         return lv, lr, bv, br, sp
 
     def headline_size(self):
-        """The largest size at which every variant has a row, else the
-        largest at which lc and a baseline both have one."""
-        full = [s for s in self.sizes if all((v, s) in self.cells for v in self.variants)]
+        """The largest size at which every variant has a row (and a correct lc
+        and baseline row can be compared), else the largest at which a correct
+        lc and a correct baseline row both exist."""
+        full = [s for s in self.sizes if all((v, s) in self.cells for v in self.variants)
+                and self.compare(s)[4] is not None]
         if full and self.lc_variants() and self.baselines():
             return full[-1]
         both = [s for s in self.sizes if self.compare(s)[4] is not None]
@@ -362,7 +376,10 @@ def probe_row(p):
         return "%+.1f%%" % e
 
     rtt_err = err(trtt, rtt, RTT_TOL, "RTT")
-    rate_err = err(trate, rate, RATE_TOL, "rate")
+    # The emulator and tbf count IP bytes; TCP carries at most MSS/MTU of
+    # them as payload, so when the harness says what that is, the rate is
+    # judged against it (e.g. 96.5 Mbit/s of goodput on 100 at MTU 1500).
+    rate_err = err(_num(p.get("goodput_max_mbit")) or trate, rate, RATE_TOL, "rate")
     status = "**MISS** (%s)" % "; ".join(misses) if misses else "ok"
     hosts = _num(p.get("hosts"))
     return [p["scenario"], "%d" % hosts if hosts is not None else "–",
@@ -414,7 +431,9 @@ def write_summary(out, meta, rows, groups, skipped, plots, plot_note):
         L.append(md_table(["scenario", "hosts", "RTT set (ms)", "RTT got (ms)", "RTT err",
                            "rate set (Mbit/s)", "rate got (Mbit/s)", "rate err", "status"], table))
         L.append("")
-        L.append("RTT within %d%% and rate within %d%% of the configured value count as ok%s."
+        L.append("RTT within %d%% and rate within %d%% of the configured value count as ok%s. "
+                 "Rates are TCP goodput; where the harness gives the most the link allows "
+                 "(configured IP rate x (MTU - 52) / MTU), the rate error is against that."
                  % (RTT_TOL * 100, RATE_TOL * 100,
                     "; **%d link(s) missed**" % nmiss if nmiss else "; all links ok"))
     else:
@@ -427,6 +446,7 @@ def write_summary(out, meta, rows, groups, skipped, plots, plot_note):
     if not groups:
         L.append("_No collective rows._")
         L.append("")
+    over_bound = 0
     for g in groups:
         L.append("### %s: %s" % (g.scenario, g.label))
         L.append("")
@@ -452,7 +472,8 @@ def write_summary(out, meta, rows, groups, skipped, plots, plot_note):
                     wrong.append("%s: %d" % (v, wrong_count(r)))
             lv, lr, bv, br, sp = g.compare(s)
             if g.lc_variants():
-                pb = fmt_pct(lr.get("pct_bound")) if lr else "–"
+                pb = fmt_bound(lr.get("pct_bound")) if lr else "–"
+                over_bound += pb.endswith("(!)")
                 row.append(pb + (" (%s)" % lv if split and lr and pb != "–" else ""))
             if has_cmp:
                 row.append("%s (%s%s)" % (fmt_x(sp), bv, " vs " + lv if split else "") if sp else "–")
@@ -462,7 +483,12 @@ def write_summary(out, meta, rows, groups, skipped, plots, plot_note):
         L.append("")
     if groups:
         L.append("Cells: median time in ms (bus bandwidth in GB/s). %bound: the lc time against the "
-                 "link bound. lc vs best baseline: fastest non-lc time / lc time (>1: Laconic faster).")
+                 "link bound. lc vs best baseline: fastest non-lc time / lc time (>1: Laconic faster); "
+                 "rows with wrong results are left out of the comparison.")
+        if over_bound:
+            L.append("")
+            L.append("(!) above 100%: the measured link rate B underestimates the link "
+                     "(the lc time beat the bound computed from it).")
         L.append("")
 
     # Headline
@@ -480,7 +506,7 @@ def write_summary(out, meta, rows, groups, skipped, plots, plot_note):
             continue
         head.append([g.scenario + ("" if g.label == g.coll else " " + g.label[len(g.coll):].strip()),
                      fmt_bytes(s), lv + " " + fmt_ms(lr["time_us"]) if lv != "lc" else fmt_ms(lr["time_us"]),
-                     fmt_pct(lr.get("pct_bound")), bv or "–",
+                     fmt_bound(lr.get("pct_bound")), bv or "–",
                      fmt_ms(br["time_us"]) if br else "–", "**%s**" % fmt_x(sp) if sp else "–"])
     if head:
         L.append(md_table(["scenario", "allreduce size", "lc (ms)", "%bound", "best baseline",
@@ -497,14 +523,25 @@ def write_summary(out, meta, rows, groups, skipped, plots, plot_note):
         ov = sorted(overlaps, key=lambda r: (sc_order.index(r["scenario"]), str(r.get("coll", "")),
                                              r["bytes"], r["impl"]))
         table = []
+        strict = any(_num(r.get("overlap_strict_pct")) is not None for r in ov)
         for r in ov:
             w = wrong_count(r)
-            table.append([r["scenario"], r.get("coll", "–"), fmt_bytes(r["bytes"]), r["impl"],
-                          fmt_ms(r.get("t_pure_us")), fmt_ms(r.get("t_compute_us")),
-                          fmt_ms(r.get("t_overall_us")), fmt_pct(r.get("overlap_pct")),
-                          "**WRONG** (%d)" % w if w else "ok"])
+            row = [r["scenario"], r.get("coll", "–"), fmt_bytes(r["bytes"]), r["impl"],
+                   fmt_ms(r.get("t_pure_us")), fmt_ms(r.get("t_compute_us")),
+                   fmt_ms(r.get("t_overall_us")), fmt_pct(r.get("overlap_pct"))]
+            if strict:
+                row.append(fmt_pct(r.get("overlap_strict_pct")))
+            table.append(row + ["**WRONG** (%d)" % w if w else "ok"])
         L.append(md_table(["scenario", "coll", "size", "impl", "t_pure (ms)", "t_compute (ms)",
-                           "t_overall (ms)", "overlap", "check"], table))
+                           "t_overall (ms)", "overlap"] + (["strict"] if strict else []) + ["check"],
+                          table))
+        if strict:
+            L.append("")
+            L.append("overlap: OSU's figure, 100 − 100 × (t_overall − t_compute) / t_pure (the "
+                     "difference taken per iteration, its max over ranks, the median), with "
+                     "t_compute measured while the collective runs (CPU taken from the "
+                     "computation counts as compute). strict: 100 − 100 × (t_overall − "
+                     "t_compute alone) / t_pure, against the computation timed alone.")
     else:
         L.append("_No overlap rows._")
     L.append("")

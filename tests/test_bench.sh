@@ -4,8 +4,10 @@
 # built), with --link-mbps/--scenario/--json; python3 then checks that every
 # JSON row parses, has every field, wrong == 0, positive bound_us and
 # pct_bound, and that the expected impl/algo rows are there. Also checks that
-# the Gloo store directory is removed, and that without Gloo --baseline gloo
-# fails with a clear message.
+# the Gloo store directory is removed (also when rank 0 is stopped by SIGTERM
+# while the store is in use), that a NaN result (injected with
+# LC_BENCH_FAULT=nan) counts as wrong with relerr nan/null, and that without
+# Gloo --baseline gloo fails with a clear message.
 #   test_bench.sh LCRUN LC_BENCH HAVE_GLOO(0|1)
 # Exit 77 (skipped) without python3.
 set -uo pipefail
@@ -36,6 +38,22 @@ if [ "$GLOO" = 1 ]; then
     else fail "alltoall: no '# lc: alltoall not available' line"; cat "$tmp/alltoall.out"; fi
     if [ -z "$(ls -A "$tmp/store")" ]; then ok "Gloo store removed"; else
         fail "Gloo store left behind: $(ls -A "$tmp/store")"; fi
+    # SIGTERM while rank 0 owns the store: ranks 1 and 2 are pointed at another
+    # (empty) store root, whose rendezvous directory does not exist, so they
+    # fail at once; lcrun then sends SIGTERM to rank 0, which is waiting in
+    # the rendezvous for them. Its handler must remove the store.
+    mkdir "$tmp/sig0" "$tmp/sig1"
+    timeout -k 5 60 "$LCRUN" -n 3 --timeout 50 -- bash -c \
+        'if [ "$LC_RANK" = 0 ]; then s=$1; else s=$2; fi; shift 2; exec "$0" "$@" --gloo-store "$s"' \
+        "$BENCH" "$tmp/sig0" "$tmp/sig1" -b 1K -e 1K -n 2 -w 1 --baseline gloo \
+        >"$tmp/sig.out" 2>&1
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'rendezvous' "$tmp/sig.out" \
+        && [ -z "$(ls -A "$tmp/sig0")" ]; then
+        ok "Gloo store removed when rank 0 gets SIGTERM (rc $rc)"
+    else
+        fail "Gloo store after SIGTERM: rc $rc, left: $(ls -A "$tmp/sig0")"; sed 's/^/  /' "$tmp/sig.out"
+    fi
 else
     bench allreduce -b 1K -e 64K -f 8
     timeout -k 5 60 "$LCRUN" -n 2 --timeout 50 -- "$BENCH" --baseline gloo >"$tmp/ng.out" 2>&1
@@ -43,6 +61,22 @@ else
         ok "--baseline gloo without Gloo fails clearly"
     else fail "--baseline gloo without Gloo: no clear failure"; cat "$tmp/ng.out"; fi
 fi
+
+# A NaN in the result: LC_BENCH_FAULT=nan makes rank 0 overwrite the first
+# output element with NaN before the check. It must count as wrong, and the
+# worst relative error must be NaN: "nan" in the table, null in the JSON.
+LC_BENCH_FAULT=nan timeout -k 5 60 "$LCRUN" -n 3 --timeout 50 -- "$BENCH" -b 1K -e 1K -n 2 -w 1 \
+    --json "$tmp/nan.jsonl" >"$tmp/nan.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && awk '$1 == 1024 && $5 == "lc" && $10 == 1 && $11 == "nan" { f = 1 } END { exit !f }' \
+    "$tmp/nan.out"; then ok "NaN result: table shows #wrong 1, relerr nan"; else
+    fail "NaN result in the table (rc $rc)"; sed 's/^/  /' "$tmp/nan.out"; fi
+if python3 - "$tmp/nan.jsonl" <<'PY'; then ok "NaN result: JSON wrong 1, relerr null"; else fail "NaN result in the JSON"; fi
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(rows) == 1, rows
+assert rows[0]["wrong"] == 1 and rows[0]["relerr"] is None, rows[0]
+PY
 
 # Check the rows.
 if python3 - "$tmp/rows.jsonl" "$GLOO" <<'PY'; then ok "JSON rows"; else fail "JSON rows"; fi

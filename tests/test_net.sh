@@ -74,9 +74,9 @@ if PROBE_TIMEOUT=4 probe --pings 1 --bytes 1 >/dev/null 2>&1; then fail "a conne
 down
 up 2 --delay-ms 1 --loss 2 --seed 7
 out=$(probe --pings 50 --bytes 2000000) && ok "2% loss: transfer completes ($out)" || fail "2% loss: transfer failed"
-pid=$(cat "/run/$prefix/emu.pid")
+pid=$(cat "/run/lc-topo/$prefix/emu.pid")
 kill -USR1 "$pid"; sleep 0.2
-drops=$(grep -o 'drop_loss=[0-9]*' "/run/$prefix/emu.log" | awk -F= '{s += $2} END {print s + 0}')
+drops=$(grep -o 'drop_loss=[0-9]*' "/run/lc-topo/$prefix/emu.log" | awk -F= '{s += $2} END {print s + 0}')
 if [ "${drops:-0}" -gt 0 ]; then ok "emulator counted $drops lost packets"; else fail "no loss counted"; fi
 down
 

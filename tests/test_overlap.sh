@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # lc-overlap (perf/lc-overlap.c) end to end: 2 ranks under lcrun on two small
 # sizes with --json; every JSON line must parse and carry the documented
-# fields, with wrong == 0, positive times and a numeric overlap_pct. Also the
+# fields, with wrong == 0, positive times, numeric overlap_pct and
+# overlap_strict_pct that follow their documented formulas (OSU: from the
+# per-iteration t_exposed; strict: from t_compute_alone), and the table's
+# strict(%) column. Also the
 # usage paths (--help, a bad --baseline). Every run is bounded by timeout(1).
 #   test_overlap.sh LCRUN LC_OVERLAP
 set -uo pipefail
@@ -30,12 +33,15 @@ if [ $rc -eq 0 ]; then ok "lc-overlap under lcrun -n 2 (rc 0)"; else
     sed 's/^/  out: /' "$tmp/out"; sed 's/^/  err: /' "$tmp/err"
 fi
 cat "$tmp/out"
+if grep -q 'strict(%)' "$tmp/out" && [ "$(awk '!/^#/ && NF == 8' "$tmp/out" | wc -l)" -eq 2 ]; then
+    ok "table has the strict(%) column"; else fail "table: no strict(%) column or rows of 8 fields"; fi
 if python3 - "$tmp/out.json" <<'PY'; then ok "JSON lines parse and are sane"; else fail "JSON check"; fi
 import json, math, numbers, sys
 lines = [l for l in open(sys.argv[1]) if l.strip()]
 assert len(lines) == 2, f"want 2 rows, got {len(lines)}"
 want = {"kind", "scenario", "impl", "coll", "bytes", "nranks", "t_pure_us", "t_compute_us",
-        "t_overall_us", "overlap_pct", "wrong", "iters"}
+        "t_overall_us", "overlap_pct", "wrong", "iters", "t_compute_alone_us", "t_exposed_us",
+        "overlap_strict_pct"}
 sizes = []
 for l in lines:
     r = json.loads(l)
@@ -45,10 +51,20 @@ for l in lines:
     assert r["scenario"] == 'test "q"', l
     assert r["nranks"] == 2 and r["iters"] == 3, l
     assert r["wrong"] == 0, f"wrong results: {l}"
-    for k in ("t_pure_us", "t_compute_us", "t_overall_us"):
+    for k in ("t_pure_us", "t_compute_us", "t_overall_us", "t_compute_alone_us"):
         assert isinstance(r[k], numbers.Real) and r[k] > 0, f"{k} not positive: {l}"
-    o = r["overlap_pct"]
-    assert isinstance(o, numbers.Real) and not isinstance(o, bool) and math.isfinite(o), l
+    for k in ("overlap_pct", "overlap_strict_pct", "t_exposed_us"):
+        o = r[k]
+        assert isinstance(o, numbers.Real) and not isinstance(o, bool) and math.isfinite(o), l
+    # t_exposed: per iteration the max over ranks of t_overall - t_compute, never above the
+    # median of the per-iteration max of t_overall
+    assert r["t_exposed_us"] <= r["t_overall_us"] + 1e-3, f"t_exposed > t_overall: {l}"
+    tp = r["t_pure_us"]
+    osu = 100 - 100 * r["t_exposed_us"] / tp
+    strict = 100 - 100 * (r["t_overall_us"] - r["t_compute_alone_us"]) / tp
+    tol = lambda x: 0.01 + 1e-4 * abs(x) + 100 * 2e-3 / tp  # JSON rounding to 1e-3 us
+    assert abs(r["overlap_pct"] - osu) <= tol(osu), f"overlap_pct != OSU formula ({osu}): {l}"
+    assert abs(r["overlap_strict_pct"] - strict) <= tol(strict), f"strict != formula ({strict}): {l}"
     sizes.append(r["bytes"])
 assert sorted(sizes) == [65536, 262144], sizes
 PY

@@ -3,7 +3,9 @@
 # of allreduce, probes (one missing its rate), overlap, codec and meta rows, and a
 # malformed line. Checks the sections of summary.md, a speedup chosen to be exact
 # (wan 16 MiB: mpi 200 ms / lc 100 ms = 2.00x), the flagged probe miss and wrong
-# row, the PNG plots (skipped, with a message, without gnuplot), that no temporary
+# row, that wrong rows never make the speedup (scenario "mix": a fast wrong lc
+# and a fast wrong baseline row), the "(!)" marker and footnote of a %bound
+# above 100, the overlap table's strict column, the PNG plots (skipped, with a message, without gnuplot), that no temporary
 # files are left, the run without gnuplot, and the failures on a missing or empty
 # results file. Skipped (exit 77) without python3.
 #   test_report.sh [PYTHON]
@@ -56,7 +58,13 @@ wan 1000 1048576 60000 70000 90000
 wan 1000 4194304 70000 100000 120000
 wan 1000 16777216 100000 200000 250000
 EOF
-    echo '{"kind":"overlap","scenario":"wan","impl":"lc","coll":"allreduce","bytes":16777216,"nranks":4,"t_pure_us":100000,"t_compute_us":80000,"t_overall_us":110000,"overlap_pct":87.5,"wrong":0,"iters":5}'
+    # mix, 1 MiB: lc/tree (0.5 ms) and gloo/ring (0.8 ms) are fast but wrong; the
+    # comparison must be lc/ring 1 ms against mpi 2 ms = 2.00x. lc/ring's %bound is 118.94.
+    for v in "lc ring 1000 0 118.94" "lc tree 500 5 237.88" "mpi - 2000 0 59.47" "gloo ring 800 1 148.68"; do
+        set -- $v
+        printf '{"kind":"coll","scenario":"mix","impl":"%s","coll":"allreduce","algo":"%s","codec":"none","bytes":1048576,"nranks":4,"time_us":%s,"busbw_gbps":1,"wrong":%s,"link_mbps":5000,"bound_us":1189.4,"pct_bound":%s}\n' "$@"
+    done
+    echo '{"kind":"overlap","scenario":"wan","impl":"lc","coll":"allreduce","bytes":16777216,"nranks":4,"t_pure_us":100000,"t_compute_us":80000,"t_overall_us":110000,"overlap_pct":87.5,"wrong":0,"iters":5,"t_compute_alone_us":75000,"t_exposed_us":12500,"overlap_strict_pct":65.0}'
     echo '{"kind":"overlap","scenario":"wan","impl":"mpi+test","coll":"allreduce","bytes":16777216,"nranks":4,"t_pure_us":200000,"t_compute_us":80000,"t_overall_us":270000,"overlap_pct":12.5,"wrong":0,"iters":5}'
     for d in gaussian gradient; do
         echo '{"kind":"codec","codec":"memcpy","op":"copy","data":"'$d'","bytes":67108864,"gbps":10.0,"vs_memcpy":1,"ratio":1,"relerr":0}'
@@ -89,9 +97,24 @@ if grep -E '^\| lan \| 16 MiB \|.*\| gloo/ring \| 20\.0 \| \*\*1\.25x\*\* \|' "$
 if grep -E '^\| 4 MiB \|.*\| 1\.43x \(mpi\) \|' "$sum" >/dev/null; then ok "wan 4 MiB speedup 1.43x"; else fail "wan 4 MiB speedup 1.43x not found"; fi
 if grep -E '^\| wan \|.*\*\*MISS\*\* \(rate -10\.0%\)' "$sum" >/dev/null; then ok "wan rate miss flagged"; else fail "wan rate miss not flagged"; fi
 if grep -E '^\| lan \|.*\| ok \|$' "$sum" >/dev/null; then ok "lan probe ok"; else fail "lan probe not ok"; fi
-if grep -E '^\| 1 MiB \|.*\*\*WRONG\*\* \(gloo/ring: 3\)' "$sum" >/dev/null && has "WARNING: 1 row(s)" "$sum"; then
+if grep -E '^\| 1 MiB \|.*\*\*WRONG\*\* \(gloo/ring: 3\)' "$sum" >/dev/null && has "WARNING: 3 row(s)" "$sum"; then
     ok "wrong row flagged"; else fail "wrong row not flagged"; fi
-if grep -E '^\| wan \| allreduce \| 16 MiB \| mpi\+test \| 200 \|.*\| 12\.5% \|' "$sum" >/dev/null; then ok "overlap row"; else fail "overlap row missing"; fi
+if grep -E '^\| wan \| allreduce \| 16 MiB \| mpi\+test \| 200 \|.*\| 12\.5% \| – \| ok \|$' "$sum" >/dev/null; then ok "overlap row"; else fail "overlap row missing"; fi
+if grep -E '^\| scenario \|.*\| overlap \| strict \| check \|$' "$sum" >/dev/null \
+    && grep -E '^\| wan \| allreduce \| 16 MiB \| lc \| 100 \| 80\.0 \| 110 \| 87\.5% \| 65\.0% \| ok \|$' "$sum" >/dev/null; then
+    ok "overlap strict column"; else fail "overlap strict column missing"; fi
+# wrong rows are never the speedup: lan 1 MiB (gloo/ring 1.8 ms wrong) -> mpi 2.5 / 1.5 = 1.67x
+if grep -E '^\| 1 MiB \|.*\| 1\.67x \(mpi\) \|' "$sum" >/dev/null; then ok "lan 1 MiB: wrong gloo/ring skipped (1.67x mpi)"
+else fail "lan 1 MiB: speedup not against mpi 1.67x"; fi
+if grep -E '^\| 1 MiB \|.*\| 118\.9% \(!\) \(lc/ring\) \| 2\.00x \(mpi vs lc/ring\) \| \*\*WRONG\*\* \(lc/tree: 5, gloo/ring: 1\) \|$' "$sum" >/dev/null
+then ok "mix: wrong lc/tree and gloo/ring skipped in the table"; else fail "mix table row wrong"; grep -F '| 1 MiB |' "$sum"; fi
+if grep -E '^\| mix \| 1 MiB \| lc/ring 1\.00 \| 118\.9% \(!\) \| mpi \| 2\.00 \| \*\*2\.00x\*\* \|$' "$sum" >/dev/null
+then ok "mix: headline is lc/ring vs mpi 2.00x"; else fail "mix headline wrong"; grep -F '| mix |' "$sum"; fi
+if has "above 100%: the measured link rate B underestimates the link" "$sum"; then ok "%bound > 100 footnote"
+else fail "%bound > 100 footnote missing"; fi
+# only mix's lc/ring %bound (table and headline) is above 100
+if [ "$(grep -c '[0-9]% (!)' "$sum")" -eq 2 ]; then ok "(!) only above 100%"
+else fail "(!) not exactly on the two cells above 100%"; grep -F '(!)' "$sum"; fi
 if grep -E '^\| onebit \| 31\.50x \| 6\.10e-01 \| 12\.5 \| 1\.25x \| 2\.00x \|' "$sum" >/dev/null; then ok "codec row"; else fail "codec row missing"; fi
 if grep -E '^\| int8 \|.*\| 1\.30x \|$' "$sum" >/dev/null; then ok "codec zstd stage"; else fail "codec zstd stage missing"; fi
 if has "Data: gradient." "$sum"; then ok "codecs use gradient data"; else fail "codecs not on gradient data"; fi

@@ -12,11 +12,14 @@
  * connection has room takes the next bytes, so they finish together), and
  * reports the rate from the first byte sent to the server's acknowledgement
  * of the last byte on all streams (one more round trip, which is subtracted;
- * a transfer too short to measure prints rate_mbit=nan). One stream can go
+ * a transfer too short to measure prints rate_mbit=nan), and the steady
+ * rate: the server times the second half of the bytes as they arrive, so
+ * slow start and the first round trip do not count, and sends it back
+ * after the acknowledgement. One stream can go
  * no faster than its window allows (the kernel's tcp_wmem max per RTT): on a
  * long fat link use several to measure the link, not the window.
  * Output, one line:
- *   rtt_ms=X rate_mbit=Y bytes=B streams=S
+ *   rtt_ms=X rate_mbit=Y steady_mbit=Z bytes=B streams=S
  * Nothing waits forever: the server gives up after 60 s without a client and
  * after 30 s waiting for each further stream, either end after 30 s without
  * progress, and the client retries a refused connection for 5 s (the server
@@ -177,6 +180,7 @@ static int probe_server(uint16_t port)
     struct pollfd pf[PROBE_MAX_STREAMS];
     int idx[PROBE_MAX_STREAMS];
     uint64_t got = 0;
+    double t_half = 0, steady = -1;
     for (int i = 0; i < n; i++)
         if (probe_blocking(fd[i], 0)) return 1;
     for (int open = n; open > 0;) {
@@ -190,9 +194,13 @@ static int probe_server(uint16_t port)
         for (int j = 0; j < k; j++) {
             if (!pf[j].revents) continue;
             ssize_t r = read(pf[j].fd, buf, PROBE_BUF);
-            if (r > 0)
+            if (r > 0) {
+                uint64_t before = got;
                 got += (uint64_t)r;
-            else if (r == 0)
+                if (before < run.bytes / 2 && got >= run.bytes / 2) t_half = probe_now();
+                if (got == run.bytes && t_half > 0 && probe_now() > t_half)
+                    steady = (double)(run.bytes - run.bytes / 2) * 8 / (probe_now() - t_half) / 1e6;
+            } else if (r == 0)
                 eof[idx[j]] = 1, open--;
             else if (errno != EAGAIN && errno != EINTR) {
                 perror("lc-netprobe: read");
@@ -207,6 +215,11 @@ static int probe_server(uint16_t port)
     }
     for (int i = 0; i < n; i++) /* the acknowledgement: all arrived */
         if (probe_blocking(fd[i], 1) || probe_full(fd[i], &c, 1, 0)) return 1;
+    /* Then the steady rate (Mbit/s, -1 if unmeasurable), as text on stream 0. */
+    char msg[32];
+    memset(msg, 0, sizeof(msg));
+    snprintf(msg, sizeof(msg), "%.3f", steady);
+    if (probe_full(fd[0], msg, sizeof(msg), 0)) return 1;
     return 0;
 }
 
@@ -299,11 +312,22 @@ int main(int argc, char **argv)
         }
     }
     double t = probe_now() - t0 - med;
+    char msg[32];
+    if (probe_blocking(fd[0], 1) || probe_full(fd[0], msg, sizeof(msg), 1)) {
+        fprintf(stderr, "lc-netprobe: no steady rate from the server\n");
+        return 1;
+    }
+    msg[sizeof(msg) - 1] = '\0';
+    double steady = strtod(msg, NULL);
+    printf("rtt_ms=%.3f", med * 1e3);
     if (t > med) /* at least as long as a round trip, or the rate means nothing */
-        printf("rtt_ms=%.3f rate_mbit=%.1f bytes=%llu streams=%d\n", med * 1e3,
-               (double)bytes * 8 / t / 1e6, (unsigned long long)bytes, n);
+        printf(" rate_mbit=%.1f", (double)bytes * 8 / t / 1e6);
     else
-        printf("rtt_ms=%.3f rate_mbit=nan bytes=%llu streams=%d\n", med * 1e3,
-               (unsigned long long)bytes, n);
+        printf(" rate_mbit=nan");
+    if (steady > 0)
+        printf(" steady_mbit=%.1f", steady);
+    else
+        printf(" steady_mbit=nan");
+    printf(" bytes=%llu streams=%d\n", (unsigned long long)bytes, n);
     return 0;
 }

@@ -769,6 +769,8 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
             st = LC_ERR_NO_MEMORY;
             goto err_fds;
         }
+        /* Not yet handed over: destroy() on an error below must not close fd 0. */
+        for (int i = 0; i < per; i++) peer->conns[i].fd = -1;
         peer->alive = 1;
         peer->last_rx_ns = now;
         peer->last_ctrl_tx_ns = now;
