@@ -26,6 +26,22 @@
  * SIZE is the output, reduce-scatter's the input, all-to-all's the per-rank
  * send buffer (SIZE/n to each peer); the count column is the count argument.
  *
+ * alltoallv is all-to-all with uneven, skewed blocks (MPI_Alltoallv,
+ * gloo::alltoallv; Laconic has none yet). SIZE is again the per-rank send
+ * buffer, count = SIZE / element size its elements (the count column), and
+ * the fixed rule is: with n ranks and u = count / (n(n-1)/2), rank r sends
+ * rank p a block of ((p - r) mod n) x u elements: nothing to itself (a
+ * zero-sized block on every rank, n >= 2), u to the next rank, 2u to the one
+ * after, ..., (n-1)u to the previous one. Blocks lie back to back in rank
+ * order, on both sides; rank p receives ((p - r) mod n) x u from rank r. Every
+ * rank thus sends and receives exactly count elements (SIZE is rounded down
+ * to a multiple of n(n-1)/2 elements, as all-to-all's is to n), while what
+ * a rank sends a peer and receives from it differ in size (but for the peer
+ * n/2 away when n is even). One rank: a single block of count to itself.
+ * busbw uses all-to-all's factor (n-1)/n on SIZE, the bytes each rank sends
+ * (all of them cross the network here, as no rank sends to itself). Not in
+ * place.
+ *
  * Timing: after a barrier, each rank runs warm-up iterations and then -n
  * timed iterations back to back, recording the duration of each. Per
  * iteration the maximum over ranks is taken (the collective is done when
@@ -86,6 +102,7 @@ typedef enum {
     COLL_ALLGATHER,
     COLL_REDUCE_SCATTER,
     COLL_ALLTOALL,
+    COLL_ALLTOALLV,
     COLL_BARRIER,
     COLL_COUNT
 } coll_t;
@@ -154,6 +171,7 @@ typedef int (*run_fn)(impl_t *im, const opts_t *o, const void *s, void *r, size_
 typedef enum {
     COUNT_WHOLE,    /* size / element size */
     COUNT_PER_RANK, /* size / (ranks x element size) */
+    COUNT_SKEWED,   /* size / element size, a multiple of a2av_units() (alltoallv) */
     COUNT_NONE      /* no data */
 } count_rule_t;
 
@@ -174,6 +192,86 @@ static const coll_desc_t colls[COLL_COUNT];
 
 static int g_rank, g_size; /* g_rank mirrors bench_rank */
 static int g_fault_nan;    /* LC_BENCH_FAULT=nan (a test hook, see the top comment) */
+
+/* ------------------------------------------------------------ alltoallv layout */
+
+/* alltoallv's rule (see the top comment): rank r sends rank p
+ * a2av_weight(r, p) units of u = count / a2av_units() elements. */
+static size_t a2av_weight(int r, int p, int n)
+{
+    return n == 1 ? 1 : (size_t)(((p - r) % n + n) % n);
+}
+
+/* Units each rank sends (and receives): the sum of its weights. */
+static size_t a2av_units(int n)
+{
+    return n <= 1 ? 1 : (size_t)n * (size_t)(n - 1) / 2;
+}
+
+/* This rank's blocks for one count, in elements. */
+typedef struct {
+    size_t count;             /* what it was computed for */
+    size_t stotal, rtotal;    /* elements sent, received */
+    int64_t *scount, *rcount; /* to / from each rank */
+    size_t *sdispl, *rdispl;  /* where each block starts (back to back) */
+    size_t *peer_sdispl;      /* where rank r's block for this rank starts in r's input */
+    int *iscount, *isdispl, *ircount, *irdispl; /* the same as int, for MPI (if it fits) */
+    int fits_int;
+} a2av_layout_t;
+
+static a2av_layout_t g_a2av;
+
+/* The layout for count (computed on a change of count: O(n^2) once per size). */
+static const a2av_layout_t *a2av_layout(size_t count)
+{
+    a2av_layout_t *L = &g_a2av;
+    const int n = g_size;
+    if (L->scount != NULL && L->count == count) return L;
+    if (L->scount == NULL) {
+        size_t k = (size_t)n;
+        L->scount = malloc(2 * k * sizeof(int64_t));
+        L->sdispl = malloc(3 * k * sizeof(size_t));
+        L->iscount = malloc(4 * k * sizeof(int));
+        if (!L->scount || !L->sdispl || !L->iscount) bench_die("alltoallv: out of memory");
+        L->rcount = L->scount + k;
+        L->rdispl = L->sdispl + k;
+        L->peer_sdispl = L->sdispl + 2 * k;
+        L->isdispl = L->iscount + k;
+        L->ircount = L->iscount + 2 * k;
+        L->irdispl = L->iscount + 3 * k;
+    }
+    const size_t u = count / a2av_units(n);
+    L->count = count;
+    L->stotal = L->rtotal = 0;
+    L->fits_int = 1;
+    for (int p = 0; p < n; p++) {
+        L->scount[p] = (int64_t)(a2av_weight(g_rank, p, n) * u);
+        L->rcount[p] = (int64_t)(a2av_weight(p, g_rank, n) * u);
+        L->sdispl[p] = L->stotal;
+        L->rdispl[p] = L->rtotal;
+        L->stotal += (size_t)L->scount[p];
+        L->rtotal += (size_t)L->rcount[p];
+        size_t off = 0; /* rank p's blocks for ranks 0..g_rank-1 come first */
+        for (int q = 0; q < g_rank; q++) off += a2av_weight(p, q, n) * u;
+        L->peer_sdispl[p] = off;
+    }
+    if (L->stotal > (size_t)INT_MAX || L->rtotal > (size_t)INT_MAX) L->fits_int = 0;
+    for (int p = 0; p < n && L->fits_int; p++) {
+        L->iscount[p] = (int)L->scount[p];
+        L->isdispl[p] = (int)L->sdispl[p];
+        L->ircount[p] = (int)L->rcount[p];
+        L->irdispl[p] = (int)L->rdispl[p];
+    }
+    return L;
+}
+
+static void a2av_free(void)
+{
+    free(g_a2av.scount);
+    free(g_a2av.sdispl);
+    free(g_a2av.iscount);
+    memset(&g_a2av, 0, sizeof(g_a2av));
+}
 
 /* ------------------------------------------------------------ Laconic */
 
@@ -347,6 +445,17 @@ static int mpi_alltoall_run(impl_t *im, const opts_t *o, const void *s, void *r,
     return 0;
 }
 
+static int mpi_alltoallv_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    MPI_Datatype dt = mpi_dtype(o->dt->lc);
+    const a2av_layout_t *L = a2av_layout(count);
+    (void)im;
+    if (!L->fits_int) bench_die("MPI alltoallv: %zu elements exceed MPI's int counts", count);
+    mpi_check(o, MPI_Alltoallv(s, L->iscount, L->isdispl, dt, r, L->ircount, L->irdispl, dt,
+                               MPI_COMM_WORLD));
+    return 0;
+}
+
 static int mpi_barrier_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
 {
     (void)im, (void)s, (void)r, (void)count;
@@ -430,6 +539,13 @@ static int gloo_allgather_run(impl_t *im, const opts_t *o, const void *s, void *
 static int gloo_alltoall_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
 {
     return gloo_check(gb_alltoall(im->gloo, s, r, count, (gb_dtype_t)gloo_dtype(o->dt->lc)));
+}
+
+static int gloo_alltoallv_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    const a2av_layout_t *L = a2av_layout(count);
+    return gloo_check(
+        gb_alltoallv(im->gloo, s, L->scount, r, L->rcount, (gb_dtype_t)gloo_dtype(o->dt->lc)));
 }
 
 static int gloo_barrier_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
@@ -677,6 +793,14 @@ static void fill_blocks(const opts_t *o, void *s, void *r, size_t count)
         store(o->dt, s, i, input_value(o, i, g_rank));
 }
 
+/* alltoallv: count elements, split into this rank's blocks by a2av_layout(). */
+static void fill_skewed(const opts_t *o, void *s, void *r, size_t count)
+{
+    const a2av_layout_t *L = a2av_layout(count);
+    (void)r;
+    for (size_t i = 0; i < L->stotal; i++) store(o->dt, s, i, input_value(o, i, g_rank));
+}
+
 static void fill_none(const opts_t *o, void *s, void *r, size_t count)
 {
     (void)o, (void)s, (void)r, (void)count;
@@ -706,6 +830,23 @@ static double expect_alltoall(const opts_t *o, size_t i, size_t count)
     return input_value(o, (size_t)g_rank * count + i % count, (int)(i / count));
 }
 
+static double expect_alltoallv(const opts_t *o, size_t i, size_t count)
+{
+    /* Block r of the output (from rank r) is the block for this rank in
+     * rank r's input: find r, the last rank whose block starts at or before
+     * i (empty blocks start where the next one does). */
+    const a2av_layout_t *L = a2av_layout(count);
+    int lo = 0, hi = g_size - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (L->rdispl[mid] <= i)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return input_value(o, L->peer_sdispl[lo] + (i - L->rdispl[lo]), lo);
+}
+
 static size_t out_count(size_t count)
 {
     return count;
@@ -714,6 +855,11 @@ static size_t out_count(size_t count)
 static size_t out_all_ranks(size_t count)
 {
     return count * (size_t)g_size;
+}
+
+static size_t out_skewed(size_t count)
+{
+    return a2av_layout(count)->rtotal;
 }
 
 static double bw_allreduce(int n)
@@ -785,6 +931,16 @@ static const coll_desc_t colls[COLL_COUNT] = {
                         .run = { [IMPL_LC] = NULL,
                                  [IMPL_MPI] = MPI_FN(mpi_alltoall_run),
                                  [IMPL_GLOO] = GLOO_FN(gloo_alltoall_run) } },
+    [COLL_ALLTOALLV] = { .name = "alltoallv",
+                         .busbw_factor = bw_spread,
+                         .count_rule = COUNT_SKEWED,
+                         .reduces = 0,
+                         .out_elems = out_skewed,
+                         .fill = fill_skewed,
+                         .expect = expect_alltoallv,
+                         .run = { [IMPL_LC] = NULL,
+                                  [IMPL_MPI] = MPI_FN(mpi_alltoallv_run),
+                                  [IMPL_GLOO] = GLOO_FN(gloo_alltoallv_run) } },
     [COLL_BARRIER] = { .name = "barrier",
                        .busbw_factor = bw_one,
                        .count_rule = COUNT_NONE,
@@ -822,6 +978,8 @@ static const char *unavailable(const impl_t *im, const opts_t *o)
     if (COLL(o)->run[im->kind] == NULL) return "not available";
     if (im->kind == IMPL_GLOO && o->inplace && o->coll == COLL_ALLTOALL)
         return "not available in place";
+    if (o->inplace && o->coll == COLL_ALLTOALLV) /* receive blocks differ from send blocks */
+        return "not available in place";
     return NULL;
 }
 
@@ -840,8 +998,12 @@ static void usage(void)
          "  -d, --datatype T        float half bfloat16 double int32 int64 uint8 (default float)\n"
          "  -o, --op OP             sum avg max min prod (default sum)\n"
          "  -r, --root R            broadcast root (default 0)\n"
-         "      --coll C            allreduce broadcast allgather reduce_scatter alltoall barrier\n"
-         "                          (alltoall: SIZE is the per-rank send buffer, SIZE/n per peer)\n"
+         "      --coll C            allreduce broadcast allgather reduce_scatter alltoall\n"
+         "                          alltoallv barrier (alltoall: SIZE is the per-rank send\n"
+         "                          buffer, SIZE/n per peer; alltoallv: the same buffer in\n"
+         "                          skewed blocks, rank r sends rank p ((p-r) mod n) x u\n"
+         "                          elements, u = SIZE/elt/(n(n-1)/2): none to itself;\n"
+         "                          not in place; no Laconic implementation yet)\n"
          "      --algo A            Laconic: auto ring tree recdbl chain (default auto)\n"
          "      --chunk SIZE        Laconic pipeline chunk size (default: LC_CHUNK_BYTES)\n"
          "      --inplace           in-place (default out-of-place)\n"
@@ -1089,7 +1251,8 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
     if (o->check && o->coll != COLL_BARRIER) {
         /* Poison the output first, so results of earlier calls cannot pass
          * for this one's; fill() then rewrites the inputs that live in it. */
-        memset(r, 0xa5, bytes);
+        size_t out_bytes = c->out_elems(count) * o->dt->size;
+        memset(r, 0xa5, out_bytes > bytes ? out_bytes : bytes);
         c->fill(o, s, r, count);
         run(im, o, s, r, count);
         if (g_fault_nan && g_rank == 0 && o->dt->tol > 0 && c->out_elems(count) > 0)
@@ -1218,11 +1381,16 @@ int main(int argc, char **argv)
 
     /* Input and output never exceed the largest size (all-gather's output,
      * reduce-scatter's input and all-to-all's buffers are that size; the
-     * other sides are smaller). */
-    size_t max_bytes = o.max_bytes;
-    void *sbuf = malloc(max_bytes ? max_bytes : 1), *rbuf = malloc(max_bytes ? max_bytes : 1);
+     * other sides are smaller), except that the output is sized for the
+     * largest receive total of alltoallv (its rule makes that the size too). */
+    size_t max_bytes = o.max_bytes, rbuf_bytes = max_bytes;
+    if (COLL(&o)->count_rule == COUNT_SKEWED) {
+        size_t rb = a2av_layout(max_bytes / o.dt->size)->rtotal * o.dt->size;
+        if (rb > rbuf_bytes) rbuf_bytes = rb;
+    }
+    void *sbuf = malloc(max_bytes ? max_bytes : 1), *rbuf = malloc(rbuf_bytes ? rbuf_bytes : 1);
     double *times = malloc(sizeof(double) * (size_t)(o.iters > 3 ? o.iters : 3));
-    if (!sbuf || !rbuf || !times) bench_die("cannot allocate %zu bytes", 2 * max_bytes);
+    if (!sbuf || !rbuf || !times) bench_die("cannot allocate %zu bytes", max_bytes + rbuf_bytes);
     if (g_rank == 0) {
         if (o.json && (json = fopen(o.json, "a")) == NULL)
             bench_die("cannot open %s: %s", o.json, strerror(errno));
@@ -1248,7 +1416,9 @@ int main(int argc, char **argv)
                "");
     }
     int step = 0;
-    size_t unit = o.dt->size * (COLL(&o)->count_rule == COUNT_PER_RANK ? (size_t)g_size : 1);
+    size_t unit = o.dt->size;
+    if (COLL(&o)->count_rule == COUNT_PER_RANK) unit *= (size_t)g_size;
+    if (COLL(&o)->count_rule == COUNT_SKEWED) unit *= a2av_units(g_size);
     for (size_t bytes = o.min_bytes; bytes <= max_bytes; step++) {
         size_t b = bytes / unit * unit;
         if (b == 0 && o.coll != COLL_BARRIER) b = unit;
@@ -1264,7 +1434,7 @@ int main(int argc, char **argv)
     }
     if (g_rank == 0)
         printf("# peak RSS rank 0: %zu MiB (buffers %zu MiB)\n", bench_peak_rss_mib(),
-               (2 * max_bytes) >> 20);
+               (max_bytes + rbuf_bytes) >> 20);
     double rss = (double)bench_peak_rss_mib();
     lc.max_doubles(&lc, &rss, 1);
     if (g_rank == 0) printf("# peak RSS, largest rank: %.0f MiB\n", rss);
@@ -1272,6 +1442,7 @@ int main(int argc, char **argv)
     free(sbuf);
     free(rbuf);
     free(times);
+    a2av_free();
 #ifdef LC_BENCH_GLOO
     if (gloo != NULL) {
         lc.barrier(&lc); /* nobody is still in a Gloo call when the pairs close */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lc-bench end to end: 3 ranks under lcrun, a few small sizes of all-reduce
-# (and all-to-all, which Laconic does not have yet, when the Gloo baseline is
-# built), with --link-mbps/--scenario/--json; python3 then checks that every
+# (and all-to-all and the skewed all-to-all alltoallv, which Laconic does not
+# have yet, when the Gloo baseline is built), with --link-mbps/--scenario/
+# --json; python3 then checks that every
 # JSON row parses, has every field, wrong == 0, positive bound_us and
 # pct_bound, and that the expected impl/algo rows are there. Also checks that
 # the Gloo store directory is removed (also when rank 0 is stopped by SIGTERM
@@ -36,6 +37,13 @@ if [ "$GLOO" = 1 ]; then
     if grep -q '^# lc: alltoall not available' "$tmp/alltoall.out"; then
         ok "alltoall: Laconic skipped with a note"
     else fail "alltoall: no '# lc: alltoall not available' line"; cat "$tmp/alltoall.out"; fi
+    # Uneven blocks (one empty block per rank), float and int64, every element checked.
+    bench alltoallv --coll alltoallv -b 1K -e 64K -f 8 --baseline gloo --gloo-store "$tmp/store"
+    bench alltoallv_i64 --coll alltoallv -d int64 -b 4K -e 4K --baseline gloo \
+        --gloo-store "$tmp/store"
+    if grep -q '^# lc: alltoallv not available' "$tmp/alltoallv.out"; then
+        ok "alltoallv: Laconic skipped with a note"
+    else fail "alltoallv: no '# lc: alltoallv not available' line"; cat "$tmp/alltoallv.out"; fi
     if [ -z "$(ls -A "$tmp/store")" ]; then ok "Gloo store removed"; else
         fail "Gloo store left behind: $(ls -A "$tmp/store")"; fi
     # SIGTERM while rank 0 owns the store: ranks 1 and 2 are pointed at another
@@ -118,6 +126,8 @@ for k, line in enumerate(lines, 1):
     if num(row["bound_us"]) and num(row["pct_bound"]) and num(row["time_us"]):
         if abs(row["pct_bound"] - 100 * row["bound_us"] / row["time_us"]) > 0.01 * row["pct_bound"] + 1e-3:
             err("%s: pct_bound %r != 100 x bound_us / time_us" % (where, row["pct_bound"]))
+    if row["coll"] == "alltoallv" and row["count"] * {"float": 4, "int64": 8}.get(row["dtype"], 0) != row["bytes"]:
+        err("%s: count %r does not match the size" % (where, row["count"]))
     seen.add((row["coll"], row["impl"], row["algo"] if row["impl"] == "gloo" else "*", row["bytes"]))
 want = set()
 for b in (1024, 8192, 65536):
@@ -126,10 +136,15 @@ for b in (1024, 8192, 65536):
         for a in ("ring", "hd", "bcube"):
             want.add(("allreduce", "gloo", a, b))
         want.add(("alltoall", "gloo", "-", b - b % 12))
+        # 3 ranks: sizes are multiples of 3 (= 3 x 2 / 2) elements
+        want.add(("alltoallv", "gloo", "-", b - b % 12))
+if gloo:
+    want.add(("alltoallv", "gloo", "-", 4096 - 4096 % 24))  # the int64 run
 for w in sorted(want - seen, key=str):
     err("missing row %s" % (w,))
-if any(s[0] == "alltoall" and s[1] == "lc" for s in seen):
-    err("a Laconic alltoall row (Laconic has no alltoall)")
+for coll in ("alltoall", "alltoallv"):
+    if any(s[0] == coll and s[1] == "lc" for s in seen):
+        err("a Laconic %s row (Laconic has no %s)" % (coll, coll))
 print("  %d rows, %d problems" % (len(lines), bad))
 sys.exit(1 if bad else 0)
 PY

@@ -18,6 +18,7 @@
 #include <gloo/allreduce_halving_doubling.h>
 #include <gloo/allreduce_ring.h>
 #include <gloo/alltoall.h>
+#include <gloo/alltoallv.h>
 #include <gloo/barrier.h>
 #include <gloo/broadcast.h>
 #include <gloo/rendezvous/context.h>
@@ -101,6 +102,17 @@ void alltoall_typed(const std::shared_ptr<gloo::Context> &c, const void *send, v
     opts.setInput(static_cast<T *>(const_cast<void *>(send)), total);
     opts.setOutput(static_cast<T *>(recv), total);
     gloo::alltoall(opts);
+}
+
+template <typename T>
+void alltoallv_typed(const std::shared_ptr<gloo::Context> &c, const void *send,
+                     const std::vector<int64_t> &send_counts, void *recv,
+                     const std::vector<int64_t> &recv_counts)
+{
+    gloo::AlltoallvOptions opts(c);
+    opts.setInput(static_cast<T *>(const_cast<void *>(send)), send_counts);
+    opts.setOutput(static_cast<T *>(recv), recv_counts);
+    gloo::alltoallv(opts);
 }
 
 template <typename T>
@@ -291,6 +303,37 @@ int gb_alltoall(gb_ctx_t *ctx, const void *send, void *recv, size_t count, gb_dt
     if (count == 0) return 0; /* Gloo rejects empty buffers; nothing to move */
     return guarded("gloo alltoall",
                    [&] { GB_DISPATCH(dtype, alltoall_typed, ctx->ctx, send, recv, total); });
+}
+
+int gb_alltoallv(gb_ctx_t *ctx, const void *send, const int64_t *send_counts, void *recv,
+                 const int64_t *recv_counts, gb_dtype_t dtype)
+{
+    if (check_common(ctx, dtype, "gloo alltoallv") != 0) return -1;
+    if (send_counts == nullptr || recv_counts == nullptr)
+        return fail("gloo alltoallv: NULL counts");
+    const int size = ctx->ctx->size, me = ctx->ctx->rank;
+    std::vector<int64_t> sc(send_counts, send_counts + size), rc(recv_counts, recv_counts + size);
+    size_t stotal = 0, rtotal = 0;
+    for (int j = 0; j < size; j++) {
+        if (sc[j] < 0 || rc[j] < 0) return fail("gloo alltoallv: negative count");
+        stotal += static_cast<size_t>(sc[j]);
+        rtotal += static_cast<size_t>(rc[j]);
+    }
+    if (sc[me] != rc[me])
+        return fail("gloo alltoallv: this rank's own block differs in size on the two sides");
+    if (stotal == 0 && rtotal == 0) return 0; /* nothing to move */
+    if ((stotal > 0 && send == nullptr) || (rtotal > 0 && recv == nullptr))
+        return fail("gloo alltoallv: NULL buffer");
+    const char *s = static_cast<const char *>(send), *r = static_cast<const char *>(recv);
+    size_t sbytes = stotal * dtype_size(dtype), rbytes = rtotal * dtype_size(dtype);
+    if (sbytes > 0 && rbytes > 0 && s < r + rbytes && r < s + sbytes)
+        return fail("gloo alltoallv: send and receive buffers overlap (no in-place all-to-all)");
+    /* An empty side still needs an address for Gloo's buffer. */
+    static char empty[16] __attribute__((aligned(16)));
+    const void *sp = stotal > 0 ? send : empty;
+    void *rp = rtotal > 0 ? recv : empty;
+    return guarded("gloo alltoallv",
+                   [&] { GB_DISPATCH(dtype, alltoallv_typed, ctx->ctx, sp, sc, rp, rc); });
 }
 
 int gb_allgather(gb_ctx_t *ctx, const void *send, void *recv, size_t count, gb_dtype_t dtype)

@@ -11,7 +11,8 @@
  * for a (buffer, count, datatype, op) is built once and reused by later calls
  * on the same arguments, so building it is set-up (gb_allreduce_prepare()),
  * not part of a timed call. The other collectives use Gloo's function API
- * (gloo::alltoall, gloo::allgather, gloo::broadcast, gloo::barrier).
+ * (gloo::alltoall, gloo::alltoallv, gloo::allgather, gloo::broadcast,
+ * gloo::barrier).
  *
  * Every call is collective: all ranks of the context make it, in the same
  * order, with matching arguments. Nothing throws across this interface: a
@@ -23,6 +24,7 @@
 #define LC_PERF_GLOO_BASELINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -107,6 +109,19 @@ int gb_allreduce(gb_ctx_t *ctx, const void *send, void *recv, size_t count, gb_d
  * @return 0, or -1 (see gb_last_error()).
  */
 int gb_alltoall(gb_ctx_t *ctx, const void *send, void *recv, size_t count, gb_dtype_t dtype);
+
+/**
+ * All-to-all with a block size per peer (gloo::alltoallv): block j of @p send
+ * (@p send_counts[j] elements) goes to rank j, and block j of @p recv
+ * (@p recv_counts[j] elements) comes from rank j. Blocks lie back to back in
+ * rank order (Gloo takes counts, not displacements); both arrays hold size
+ * entries, none negative, and this rank's own block has the same size on both
+ * sides (send_counts[rank] == recv_counts[rank]). Blocks may be empty. The
+ * buffers must not overlap (no in-place form).
+ * @return 0, or -1 (see gb_last_error()).
+ */
+int gb_alltoallv(gb_ctx_t *ctx, const void *send, const int64_t *send_counts, void *recv,
+                 const int64_t *recv_counts, gb_dtype_t dtype);
 
 /**
  * All-gather: @p recv (size x @p count elements) gets every rank's @p count
