@@ -24,8 +24,11 @@
  * The tree reduces into a few scratch slots per child, so on a long link
  * its children outrun the posted receives and the stream stalls on the round
  * trip (measured: 64 MiB on 4 hosts at 1 Gbit/s and 40 ms RTT, ring 0.93 s =
- * 86% of the bound, tree 10.5 s). So above LC_SMALL_BYTES long links get
- * the ring, whatever the rank count.
+ * 86% of the bound, tree 10.5 s). And two children sending to one parent
+ * at once overflow a shallow switch queue: at 1 Gbit/s and 0.5 ms, where
+ * the queue holds 176 KB, 64 MiB took the tree 13.5 s (drops, then 200 ms
+ * retransmission timeouts) and the ring 0.88 s. So above LC_SMALL_BYTES
+ * long links get the ring, whatever the rank count.
  */
 #include "coll/coll.h"
 #include "core/util.h"
