@@ -181,6 +181,7 @@ static int probe_server(uint16_t port)
     int idx[PROBE_MAX_STREAMS];
     uint64_t got = 0;
     double t_half = 0, steady = -1;
+    uint64_t got_half = 0; /* bytes in by t_half: only those after it are timed */
     for (int i = 0; i < n; i++)
         if (probe_blocking(fd[i], 0)) return 1;
     for (int open = n; open > 0;) {
@@ -197,9 +198,13 @@ static int probe_server(uint16_t port)
             if (r > 0) {
                 uint64_t before = got;
                 got += (uint64_t)r;
-                if (before < run.bytes / 2 && got >= run.bytes / 2) t_half = probe_now();
-                if (got == run.bytes && t_half > 0 && probe_now() > t_half)
-                    steady = (double)(run.bytes - run.bytes / 2) * 8 / (probe_now() - t_half) / 1e6;
+                if (before < run.bytes / 2 && got >= run.bytes / 2) {
+                    t_half = probe_now();
+                    got_half = got;
+                } else if (got == run.bytes && t_half > 0 && got > got_half) {
+                    /* At least one read after t_half, or the rate means nothing. */
+                    steady = (double)(got - got_half) * 8 / (probe_now() - t_half) / 1e6;
+                }
             } else if (r == 0)
                 eof[idx[j]] = 1, open--;
             else if (errno != EAGAIN && errno != EINTR) {
