@@ -1,7 +1,12 @@
 /* Helpers shared by the collective benchmarks; see bench_util.h. */
 #include "bench_util.h"
 
+#ifdef LC_BENCH_MPI
+#include <mpi.h>
+#endif
+
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +83,59 @@ int bench_under_mpirun(void)
     return getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMI_SIZE") != NULL ||
            getenv("PMIX_RANK") != NULL;
 }
+
+void bench_json_str(FILE *f, const char *s)
+{
+    if (s == NULL) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+void bench_json_num(FILE *f, const char *fmt, double v)
+{
+    if (!isfinite(v))
+        fputs("null", f);
+    else
+        fprintf(f, fmt, v);
+}
+
+void bench_lc_max(lc_comm_t *comm, double *v, int n)
+{
+    lc_status_t st = lc_allreduce(v, v, (size_t)n, LC_FLOAT64, LC_MAX, comm, NULL);
+    if (st != LC_OK) bench_die("allreduce of timings: %s", lc_status_str(st));
+}
+
+void bench_lc_barrier(lc_comm_t *comm)
+{
+    lc_status_t st = lc_barrier(comm);
+    if (st != LC_OK) bench_die("barrier: %s", lc_status_str(st));
+}
+
+#ifdef LC_BENCH_MPI
+void bench_mpi_max(double *v, int n)
+{
+    int rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) bench_die("MPI_Allreduce of timings failed (%d)", rc);
+}
+
+void bench_mpi_barrier(void)
+{
+    int rc = MPI_Barrier(MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) bench_die("MPI_Barrier failed (%d)", rc);
+}
+#endif
 
 size_t bench_peak_rss_mib(void)
 {

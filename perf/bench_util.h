@@ -7,6 +7,8 @@
 #ifndef LC_PERF_BENCH_UTIL_H
 #define LC_PERF_BENCH_UTIL_H
 
+#include <laconic.h>
+#include <stdio.h>
 #include <stddef.h>
 
 /** Rank printed by bench_die() (set it once the communicator exists). */
@@ -33,6 +35,26 @@ double bench_median(double *v, int n);
  * bootstrapped through MPI even when MPI is not a baseline.
  */
 int bench_under_mpirun(void);
+
+/** Write s to f as a JSON string (quotes, backslashes and control bytes escaped), or null. */
+void bench_json_str(FILE *f, const char *s);
+
+/** Write v to f with fmt, or null when it is not finite (JSON has no NaN or inf). */
+void bench_json_num(FILE *f, const char *fmt, double v);
+
+/** Element-wise maximum over the ranks of comm, in place; dies on error. */
+void bench_lc_max(lc_comm_t *comm, double *v, int n);
+
+/** lc_barrier on comm; dies on error. */
+void bench_lc_barrier(lc_comm_t *comm);
+
+#ifdef LC_BENCH_MPI
+/** Element-wise maximum over MPI_COMM_WORLD, in place; dies on error. */
+void bench_mpi_max(double *v, int n);
+
+/** MPI_Barrier on MPI_COMM_WORLD; dies on error. */
+void bench_mpi_barrier(void);
+#endif
 
 /** Peak resident set size of this process in MiB. */
 size_t bench_peak_rss_mib(void);

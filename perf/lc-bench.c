@@ -361,15 +361,13 @@ static int lc_barrier_run(impl_t *im, const opts_t *o, const void *s, void *r, s
 
 static int lc_max_doubles(impl_t *im, double *v, int n)
 {
-    lc_status_t st = lc_allreduce(v, v, (size_t)n, LC_FLOAT64, LC_MAX, im->comm, NULL);
-    if (st != LC_OK) bench_die("allreduce of timings: %s", lc_status_str(st));
+    bench_lc_max(im->comm, v, n);
     return 0;
 }
 
 static int lc_bar(impl_t *im)
 {
-    lc_status_t st = lc_barrier(im->comm);
-    if (st != LC_OK) bench_die("barrier: %s", lc_status_str(st));
+    bench_lc_barrier(im->comm);
     return 0;
 }
 
@@ -466,14 +464,14 @@ static int mpi_barrier_run(impl_t *im, const opts_t *o, const void *s, void *r, 
 static int mpi_max_doubles(impl_t *im, double *v, int n)
 {
     (void)im;
-    MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    bench_mpi_max(v, n);
     return 0;
 }
 
 static int mpi_bar(impl_t *im)
 {
     (void)im;
-    MPI_Barrier(MPI_COMM_WORLD);
+    bench_mpi_barrier();
     return 0;
 }
 #define MPI_FN(f) f
@@ -1175,36 +1173,6 @@ static void parse(int argc, char **argv, opts_t *o)
 #endif
 }
 
-/* s as a JSON string, or null. */
-static void json_str(FILE *f, const char *s)
-{
-    if (s == NULL) {
-        fputs("null", f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-/* v as a JSON number, or null when not known or not finite (NaN, inf: JSON
- * has neither). */
-static void json_num(FILE *f, const char *fmt, double v)
-{
-    if (!isfinite(v))
-        fputs("null", f);
-    else
-        fprintf(f, fmt, v);
-}
-
 /* Time one size with one implementation and print its row on rank 0. */
 static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_t bytes,
                       double *times, FILE *json)
@@ -1294,17 +1262,17 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
                 "\"wire_bytes\":%.0f,\"ratio\":%.4f,\"relerr\":",
                 impl_names[im->kind], c->name, algo, bytes, count, o->dt->name, op_names[o->op],
                 g_size, t_med, algbw, busbw, wire, ratio);
-        json_num(json, "%.3e", relerr);
+        bench_json_num(json, "%.3e", relerr);
         fprintf(json,
                 ",\"wrong\":%zu,\"iters\":%d,\"rss_mib\":%zu,\"scenario\":", o->check ? wrong : 0,
                 o->iters, bench_peak_rss_mib());
-        json_str(json, o->scenario);
+        bench_json_str(json, o->scenario);
         fputs(",\"link_mbps\":", json);
-        json_num(json, "%.3f", o->link_mbps > 0 ? o->link_mbps : NAN);
+        bench_json_num(json, "%.3f", o->link_mbps > 0 ? o->link_mbps : NAN);
         fputs(",\"bound_us\":", json);
-        json_num(json, "%.3f", bound);
+        bench_json_num(json, "%.3f", bound);
         fputs(",\"pct_bound\":", json);
-        json_num(json, "%.3f", pct);
+        bench_json_num(json, "%.3f", pct);
         fputs("}\n", json);
         fflush(json);
     }

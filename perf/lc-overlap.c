@@ -208,14 +208,12 @@ static void lc_wait_req(impl_t *im)
 
 static void lc_max_doubles(impl_t *im, double *v, int n)
 {
-    lc_status_t st = lc_allreduce(v, v, (size_t)n, LC_FLOAT64, LC_MAX, im->comm, NULL);
-    if (st != LC_OK) bench_die("allreduce of timings: %s", lc_status_str(st));
+    bench_lc_max(im->comm, v, n);
 }
 
 static void lc_bar(impl_t *im)
 {
-    lc_status_t st = lc_barrier(im->comm);
-    if (st != LC_OK) bench_die("barrier: %s", lc_status_str(st));
+    bench_lc_barrier(im->comm);
 }
 
 /* ------------------------------------------------------------ MPI baseline */
@@ -242,15 +240,13 @@ static void mpi_wait_req(impl_t *im)
 static void mpi_max_doubles(impl_t *im, double *v, int n)
 {
     (void)im;
-    int rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) bench_die("MPI_Allreduce of timings failed (%d)", rc);
+    bench_mpi_max(v, n);
 }
 
 static void mpi_bar(impl_t *im)
 {
     (void)im;
-    int rc = MPI_Barrier(MPI_COMM_WORLD);
-    if (rc != MPI_SUCCESS) bench_die("MPI_Barrier failed (%d)", rc);
+    bench_mpi_barrier();
 }
 #endif
 
@@ -341,28 +337,6 @@ static void parse(int argc, char **argv, opts_t *o)
     if (o->min_bytes > o->max_bytes) bench_die("-b must not exceed -e");
 }
 
-/* s as a JSON string (or null), into buf. */
-static const char *json_str(const char *s, char *buf, size_t len)
-{
-    size_t n = 0;
-    if (s == NULL) return "null";
-    buf[n++] = '"';
-    for (; *s && n + 8 < len; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            buf[n++] = '\\';
-            buf[n++] = (char)ch;
-        } else if (ch < 0x20) {
-            n += (size_t)snprintf(buf + n, len - n, "\\u%04x", ch);
-        } else {
-            buf[n++] = (char)ch;
-        }
-    }
-    buf[n++] = '"';
-    buf[n] = '\0';
-    return buf;
-}
-
 /* Measure one size with one implementation and print its row on rank 0. */
 /* times: room for 3 * o->iters + 2 doubles. */
 static void overlap_one(impl_t *im, const opts_t *o, const float *s, float *r, size_t bytes,
@@ -423,14 +397,15 @@ static void overlap_one(impl_t *im, const opts_t *o, const float *s, float *r, s
            t_compute, t_overall, shown, shown_strict, wrong);
     fflush(stdout);
     if (json != NULL) {
-        char sbuf[512];
+        fputs("{\"kind\":\"overlap\",\"scenario\":", json);
+        bench_json_str(json, o->scenario);
         fprintf(json,
-                "{\"kind\":\"overlap\",\"scenario\":%s,\"impl\":\"%s\",\"coll\":\"allreduce\","
+                ",\"impl\":\"%s\",\"coll\":\"allreduce\","
                 "\"bytes\":%zu,\"nranks\":%d,\"t_pure_us\":%.3f,\"t_compute_us\":%.3f,"
                 "\"t_overall_us\":%.3f,\"overlap_pct\":%.3f,\"wrong\":%zu,\"iters\":%d,"
                 "\"t_compute_alone_us\":%.3f,\"t_exposed_us\":%.3f,\"overlap_strict_pct\":%.3f}\n",
-                json_str(o->scenario, sbuf, sizeof(sbuf)), im->name, bytes, g_size, t_pure,
-                t_compute, t_overall, ovl, wrong, o->iters, alone, t_exposed, strict);
+                im->name, bytes, g_size, t_pure, t_compute, t_overall, ovl, wrong, o->iters, alone,
+                t_exposed, strict);
         fflush(json);
     }
 }

@@ -735,7 +735,7 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
     int ndata = p->config->tcp_conns, per = 1 + ndata;
     int *fds = NULL;
     lc_status_t st;
-    uint64_t now = lc__now_ns();
+    uint64_t now;
 
     if (tl == NULL) return LC_ERR_NO_MEMORY;
     tl->rank = p->rank;
