@@ -68,7 +68,7 @@ down() {
     if [ -f "$state/emu.pid" ]; then
         pid=$(cat "$state/emu.pid")
         # Only our emulator: the pid may have been reused since it died.
-        if ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "lc-linkemu.* --host $prefix-h"; then
+        if ! tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "lc-linkemu.* --host $prefix-h"; then
             pid=""
         fi
     fi
@@ -107,14 +107,34 @@ esac
 [ "$(id -u)" = 0 ] || { echo "topo.sh: needs root" >&2; exit 1; }
 [ "$n" -ge 2 ] || { echo "topo.sh: at least 2 hosts" >&2; exit 2; }
 case $link in emu | veth) ;; *) echo "topo.sh: --link emu|veth" >&2; exit 2 ;; esac
-if [ "$link" = veth ]; then
-    [ ${#emu_only[@]} -eq 0 ] || { echo "topo.sh: ${emu_only[*]}: only with --link emu (veth links are shaped by rate alone)" >&2; exit 2; }
-    [[ $rate_mbit =~ ^[0-9]+$ ]] || { echo "topo.sh: --link veth needs a whole --rate-mbit" >&2; exit 2; }
-    [[ $mtu =~ ^[0-9]+$ ]] || { echo "topo.sh: --mtu must be a number" >&2; exit 2; }
+# Shared by both kinds of link: a clean start that is undone on any error
+# or signal, the host namespaces, and their addresses (plus mpirun's hostfile).
+setup_begin() {
     down
     mkdir -p "$state"
     trap 'down' ERR EXIT
     trap 'down; exit 130' INT TERM
+}
+setup_end() { trap - ERR EXIT INT TERM; }
+make_hosts() {
+    for i in $(seq 0 $((n - 1))); do
+        ip netns add "$prefix-h$i"
+        ip -n "$prefix-h$i" link set lo up
+    done
+}
+address_hosts() { # once lcemu0 exists in every host
+    for i in $(seq 0 $((n - 1))); do
+        ip -n "$prefix-h$i" addr add "$(addr_of "$i")/24" dev lcemu0
+        ip -n "$prefix-h$i" link set lcemu0 up
+        echo "$(addr_of "$i") slots=1" >>"$state/hosts"
+    done
+}
+
+if [ "$link" = veth ]; then
+    [ ${#emu_only[@]} -eq 0 ] || { echo "topo.sh: ${emu_only[*]}: only with --link emu (veth links are shaped by rate alone)" >&2; exit 2; }
+    [[ $rate_mbit =~ ^[0-9]+$ ]] || { echo "topo.sh: --link veth needs a whole --rate-mbit" >&2; exit 2; }
+    [[ $mtu =~ ^[0-9]+$ ]] || { echo "topo.sh: --mtu must be a number" >&2; exit 2; }
+    setup_begin
     sw=$prefix-sw
     ip netns add "$sw"
     ip -n "$sw" link set lo up
@@ -125,21 +145,18 @@ if [ "$link" = veth ]; then
     burst=$((rate_mbit * 1000 / 8))
     [ "$burst" -ge 65536 ] || burst=65536
     [ "$burst" -ge $((2 * mtu)) ] || burst=$((2 * mtu))
+    make_hosts
     for i in $(seq 0 $((n - 1))); do
         h=$prefix-h$i
-        ip netns add "$h"
-        ip -n "$h" link set lo up
         ip link add lcemu0 netns "$h" mtu "$mtu" type veth peer name "p$i" netns "$sw" mtu "$mtu"
         ip -n "$sw" link set "p$i" master br0 up
-        ip -n "$h" addr add "$(addr_of "$i")/24" dev lcemu0
-        ip -n "$h" link set lcemu0 up
         if [ "$rate_mbit" != 0 ]; then
             ip netns exec "$h" tc qdisc add dev lcemu0 root tbf rate "${rate_mbit}mbit" burst "$burst" latency 10ms
             ip netns exec "$sw" tc qdisc add dev "p$i" root tbf rate "${rate_mbit}mbit" burst "$burst" latency 10ms
         fi
-        echo "$(addr_of "$i") slots=1" >>"$state/hosts"
     done
-    trap - ERR EXIT INT TERM
+    address_hosts
+    setup_end
     echo "topo.sh: $n hosts on veth + bridge, ${rate_mbit} Mbit/s each way (0 = unshaped), MTU $mtu: ready"
     exit 0
 fi
@@ -149,16 +166,10 @@ if [ -z "$emu" ]; then
     done
 fi
 [ -x "$emu" ] || { echo "topo.sh: lc-linkemu not found (build it, or pass --emu)" >&2; exit 1; }
-down
-mkdir -p "$state"
-trap 'down' ERR
-trap 'down; exit 130' INT TERM
+setup_begin
+make_hosts
 hosts=()
-for i in $(seq 0 $((n - 1))); do
-    ip netns add "$prefix-h$i"
-    ip -n "$prefix-h$i" link set lo up
-    hosts+=(--host "$prefix-h$i:$(addr_of "$i")")
-done
+for i in $(seq 0 $((n - 1))); do hosts+=(--host "$prefix-h$i:$(addr_of "$i")"); done
 # The emulator stands in for wires and switches, which take no CPU from the
 # hosts, and its timing is the link's: it runs at the lowest real-time
 # priority (SCHED_FIFO 1), so a rank computing, or a compiler, cannot make
@@ -181,10 +192,6 @@ for _ in $(seq 100); do
     sleep 0.05
 done
 grep -q ': ready$' "$state/emu.log" || { echo "topo.sh: emulator did not start" >&2; false; }
-for i in $(seq 0 $((n - 1))); do
-    ip -n "$prefix-h$i" addr add "$(addr_of "$i")/24" dev lcemu0
-    ip -n "$prefix-h$i" link set lcemu0 up
-    echo "$(addr_of "$i") slots=1" >>"$state/hosts"
-done
-trap - ERR INT TERM
+address_hosts
+setup_end
 head -1 "$state/emu.log"
