@@ -18,15 +18,39 @@
 #include <unistd.h>
 
 static const char *const lc__coll_names[] = { "?",         "allreduce",      "broadcast",
-                                              "allgather", "reduce_scatter", "barrier" };
+                                              "allgather", "reduce_scatter", "barrier",
+                                              "alltoall",  "alltoallv" };
 
+/* The signature every message of the collective carries: ranks whose
+ * arguments differ (count, type, op, root, algorithm, codec) fail with
+ * LC_ERR_MISMATCH instead of misreading each other's bytes. alltoallv counts
+ * differ legitimately between ranks; a block of the wrong size is caught on
+ * arrival. */
 static uint32_t lc__coll_sig(const lc_coll_args_t *a, lc_algo_t algo, int size)
 {
-    uint64_t fields[7] = { (uint64_t)a->type, (uint64_t)a->count, (uint64_t)a->dtype,
+    char spec[LC_CODEC_SPEC_MAX] = "";
+    if (a->codec != NULL) lc__codec_format(lc__codec_params(a->codec), spec, sizeof(spec));
+    uint64_t fields[8] = { (uint64_t)a->type, (uint64_t)a->count, (uint64_t)a->dtype,
                            (uint64_t)a->op,   (uint64_t)a->root,  (uint64_t)algo,
-                           (uint64_t)size };
+                           (uint64_t)size,    lc__hash64(spec, strlen(spec), 0) };
     uint64_t h = lc__hash64(fields, sizeof(fields), 0);
     return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Elements of the send buffer an alltoallv reads: max(sdispls + sendcounts). */
+static int lc__alltoallv_extent(const lc_coll_args_t *a, int size, int send, size_t *ext_p)
+{
+    const size_t *cnt = send ? a->sendcounts : a->recvcounts;
+    const size_t *dis = send ? a->sdispls : a->rdispls;
+    size_t ext = 0, end;
+    for (int i = 0; i < size; i++) {
+        if (cnt[i] == 0) continue;
+        if (cnt[i] > SIZE_MAX - dis[i]) return 0;
+        end = dis[i] + cnt[i];
+        ext = LC_MAX(ext, end);
+    }
+    *ext_p = ext;
+    return 1;
 }
 
 static lc_status_t lc__check_args(lc_comm_t *comm, const lc_coll_args_t *a, lc_request_t **req_p)
@@ -54,6 +78,29 @@ static lc_status_t lc__check_args(lc_comm_t *comm, const lc_coll_args_t *a, lc_r
         return LC_ERR_INVALID_ARG;
     }
     esize = lc_dtype_size(a->dtype);
+    if (a->type == LC_COLL_ALLTOALLV) {
+        size_t se, re;
+        if (a->sendcounts == NULL || a->sdispls == NULL || a->recvcounts == NULL ||
+            a->rdispls == NULL) {
+            lc_error("%s: NULL count or displacement array", name);
+            return LC_ERR_INVALID_ARG;
+        }
+        if (!lc__alltoallv_extent(a, comm->size, 1, &se) ||
+            !lc__alltoallv_extent(a, comm->size, 0, &re) || !lc__mul_ok(se, esize, &bytes) ||
+            !lc__mul_ok(re, esize, &bytes) || LC_MAX(se, re) > (SIZE_MAX >> 2) / esize) {
+            lc_error("%s: counts and displacements overflow", name);
+            return LC_ERR_INVALID_ARG;
+        }
+        if ((se > 0 && a->sendbuf == NULL) || (re > 0 && a->recvbuf == NULL)) {
+            lc_error("%s: NULL buffer with non-zero counts", name);
+            return LC_ERR_INVALID_ARG;
+        }
+        if (se > 0 && a->sendbuf == a->recvbuf) {
+            lc_error("%s: in place is not supported (sendbuf == recvbuf)", name);
+            return LC_ERR_INVALID_ARG;
+        }
+        return LC_OK;
+    }
     /* The largest buffer any collective touches is size * count elements. */
     if (!lc__mul_ok(a->count, esize, &bytes) || !lc__mul_ok(bytes, (size_t)comm->size, &total) ||
         total > (SIZE_MAX >> 2)) {
@@ -66,8 +113,93 @@ static lc_status_t lc__check_args(lc_comm_t *comm, const lc_coll_args_t *a, lc_r
             lc_error("%s: NULL buffer with count %zu", name, a->count);
             return LC_ERR_INVALID_ARG;
         }
+        if (a->type == LC_COLL_ALLTOALL && a->sendbuf == a->recvbuf) {
+            lc_error("%s: in place is not supported (sendbuf == recvbuf)", name);
+            return LC_ERR_INVALID_ARG;
+        }
     }
     return LC_OK;
+}
+
+/* The codec a call asks for (codec_spec, else codec), or none. */
+static lc_status_t lc__codec_asked(const lc_coll_args_t *a, const lc_op_params_t *p,
+                                   lc_codec_params_t *cp, int *have_p)
+{
+    static const char *const defaults[] = { "none", "onebit", "topk:0.01", "int8", "fp16",
+                                            "bf16" };
+    const char *name = lc__coll_names[a->type];
+    const char *spec = NULL;
+
+    *have_p = 0;
+    if (p == NULL) return LC_OK;
+    if ((p->field_mask & LC_OP_PARAM_FIELD_CODEC_SPEC) && p->codec_spec != NULL) {
+        spec = p->codec_spec;
+    } else if (p->field_mask & LC_OP_PARAM_FIELD_CODEC) {
+        if ((unsigned)p->codec >= sizeof(defaults) / sizeof(defaults[0])) {
+            lc_error("%s: unknown codec %d", name, (int)p->codec);
+            return LC_ERR_INVALID_ARG;
+        }
+        spec = defaults[p->codec];
+    }
+    if (spec == NULL) return LC_OK;
+    if (lc__codec_parse(spec, cp) != LC_OK) {
+        lc_error("%s: bad codec spec '%s'", name, spec);
+        return LC_ERR_INVALID_ARG;
+    }
+    /* "none" without a zstd stage is no codec at all. */
+    *have_p = cp->id != LC_CODEC_NONE || cp->zstd != LC_CODEC_ZSTD_OFF;
+    return LC_OK;
+}
+
+/* Resolve the call's codec into a->codec; check what it can code. */
+static lc_status_t lc__codec_resolve(lc_comm_t *comm, lc_coll_args_t *a, const lc_op_params_t *p)
+{
+    const char *name = lc__coll_names[a->type];
+    lc_codec_params_t cp;
+    int have;
+    lc_status_t st;
+
+    LC_CHECK(lc__codec_asked(a, p, &cp, &have));
+    if (!have) return LC_OK;
+    if (a->type == LC_COLL_REDUCE_SCATTER || a->type == LC_COLL_BARRIER) {
+        lc_error("%s does not take a codec", name);
+        return LC_ERR_UNSUPPORTED;
+    }
+    if (a->dtype != LC_FLOAT32) {
+        lc_error("%s: codecs take float32 data (dtype %d)", name, (int)a->dtype);
+        return LC_ERR_UNSUPPORTED;
+    }
+    if (a->type == LC_COLL_ALLREDUCE && a->op != LC_SUM && a->op != LC_AVG) {
+        lc_error("%s: a codec sums its data: only LC_SUM and LC_AVG (op %d)", name, (int)a->op);
+        return LC_ERR_UNSUPPORTED;
+    }
+    if (comm->size == 1) return LC_OK; /* nothing goes on a wire */
+    pthread_mutex_lock(&comm->lock);
+    st = lc__comm_codec_get(comm, &cp, &a->codec);
+    pthread_mutex_unlock(&comm->lock);
+    return st;
+}
+
+/* The error-feedback state of the call, when it keeps one. */
+static lc_status_t lc__tensor_resolve(lc_comm_t *comm, const lc_coll_args_t *a,
+                                      const lc_op_params_t *p, lc_tensor_t **t_p)
+{
+    size_t count = a->count;
+    lc_status_t st;
+
+    *t_p = NULL;
+    if (a->codec == NULL || p == NULL || !(p->field_mask & LC_OP_PARAM_FIELD_TENSOR_KEY))
+        return LC_OK;
+    if ((p->field_mask & LC_OP_PARAM_FIELD_ERROR_FEEDBACK) && !p->error_feedback) return LC_OK;
+    if (!(lc__codec_ops(a->codec)->caps & LC_CODEC_CAP_EF)) return LC_OK;
+    /* Broadcast: only the root encodes. */
+    if (a->type == LC_COLL_BROADCAST && a->root != comm->rank) return LC_OK;
+    if (a->type == LC_COLL_ALLTOALL) count = a->count * (size_t)comm->size;
+    if (a->type == LC_COLL_ALLTOALLV) lc__alltoallv_extent(a, comm->size, 1, &count);
+    pthread_mutex_lock(&comm->lock);
+    st = lc__tensor_acquire(comm, p->tensor_key, a->codec, count, t_p);
+    pthread_mutex_unlock(&comm->lock);
+    return st;
 }
 
 /* Validate, select, number and queue a collective. kick: wake the progress
@@ -81,6 +213,7 @@ static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
 
     LC_CHECK(lc__check_args(comm, &a, req_p));
     a.algo = comm->cfg.algo;
+    a.algo_env = 1;
     a.chunk_bytes = comm->cfg.chunk_bytes;
     if (params != NULL) {
         if (params->field_mask & LC_OP_PARAM_FIELD_ALGO) {
@@ -88,7 +221,10 @@ static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
                 lc_error("%s: unknown algorithm %d", lc__coll_names[a.type], (int)params->algo);
                 return LC_ERR_INVALID_ARG;
             }
-            if (params->algo != LC_ALGO_AUTO) a.algo = params->algo;
+            if (params->algo != LC_ALGO_AUTO) {
+                a.algo = params->algo;
+                a.algo_env = 0;
+            }
         }
         if ((params->field_mask & LC_OP_PARAM_FIELD_CHUNK_BYTES) && params->chunk_bytes > 0) {
             if (params->chunk_bytes < 64 || params->chunk_bytes > ((size_t)1 << 30)) {
@@ -99,10 +235,16 @@ static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
             a.chunk_bytes = params->chunk_bytes;
         }
     }
+    LC_CHECK(lc__codec_resolve(comm, &a, params));
     LC_CHECK(lc__coll_select(&a, comm->size, &comm->cfg, &comm->link, &algo));
 
     req = calloc(1, sizeof(*req));
     if (req == NULL) return LC_ERR_NO_MEMORY;
+    lc_status_t st = lc__tensor_resolve(comm, &a, params, &req->tensor);
+    if (st != LC_OK) {
+        free(req);
+        return st;
+    }
     req->comm = comm;
     req->args = a;
     req->algo = algo;
@@ -267,4 +409,49 @@ lc_status_t lc_ibarrier(lc_comm_t *comm, lc_request_t **req_p)
 lc_status_t lc_barrier(lc_comm_t *comm)
 {
     return lc__comm_run(comm, &lc__barrier_args, NULL);
+}
+
+lc_status_t lc_ialltoall(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                         lc_comm_t *comm, const lc_op_params_t *params, lc_request_t **req_p)
+{
+    lc_coll_args_t a = lc__args(LC_COLL_ALLTOALL, sendbuf, recvbuf, count, dtype, LC_SUM, 0);
+    return lc__comm_submit(comm, &a, params, req_p);
+}
+
+lc_status_t lc_alltoall(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                        lc_comm_t *comm, const lc_op_params_t *params)
+{
+    lc_coll_args_t a = lc__args(LC_COLL_ALLTOALL, sendbuf, recvbuf, count, dtype, LC_SUM, 0);
+    return lc__comm_run(comm, &a, params);
+}
+
+static lc_coll_args_t lc__args_v(const void *sendbuf, const size_t *sendcounts,
+                                 const size_t *sdispls, void *recvbuf, const size_t *recvcounts,
+                                 const size_t *rdispls, lc_dtype_t dtype)
+{
+    lc_coll_args_t a = lc__args(LC_COLL_ALLTOALLV, sendbuf, recvbuf, 0, dtype, LC_SUM, 0);
+    a.sendcounts = sendcounts;
+    a.sdispls = sdispls;
+    a.recvcounts = recvcounts;
+    a.rdispls = rdispls;
+    return a;
+}
+
+lc_status_t lc_ialltoallv(const void *sendbuf, const size_t *sendcounts, const size_t *sdispls,
+                          void *recvbuf, const size_t *recvcounts, const size_t *rdispls,
+                          lc_dtype_t dtype, lc_comm_t *comm, const lc_op_params_t *params,
+                          lc_request_t **req_p)
+{
+    lc_coll_args_t a =
+        lc__args_v(sendbuf, sendcounts, sdispls, recvbuf, recvcounts, rdispls, dtype);
+    return lc__comm_submit(comm, &a, params, req_p);
+}
+
+lc_status_t lc_alltoallv(const void *sendbuf, const size_t *sendcounts, const size_t *sdispls,
+                         void *recvbuf, const size_t *recvcounts, const size_t *rdispls,
+                         lc_dtype_t dtype, lc_comm_t *comm, const lc_op_params_t *params)
+{
+    lc_coll_args_t a =
+        lc__args_v(sendbuf, sendcounts, sdispls, recvbuf, recvcounts, rdispls, dtype);
+    return lc__comm_run(comm, &a, params);
 }

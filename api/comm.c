@@ -324,6 +324,7 @@ lc_status_t lc_comm_destroy(lc_comm_t *comm)
      * engine, the transport and the schedule. */
     lc__driver_stop(comm);
     lc__comm_fail_all(comm, LC_ERR_REVOKED);
+    lc__comm_codecs_free(comm);
     lc__progress_fd_del(comm->progress, comm->wake_h);
     close(comm->wake_fd);
     if (comm->tl != NULL) comm->tl_ops->destroy(comm->tl);

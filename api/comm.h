@@ -24,6 +24,33 @@
 
 enum { LC_REQ_QUEUED = 0, LC_REQ_RUNNING = 1, LC_REQ_DONE = 2 };
 
+/*
+ * Error-feedback state kept under a tensor key (api/tensor.c). w[0] is the
+ * committed worker residual, w[1] the one a running collective writes; on
+ * success they swap (so a failed collective leaves w[0] as it was). red[]
+ * likewise for the reducer residual of the elements [red_off, red_off +
+ * red_cnt) this rank re-encodes. busy: requests queued or running with it;
+ * a released tensor is freed when the last of them completes.
+ */
+typedef struct lc_tensor {
+    uint64_t key;
+    size_t count;
+    lc_codec_t *codec;
+    lc_codec_state_t *w[2];
+    lc_codec_state_t *red[2];
+    size_t red_off, red_cnt;
+    int busy;
+    int released;
+    struct lc_tensor *next;
+} lc_tensor_t;
+
+/* A codec instantiated for this communicator, by canonical spec. */
+typedef struct lc_codec_entry {
+    char spec[LC_CODEC_SPEC_MAX];
+    lc_codec_t *codec;
+    struct lc_codec_entry *next;
+} lc_codec_entry_t;
+
 /* Who runs the progress engine (api/driver.c). */
 enum { LC_LOOP_FREE = 0, LC_LOOP_THREAD = 1, LC_LOOP_CALLER = 2 };
 
@@ -41,6 +68,7 @@ struct lc_request {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct lc_request *next; /* submission queue */
+    lc_tensor_t *tensor;     /* error-feedback state, or NULL */
 };
 
 struct lc_comm {
@@ -68,6 +96,8 @@ struct lc_comm {
     pthread_mutex_t lock; /* protects the fields below */
     lc_request_t *q_head, *q_tail;
     uint64_t next_seq;
+    lc_codec_entry_t *codecs; /* instantiated codecs (used on the engine only) */
+    lc_tensor_t *tensors;     /* error-feedback state by tensor key */
 
     /* the engine's owner only (the progress thread or a blocking caller) */
     lc_request_t *active;
@@ -99,6 +129,24 @@ void lc__comm_apply_params(lc_config_t *cfg, const lc_comm_params_t *p);
 /* Validate, number and queue a collective; the progress thread runs it. */
 lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,
                             const lc_op_params_t *params, lc_request_t **req_p);
+
+/* api/tensor.c. The codec for params (comm->lock held: created once per
+ * spec and kept until the communicator is destroyed). */
+lc_status_t lc__comm_codec_get(lc_comm_t *comm, const lc_codec_params_t *params,
+                               lc_codec_t **codec_p);
+/* The tensor under key for count elements and codec, created (zeroed) on
+ * first use, busy + 1 (comm->lock held). LC_ERR_MISMATCH (logged) when the
+ * key is bound to another count or codec. */
+lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec, size_t count,
+                               lc_tensor_t **t_p);
+/* Before a collective runs (engine): point args at the states; (re)make the
+ * reducer residual when the owned range changed. */
+lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off,
+                               size_t red_cnt);
+/* The collective ended: adopt what it wrote when commit, busy - 1. */
+void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit);
+/* Free every codec and tensor (destroy). */
+void lc__comm_codecs_free(lc_comm_t *comm);
 
 /* 64-bit FNV-1a, used for job ids and argument signatures. */
 uint64_t lc__hash64(const void *data, size_t len, uint64_t h);

@@ -25,6 +25,12 @@ void lc__comm_pump(lc_comm_t *comm);
 
 static void lc__req_complete(lc_request_t *req, lc_status_t status)
 {
+    /* The commit point: a collective that succeeded hands its error
+     * feedback over; one that failed leaves the residuals as they were. */
+    if (req->tensor != NULL) {
+        lc__tensor_finish(req->comm, req->tensor, status == LC_OK);
+        req->tensor = NULL;
+    }
     pthread_mutex_lock(&req->lock);
     req->status = status;
     req->comm = NULL;
@@ -54,9 +60,16 @@ static void lc__comm_coll_done(void *arg, lc_status_t status)
     lc_comm_t *comm = req->comm;
     lc_op_info_t *info = &req->info;
 
+    lc_sched_times_t tm;
+
     memset(info, 0, sizeof(*info));
     lc__sched_bytes(comm->sched, &info->bytes_sent, &info->bytes_received);
-    info->ratio = 1.0;
+    lc__sched_times(comm->sched, &tm);
+    info->ratio = info->bytes_sent > 0 ? (double)tm.raw_sent / (double)info->bytes_sent : 1.0;
+    info->codec = req->args.codec != NULL ? lc__codec_params(req->args.codec)->id : LC_CODEC_NONE;
+    info->encode_us = (double)tm.encode_ns / 1e3;
+    info->decode_us = (double)tm.decode_ns / 1e3;
+    info->wire_us = (double)tm.wire_ns / 1e3;
     info->algo = req->algo;
     info->seq = req->seq;
     info->epoch = 0;
@@ -104,7 +117,14 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
     }
     if (comm->tl != NULL) comm->tl_ops->stats(comm->tl, &req->tl_before);
     lc__sched_reset(comm->sched);
-    st = lc__coll_build(comm->sched, &req->args, req->algo, comm->rank, comm->size);
+    st = LC_OK;
+    if (req->tensor != NULL) {
+        size_t off, cnt;
+        lc__coll_owned(&req->args, req->algo, comm->rank, comm->size, &off, &cnt);
+        st = lc__tensor_prepare(req->tensor, &req->args, off, cnt);
+    }
+    if (st == LC_OK)
+        st = lc__coll_build(comm->sched, &req->args, req->algo, comm->rank, comm->size);
     if (st == LC_OK) {
         lc_sched_run_params_t rp = {
             .tl = comm->tl,

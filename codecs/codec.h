@@ -46,15 +46,10 @@
 #define LC_CODEC_HDR_LEN 16u       /* message header bytes */
 #define LC_CODEC_SPEC_MAX 128u     /* longest canonical spec string, with the NUL */
 
-typedef enum {
-    LC_CODEC_NONE = 0,   /* f32 as is */
-    LC_CODEC_ONEBIT = 1, /* sign bits + one scale per block */
-    LC_CODEC_TOPK = 2,   /* k largest magnitudes: indices + values */
-    LC_CODEC_INT8 = 3,   /* int8 with one scale per block */
-    LC_CODEC_FP16 = 4,   /* IEEE half, round to nearest even */
-    LC_CODEC_BF16 = 5,   /* bfloat16, round to nearest even */
-    LC_CODEC_ID_MAX = 6
-} lc_codec_id_t;
+/* Codec ids are the public lc_codec_type_t values (laconic.h); they also go
+ * into the message header, so they never change. */
+typedef lc_codec_type_t lc_codec_id_t;
+#define LC_CODEC_ID_MAX 6
 
 /* Capabilities (lc_codec_ops_t.caps). */
 enum {

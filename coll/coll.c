@@ -33,6 +33,17 @@ void lc__broadcast_ack(lc_sched_t *s, int rank, int n, int root, int last, int a
     }
 }
 
+void lc__coll_owned(const lc_coll_args_t *a, lc_algo_t algo, int rank, int n, size_t *off_p,
+                    size_t *cnt_p)
+{
+    *off_p = 0;
+    *cnt_p = 0;
+    if (a->type == LC_COLL_ALLREDUCE && algo == LC_ALGO_TWOPHASE && n > 1) {
+        *off_p = lc__seg_off(a->count, n, rank);
+        *cnt_p = lc__seg_cnt(a->count, n, rank);
+    }
+}
+
 /* One rank: the result is the input. */
 static lc_status_t lc__coll_single(lc_sched_t *s, const lc_coll_args_t *a)
 {
@@ -41,7 +52,13 @@ static lc_status_t lc__coll_single(lc_sched_t *s, const lc_coll_args_t *a)
     case LC_COLL_ALLREDUCE:
     case LC_COLL_ALLGATHER:
     case LC_COLL_REDUCE_SCATTER:
+    case LC_COLL_ALLTOALL:
         if (a->count > 0) lc__sched_copy(s, a->recvbuf, a->sendbuf, a->count * es);
+        break;
+    case LC_COLL_ALLTOALLV:
+        if (a->sendcounts[0] != a->recvcounts[0]) return LC_ERR_MISMATCH;
+        lc__sched_copy(s, lc__at(a->recvbuf, a->rdispls[0], es),
+                       lc__at(a->sendbuf, a->sdispls[0], es), a->sendcounts[0] * es);
         break;
     default: break;
     }
@@ -51,11 +68,22 @@ static lc_status_t lc__coll_single(lc_sched_t *s, const lc_coll_args_t *a)
 lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *a, lc_algo_t algo, int rank, int n)
 {
     if (n == 1) return lc__coll_single(s, a);
+    if (a->type == LC_COLL_ALLTOALLV) return lc__alltoall_pairwise(s, a, rank, n);
     if (a->count == 0 || a->type == LC_COLL_BARRIER) {
         if (a->type == LC_COLL_BARRIER) return lc__barrier_dissemination(s, a, rank, n);
         return lc__coll_null(s, rank, n);
     }
+    if (a->codec != NULL) {
+        switch (a->type) {
+        case LC_COLL_ALLREDUCE: return lc__allreduce_twophase(s, a, rank, n);
+        case LC_COLL_ALLGATHER: return lc__allgather_ring_coded(s, a, rank, n);
+        case LC_COLL_BROADCAST: return lc__broadcast_chain_coded(s, a, rank, n);
+        case LC_COLL_ALLTOALL: return lc__alltoall_pairwise(s, a, rank, n);
+        default: return LC_ERR_UNSUPPORTED;
+        }
+    }
     switch (a->type) {
+    case LC_COLL_ALLTOALL: return lc__alltoall_pairwise(s, a, rank, n);
     case LC_COLL_ALLREDUCE:
         if (algo == LC_ALGO_RING) return lc__allreduce_ring(s, a, rank, n);
         if (algo == LC_ALGO_TREE) return lc__allreduce_tree(s, a, rank, n);

@@ -17,7 +17,9 @@ typedef enum {
     LC_COLL_BROADCAST = 2,
     LC_COLL_ALLGATHER = 3,
     LC_COLL_REDUCE_SCATTER = 4,
-    LC_COLL_BARRIER = 5
+    LC_COLL_BARRIER = 5,
+    LC_COLL_ALLTOALL = 6,
+    LC_COLL_ALLTOALLV = 7
 } lc_coll_type_t;
 
 typedef struct {
@@ -30,7 +32,17 @@ typedef struct {
     lc_op_t op;
     int root;           /* broadcast */
     lc_algo_t algo;     /* requested (LC_ALGO_AUTO = choose) */
+    int algo_env;       /* algo came from LC_ALGO: ignored where it does not apply */
     size_t chunk_bytes; /* pipeline chunk (already defaulted from the config) */
+    /* alltoallv: per-rank element counts and displacements (elements). */
+    const size_t *sendcounts, *sdispls, *recvcounts, *rdispls;
+    /* Compression (NULL codec: none; only LC_FLOAT32 data). Error feedback:
+     * the worker residual covers the input (elements indexed like sendbuf),
+     * the reducer residual the segment this rank reduces (lc__coll_owned);
+     * each is read from *_in and written to *_out, NULL when off. */
+    lc_codec_t *codec;
+    lc_codec_state_t *ef_in, *ef_out;
+    lc_codec_state_t *red_in, *red_out;
 } lc_coll_args_t;
 
 /* What the communicator measured of its links at set-up (the same on every rank). */
@@ -47,6 +59,12 @@ typedef struct {
 lc_status_t lc__coll_select(const lc_coll_args_t *args, int nranks, const lc_config_t *cfg,
                             const lc_coll_link_t *link, lc_algo_t *algo_p);
 
+/* The elements [*off_p, *off_p + *cnt_p) this rank reduces and re-encodes
+ * (and keeps a reducer residual for) in a compressed collective; 0 elements
+ * when it re-encodes nothing. */
+void lc__coll_owned(const lc_coll_args_t *args, lc_algo_t algo, int rank, int nranks,
+                    size_t *off_p, size_t *cnt_p);
+
 /* Build the schedule for args with algorithm algo on (rank, nranks). */
 lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *args, lc_algo_t algo, int rank,
                            int nranks);
@@ -60,5 +78,10 @@ lc_status_t lc__reduce_scatter_ring(lc_sched_t *s, const lc_coll_args_t *a, int 
 lc_status_t lc__broadcast_chain(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
 lc_status_t lc__broadcast_tree(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
 lc_status_t lc__barrier_dissemination(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__alltoall_pairwise(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+/* Compressed (a->codec set). */
+lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__allgather_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__broadcast_chain_coded(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
 
 #endif

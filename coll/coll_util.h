@@ -33,6 +33,16 @@ static inline size_t lc__chunk_elems(const lc_coll_args_t *a)
     return ce ? ce : 1;
 }
 
+/* Elements per chunk of a compressed collective: whole codec blocks (a
+ * multiple of 2048 elements when the chunk holds one), so only a chunk's
+ * last block is short. */
+static inline size_t lc__coded_chunk_elems(const lc_coll_args_t *a)
+{
+    size_t ce = a->chunk_bytes / sizeof(float);
+    if (ce >= 2048) ce -= ce % 2048;
+    return ce ? ce : 1;
+}
+
 static inline size_t lc__nchunks(size_t elems, size_t ce)
 {
     return LC_DIV_UP(elems, ce);

@@ -19,13 +19,24 @@
  * grow to their high-water mark and stay.
  */
 #include "coll/sched.h"
+#include "codecs/codec.h"
 #include "core/reduce.h"
 #include "core/util.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum { LC_SOP_SEND, LC_SOP_RECV, LC_SOP_REDUCE, LC_SOP_COPY, LC_SOP_SCALE, LC_SOP_NOP };
+enum {
+    LC_SOP_SEND,
+    LC_SOP_RECV,
+    LC_SOP_REDUCE,
+    LC_SOP_COPY,
+    LC_SOP_SCALE,
+    LC_SOP_NOP,
+    LC_SOP_ENCODE,
+    LC_SOP_DECODE,
+    LC_SOP_ZERO
+};
 enum { LC_SOP_WAITING, LC_SOP_READY, LC_SOP_POSTED, LC_SOP_DONE };
 enum { LC_DIR_SEND = 0, LC_DIR_RECV = 1 };
 
@@ -35,6 +46,7 @@ typedef struct lc_sop {
     uint8_t state;
     uint8_t dtype;
     uint8_t op;
+    uint8_t var; /* recv: a shorter message is fine; decode: accumulate */
     int32_t peer;
     int32_t nranks;
     uint32_t ndeps;       /* dependencies not yet finished */
@@ -44,7 +56,16 @@ typedef struct lc_sop {
     void *dst;
     const void *a;
     const void *b;
-    size_t count; /* elements (reduce, scale) or bytes (send, recv, copy) */
+    size_t count; /* elements (reduce, scale, encode, decode) or bytes (send, recv, copy) */
+    /* Coded data: a send or decode whose bytes are the output of op src_op
+     * (an encode, or a variable-length receive); an encode's codec, residual
+     * states (in: read; out: written, may be the same) and their offset. */
+    int32_t src_op;
+    size_t cap; /* encode: capacity of dst; recv: posted length */
+    size_t len; /* encode: message length; recv: bytes received */
+    lc_codec_t *codec;
+    lc_codec_state_t *st_in, *st_out;
+    size_t off;
 } lc_sop_t;
 
 typedef struct {
@@ -82,7 +103,11 @@ struct lc_sched {
     lc_status_t status;
     int ndone;
     uint64_t bytes_sent, bytes_received;
+    uint64_t raw_sent; /* what was sent, counted before compression */
     uint64_t last_progress_ns;
+    uint64_t encode_ns, decode_ns, wire_ns;
+    uint64_t wire_t0; /* when the transport last went from idle to busy */
+    int in_flight;    /* transport operations posted and not completed */
 };
 
 lc_status_t lc__sched_create(lc_sched_t **s_p)
@@ -195,6 +220,7 @@ static lc_sop_t *lc__sched_new_op(lc_sched_t *s, int kind, int *id_p)
     op->first_edge = -1;
     op->next_in_peer = -1;
     op->peer = -1;
+    op->src_op = -1;
     return op;
 }
 
@@ -304,6 +330,77 @@ int lc__sched_scale(lc_sched_t *s, void *buf, size_t count, lc_dtype_t dtype, lc
     return id;
 }
 
+int lc__sched_recv_upto(lc_sched_t *s, int peer, void *buf, size_t cap)
+{
+    int id = lc__sched_msg(s, LC_SOP_RECV, peer, buf, NULL, cap);
+    if (id >= 0) s->ops[id].var = 1;
+    return id;
+}
+
+int lc__sched_send_coded(lc_sched_t *s, int peer, int src_op)
+{
+    if (src_op < 0 || src_op >= s->nops) return lc__sched_fail_build(s, LC_ERR_INVALID_ARG);
+    /* The buffer is the source's output; checked non-NULL when it was added. */
+    int id = lc__sched_msg(s, LC_SOP_SEND, peer, NULL, s->ops[src_op].dst, 0);
+    if (id < 0) return id;
+    s->ops[id].src_op = src_op;
+    lc__sched_dep(s, src_op, id);
+    return id;
+}
+
+int lc__sched_encode(lc_sched_t *s, lc_codec_t *codec, lc_codec_state_t *st_in,
+                     lc_codec_state_t *st_out, size_t off, const float *src, size_t count,
+                     void *dst, size_t cap)
+{
+    int id;
+    lc_sop_t *o;
+
+    if (codec == NULL || dst == NULL || (count > 0 && src == NULL) ||
+        (st_out != NULL && st_in == NULL))
+        return lc__sched_fail_build(s, LC_ERR_INVALID_ARG);
+    o = lc__sched_new_op(s, LC_SOP_ENCODE, &id);
+    if (o == NULL) return -1;
+    o->codec = codec;
+    o->st_in = st_in;
+    o->st_out = st_out;
+    o->off = off;
+    o->a = src;
+    o->dst = dst;
+    o->count = count;
+    o->cap = cap;
+    return id;
+}
+
+int lc__sched_decode(lc_sched_t *s, lc_codec_t *codec, int src_op, float *dst, size_t count,
+                     int accumulate)
+{
+    int id;
+    lc_sop_t *o;
+
+    if (codec == NULL || src_op < 0 || src_op >= s->nops || (count > 0 && dst == NULL))
+        return lc__sched_fail_build(s, LC_ERR_INVALID_ARG);
+    o = lc__sched_new_op(s, LC_SOP_DECODE, &id);
+    if (o == NULL) return -1;
+    o->codec = codec;
+    o->src_op = src_op;
+    o->dst = dst;
+    o->count = count;
+    o->var = (uint8_t)(accumulate != 0);
+    lc__sched_dep(s, src_op, id);
+    return id;
+}
+
+int lc__sched_zero(lc_sched_t *s, void *dst, size_t bytes)
+{
+    int id;
+    lc_sop_t *o = lc__sched_new_op(s, LC_SOP_ZERO, &id);
+
+    if (o == NULL) return -1;
+    o->dst = dst;
+    o->count = bytes;
+    return id;
+}
+
 int lc__sched_nop(lc_sched_t *s)
 {
     int id;
@@ -363,6 +460,8 @@ int lc__sched_num_ops(const lc_sched_t *s)
 static void lc__sched_fail(lc_sched_t *s, lc_status_t st)
 {
     if (s->finished) return;
+    if (s->in_flight > 0) s->wire_ns += lc__now_ns() - s->wire_t0;
+    s->in_flight = 0;
     s->finished = 1;
     s->status = st;
     s->nready = 0;
@@ -394,6 +493,12 @@ static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
 
         *head = op->next_in_peer;
         op->state = LC_SOP_POSTED;
+        if (op->src_op >= 0) {
+            const lc_sop_t *src = &s->ops[op->src_op];
+            op->a = src->dst;
+            op->count = src->len;
+        }
+        if (s->in_flight++ == 0) s->wire_t0 = lc__now_ns();
         if (dir == LC_DIR_SEND)
             st = s->run.tl_ops->send(s->run.tl, peer, &tag, op->a, op->count, lc__sched_tl_cb, op);
         else
@@ -401,6 +506,50 @@ static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
                 s->run.tl_ops->recv(s->run.tl, peer, &tag, op->dst, op->count, lc__sched_tl_cb, op);
         if (st != LC_OK) lc__sched_fail(s, st);
     }
+}
+
+/* Encode (residual range copied from st_in to st_out first, so the
+ * committed residual is only read) or decode; timed. */
+static lc_status_t lc__sched_run_codec(lc_sched_t *s, lc_sop_t *op)
+{
+    uint64_t t0 = lc__now_ns();
+    lc_status_t st;
+
+    if (op->kind == LC_SOP_ENCODE) {
+        if (op->st_out != NULL && op->st_in != op->st_out && op->st_out->residual != NULL &&
+            op->count > 0)
+            memcpy(op->st_out->residual + op->off, op->st_in->residual + op->off,
+                   op->count * sizeof(float));
+        st = lc__codec_encode(op->codec, op->st_out, op->off, op->a, LC_FLOAT32, op->count, op->dst,
+                              op->cap, &op->len);
+        s->encode_ns += lc__now_ns() - t0;
+        if (st != LC_OK)
+            lc_error("seq %llu: encoding %zu elements failed: %s", (unsigned long long)s->run.seq,
+                     op->count, lc_status_str(st));
+        return st;
+    }
+    const lc_sop_t *src = &s->ops[op->src_op];
+    /* A message of another element count is the peer disagreeing on the
+     * arguments (alltoallv counts), not a corrupt frame: say so. */
+    if (src->len >= LC_CODEC_HDR_LEN) {
+        uint64_t n = lc__codec_get64((const uint8_t *)src->dst + 8);
+        if (n != op->count) {
+            lc_error("seq %llu: rank %d sent a block of %llu elements, expected %zu",
+                     (unsigned long long)s->run.seq, src->peer, (unsigned long long)n, op->count);
+            return LC_ERR_MISMATCH;
+        }
+    }
+    if (op->var)
+        st = lc__codec_decode_accumulate(op->codec, src->dst, src->len, op->dst, op->count);
+    else
+        st = lc__codec_decode(op->codec, src->dst, src->len, op->dst, op->count);
+    s->decode_ns += lc__now_ns() - t0;
+    if (st != LC_OK)
+        lc_error("seq %llu: a coded message of %zu bytes%s%d does not decode to %zu elements: %s",
+                 (unsigned long long)s->run.seq, src->len,
+                 src->kind == LC_SOP_RECV ? " from rank " : " of rank ",
+                 src->peer, op->count, lc_status_str(st));
+    return st;
 }
 
 static void lc__sched_execute(lc_sched_t *s, lc_sop_t *op)
@@ -418,6 +567,18 @@ static void lc__sched_execute(lc_sched_t *s, lc_sop_t *op)
         if (op->dst != op->a && op->count > 0) memmove(op->dst, op->a, op->count);
         break;
     case LC_SOP_SCALE: lc__reduce_div(op->dst, op->count, (lc_dtype_t)op->dtype, op->nranks); break;
+    case LC_SOP_ZERO:
+        if (op->count > 0) memset(op->dst, 0, op->count);
+        break;
+    case LC_SOP_ENCODE:
+    case LC_SOP_DECODE: {
+        lc_status_t st = lc__sched_run_codec(s, op);
+        if (st != LC_OK) {
+            lc__sched_fail(s, st);
+            return;
+        }
+        break;
+    }
     default: break;
     }
     lc__sched_complete(s, op);
@@ -450,20 +611,24 @@ static void lc__sched_tl_cb(void *arg, lc_status_t status, size_t length)
     lc_sched_t *s = op->sched;
 
     if (!s->running || s->finished || op->state != LC_SOP_POSTED) return;
+    if (--s->in_flight == 0) s->wire_ns += lc__now_ns() - s->wire_t0;
     if (status != LC_OK) {
         lc_debug("seq %llu: %s %s peer %d failed: %s", (unsigned long long)s->run.seq,
                  op->kind == LC_SOP_SEND ? "send to" : "recv from", "", op->peer,
                  lc_status_str(status));
         lc__sched_fail(s, status);
-    } else if (op->kind == LC_SOP_RECV && length != op->count) {
+    } else if (op->kind == LC_SOP_RECV && (op->var ? length > op->count : length != op->count)) {
         lc_error("seq %llu: message %u from rank %d has %zu bytes, expected %zu",
                  (unsigned long long)s->run.seq, op->index, op->peer, length, op->count);
         lc__sched_fail(s, LC_ERR_MISMATCH);
     } else {
-        if (op->kind == LC_SOP_SEND)
+        if (op->kind == LC_SOP_SEND) {
             s->bytes_sent += length;
-        else
+            s->raw_sent += op->src_op >= 0 ? s->ops[op->src_op].count * sizeof(float) : length;
+        } else {
             s->bytes_received += length;
+            op->len = length;
+        }
         lc__sched_complete(s, op);
     }
     lc__sched_kick(s);
@@ -484,6 +649,9 @@ lc_status_t lc__sched_start(lc_sched_t *s, const lc_sched_run_params_t *params)
     s->nready = 0;
     s->bytes_sent = 0;
     s->bytes_received = 0;
+    s->raw_sent = 0;
+    s->encode_ns = s->decode_ns = s->wire_ns = 0;
+    s->in_flight = 0;
     s->last_progress_ns = lc__now_ns();
     /* Push in reverse so that ops run roughly in the order they were added. */
     for (int i = s->nops - 1; i >= 0; i--) {
@@ -510,6 +678,14 @@ void lc__sched_bytes(const lc_sched_t *s, uint64_t *sent_p, uint64_t *received_p
 {
     *sent_p = s->bytes_sent;
     *received_p = s->bytes_received;
+}
+
+void lc__sched_times(const lc_sched_t *s, lc_sched_times_t *t)
+{
+    t->raw_sent = s->raw_sent;
+    t->encode_ns = s->encode_ns;
+    t->decode_ns = s->decode_ns;
+    t->wire_ns = s->wire_ns;
 }
 
 uint64_t lc__sched_last_progress_ns(const lc_sched_t *s)

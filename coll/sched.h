@@ -21,6 +21,7 @@
 #define LC_COLL_SCHED_H
 
 #include "laconic.h"
+#include "codecs/codec.h"
 #include "transport/transport.h"
 
 #include <stddef.h>
@@ -54,6 +55,30 @@ int lc__sched_copy(lc_sched_t *s, void *dst, const void *src, size_t bytes);
 /* For LC_AVG: buf[i] /= nranks. For other ops: a no-op node. */
 int lc__sched_scale(lc_sched_t *s, void *buf, size_t count, lc_dtype_t dtype, lc_op_t op,
                     int nranks);
+/*
+ * Coded data (compressed collectives). An encode op compresses count f32
+ * elements of src into dst (cap bytes, at least lc__codec_max_encoded_size).
+ * With error feedback, elements [off, off + count) of st_in's residual are
+ * read and the updated residual is written to the same range of st_out (the
+ * range is copied first when they differ): st_in stays untouched, so a
+ * collective that fails leaves the committed residual as it was. st_out
+ * NULL: no error feedback.
+ */
+int lc__sched_encode(lc_sched_t *s, lc_codec_t *codec, lc_codec_state_t *st_in,
+                     lc_codec_state_t *st_out, size_t off, const float *src, size_t count,
+                     void *dst, size_t cap);
+/* Send the message produced by src_op (an encode, or a receive added with
+ * lc__sched_recv_upto): its bytes, its length. Depends on src_op. */
+int lc__sched_send_coded(lc_sched_t *s, int peer, int src_op);
+/* Receive a message of at most cap bytes (its length is kept for decode). */
+int lc__sched_recv_upto(lc_sched_t *s, int peer, void *buf, size_t cap);
+/* Decode the message of src_op (encode or receive) into dst (count f32),
+ * or add it to dst when accumulate. A message that does not validate fails
+ * the schedule with LC_ERR_CORRUPT. Depends on src_op. */
+int lc__sched_decode(lc_sched_t *s, lc_codec_t *codec, int src_op, float *dst, size_t count,
+                     int accumulate);
+/* memset(dst, 0, bytes). */
+int lc__sched_zero(lc_sched_t *s, void *dst, size_t bytes);
 /* A node that does nothing: a join point for dependencies. */
 int lc__sched_nop(lc_sched_t *s);
 /* after starts only once before has finished. Ignores negative ids (an
@@ -93,6 +118,15 @@ int lc__sched_running(const lc_sched_t *s);
 
 /* Payload bytes sent / received by the last (or current) run. */
 void lc__sched_bytes(const lc_sched_t *s, uint64_t *sent_p, uint64_t *received_p);
+
+/* Where the last (or current) run spent its time; raw_sent: bytes sent,
+ * counted as the f32 data they encode (coded sends) or as is. */
+typedef struct {
+    uint64_t raw_sent;
+    uint64_t encode_ns, decode_ns;
+    uint64_t wire_ns; /* time with at least one transport operation in flight */
+} lc_sched_times_t;
+void lc__sched_times(const lc_sched_t *s, lc_sched_times_t *t);
 
 /* Monotonic time (ns) of the last op completion; for no-progress timeouts. */
 uint64_t lc__sched_last_progress_ns(const lc_sched_t *s);

@@ -33,9 +33,21 @@
 #include "coll/coll.h"
 #include "core/util.h"
 
-static int lc__algo_fits(lc_coll_type_t type, lc_algo_t algo)
+static int lc__algo_fits(const lc_coll_args_t *a, lc_algo_t algo)
 {
-    switch (type) {
+    if (a->codec != NULL) {
+        switch (a->type) {
+        case LC_COLL_ALLREDUCE: return algo == LC_ALGO_TWOPHASE;
+        case LC_COLL_BROADCAST: return algo == LC_ALGO_CHAIN;
+        case LC_COLL_ALLGATHER: return algo == LC_ALGO_RING;
+        case LC_COLL_ALLTOALL:
+        case LC_COLL_ALLTOALLV: return algo == LC_ALGO_PAIRWISE;
+        default: return 0;
+        }
+    }
+    switch (a->type) {
+    case LC_COLL_ALLTOALL:
+    case LC_COLL_ALLTOALLV: return algo == LC_ALGO_PAIRWISE;
     case LC_COLL_ALLREDUCE:
         return algo == LC_ALGO_RING || algo == LC_ALGO_TREE || algo == LC_ALGO_RECDBL;
     case LC_COLL_BROADCAST: return algo == LC_ALGO_CHAIN || algo == LC_ALGO_TREE;
@@ -52,15 +64,31 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
     size_t bytes = a->count * lc_dtype_size(a->dtype);
     int long_haul = link != NULL && cfg->wan_rtt_us > 0 && link->rtt_us >= cfg->wan_rtt_us;
 
-    if (a->algo != LC_ALGO_AUTO && a->type != LC_COLL_BARRIER) {
-        if (!lc__algo_fits(a->type, a->algo)) {
-            lc_error("algorithm %s does not implement this collective", lc_algo_str(a->algo));
+    if (a->algo != LC_ALGO_AUTO && a->type != LC_COLL_BARRIER &&
+        !(a->algo_env && !lc__algo_fits(a, a->algo))) {
+        if (!lc__algo_fits(a, a->algo)) {
+            lc_error("algorithm %s does not implement this collective%s", lc_algo_str(a->algo),
+                     a->codec != NULL ? " with a codec" : "");
             return LC_ERR_UNSUPPORTED;
         }
         *algo_p = a->algo;
         return LC_OK;
     }
+    if (a->codec != NULL) {
+        switch (a->type) {
+        case LC_COLL_ALLREDUCE: *algo_p = LC_ALGO_TWOPHASE; return LC_OK;
+        case LC_COLL_BROADCAST: *algo_p = LC_ALGO_CHAIN; return LC_OK;
+        case LC_COLL_ALLGATHER: *algo_p = LC_ALGO_RING; return LC_OK;
+        case LC_COLL_ALLTOALL:
+        case LC_COLL_ALLTOALLV: *algo_p = LC_ALGO_PAIRWISE; return LC_OK;
+        default:
+            lc_error("this collective does not take a codec");
+            return LC_ERR_UNSUPPORTED;
+        }
+    }
     switch (a->type) {
+    case LC_COLL_ALLTOALL:
+    case LC_COLL_ALLTOALLV: *algo_p = LC_ALGO_PAIRWISE; break;
     case LC_COLL_ALLREDUCE:
         if (bytes <= cfg->small_bytes)
             *algo_p = LC_ALGO_RECDBL;

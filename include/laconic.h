@@ -131,11 +131,16 @@ typedef enum {
     LC_ALGO_TREE = 2,   /**< Double binary tree (allreduce) / pipelined binary tree (broadcast). */
     LC_ALGO_RECDBL = 3, /**< Recursive doubling (small-message allreduce, allgather, barrier). */
     LC_ALGO_CHAIN = 4,  /**< Pipelined chain (broadcast). */
-    LC_ALGO_COUNT = 5   /**< Number of algorithms (not an algorithm). */
+    LC_ALGO_TWOPHASE = 5, /**< Compressed allreduce: encoded all-to-all to the owner of each
+                             segment, which sums and re-encodes once, then an all-gather
+                             of those bytes. */
+    LC_ALGO_PAIRWISE = 6, /**< Pairwise exchange (alltoall, alltoallv). */
+    LC_ALGO_COUNT = 7     /**< Number of algorithms (not an algorithm). */
 } lc_algo_t;
 
 /**
- * @brief A static name for an algorithm ("auto", "ring", "tree", "recdbl", "chain").
+ * @brief A static name for an algorithm ("auto", "ring", "tree", "recdbl", "chain",
+ * "twophase", "pairwise").
  * @param algo Any value; unknown values give "unknown".
  * @return A string that must not be freed.
  */
@@ -259,10 +264,31 @@ LC_API lc_status_t lc_comm_rank(const lc_comm_t *comm, int *rank_p);
  */
 LC_API lc_status_t lc_comm_size(const lc_comm_t *comm, int *size_p);
 
+/**
+ * @brief Codecs: how a collective compresses what it sends (per call, see
+ * lc_op_params_t). Values are part of the ABI.
+ *
+ * Lossy codecs (all but ::LC_CODEC_NONE) take ::LC_FLOAT32 data and the
+ * ::LC_SUM or ::LC_AVG reduction only; other combinations get
+ * ::LC_ERR_UNSUPPORTED. Error feedback (onebit, topk) needs a tensor key.
+ */
+typedef enum {
+    LC_CODEC_NONE = 0,   /**< No compression (with "+zstd": a lossless stage only). */
+    LC_CODEC_ONEBIT = 1, /**< Sign bits and one scale (mean |x|) per block of 2048: about 32x. */
+    LC_CODEC_TOPK = 2,   /**< The largest magnitudes (default 1%) as indices + values. */
+    LC_CODEC_INT8 = 3,   /**< int8 with one scale per block of 256: about 3.9x. */
+    LC_CODEC_FP16 = 4,   /**< IEEE binary16, round to nearest even: 2x. */
+    LC_CODEC_BF16 = 5    /**< bfloat16, round to nearest even: 2x. */
+} lc_codec_type_t;
+
 /** @brief Bits of lc_op_params_t::field_mask. */
 enum {
-    LC_OP_PARAM_FIELD_ALGO = 1u << 0,       /**< lc_op_params_t::algo is set. */
-    LC_OP_PARAM_FIELD_CHUNK_BYTES = 1u << 1 /**< lc_op_params_t::chunk_bytes is set. */
+    LC_OP_PARAM_FIELD_ALGO = 1u << 0,          /**< lc_op_params_t::algo is set. */
+    LC_OP_PARAM_FIELD_CHUNK_BYTES = 1u << 1,   /**< lc_op_params_t::chunk_bytes is set. */
+    LC_OP_PARAM_FIELD_CODEC = 1u << 2,         /**< lc_op_params_t::codec is set. */
+    LC_OP_PARAM_FIELD_CODEC_SPEC = 1u << 3,    /**< lc_op_params_t::codec_spec is set. */
+    LC_OP_PARAM_FIELD_TENSOR_KEY = 1u << 4,    /**< lc_op_params_t::tensor_key is set. */
+    LC_OP_PARAM_FIELD_ERROR_FEEDBACK = 1u << 5 /**< lc_op_params_t::error_feedback is set. */
 };
 
 /** @brief Per-call parameters of a collective (NULL means all defaults). */
@@ -271,7 +297,34 @@ typedef struct {
     lc_algo_t algo;      /**< Force an algorithm (::LC_ALGO_AUTO = choose). */
     size_t chunk_bytes;  /**< Pipeline chunk size in bytes, 64 B to 1 GiB (0 = default, @c
                             LC_CHUNK_BYTES). */
+    lc_codec_type_t codec; /**< Compress with this codec and its default parameters (topk
+                              keeps 1%). Overridden by @c codec_spec. */
+    const char *codec_spec; /**< Codec as a spec string, e.g. "onebit", "topk:0.01",
+                               "int8", "bf16", "fp16", "topk:0.001+zstd", "zstd" (see
+                               README, Codecs). Every rank must pass the same codec:
+                               ranks that differ get ::LC_ERR_MISMATCH. */
+    uint64_t tensor_key; /**< Names the tensor across calls: the communicator keeps its
+                            error-feedback residuals under this key (see
+                            lc_tensor_release()). A key is bound to one element count
+                            and codec; a call that reuses it with another gets
+                            ::LC_ERR_MISMATCH. Without a key there is no error
+                            feedback. */
+    int error_feedback; /**< 1 (default when a key is given and the codec keeps
+                           residuals: onebit, topk) or 0 to turn it off. */
 } lc_op_params_t;
+
+/**
+ * @brief Free the error-feedback state kept under @p key (a tensor that is
+ * gone, or a bucket layout that changed). A collective still queued or
+ * running with the key keeps its state until it completes. Not collective:
+ * each rank frees its own state, so every rank should release the key at the
+ * same point of its call sequence.
+ * @param comm Communicator.
+ * @param key The tensor key.
+ * @return ::LC_OK; ::LC_ERR_INVALID_ARG if @p comm is NULL or holds no state
+ *   under @p key.
+ */
+LC_API lc_status_t lc_tensor_release(lc_comm_t *comm, uint64_t key);
 
 /**
  * @brief What a finished collective did, filled by lc_wait() / lc_test() on
@@ -286,6 +339,12 @@ typedef struct {
     double elapsed_us; /**< Time from start on the progress thread to completion. */
     uint32_t epoch;    /**< Membership epoch the collective ran in. */
     uint64_t seq;      /**< Sequence number of the collective on this communicator. */
+    lc_codec_type_t codec; /**< Codec the collective compressed with. */
+    double encode_us;  /**< Time spent encoding (and folding in error feedback). */
+    double decode_us;  /**< Time spent decoding and reducing decoded data. */
+    double wire_us;    /**< Time during which at least one message was in flight. When
+                          encode_us + decode_us + wire_us exceeds elapsed_us, the
+                          pipeline overlapped them. */
 } lc_op_info_t;
 
 /**
@@ -381,6 +440,63 @@ LC_API lc_status_t lc_reduce_scatter(const void *sendbuf, void *recvbuf, size_t 
 LC_API lc_status_t lc_ireduce_scatter(const void *sendbuf, void *recvbuf, size_t recvcount,
                                       lc_dtype_t dtype, lc_op_t op, lc_comm_t *comm,
                                       const lc_op_params_t *params, lc_request_t **req_p);
+
+/**
+ * @brief Every rank sends a block of @p count elements to every rank: rank
+ * r's block for rank d is at @p sendbuf + d * count and lands at @p recvbuf
+ * + r * count on rank d (MPI_Alltoall). With a codec in @p params, each
+ * block is encoded once by its sender and decoded by its receiver; this
+ * rank's own block is copied exactly.
+ * @param sendbuf size * @p count elements.
+ * @param recvbuf size * @p count elements; must not be @p sendbuf.
+ * @param count Elements per block.
+ * @param dtype Element type (::LC_FLOAT32 with a codec).
+ * @param comm Communicator.
+ * @param params Per-call parameters (codec, tensor key) or NULL.
+ * @return ::LC_OK or an error.
+ */
+LC_API lc_status_t lc_alltoall(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                               lc_comm_t *comm, const lc_op_params_t *params);
+
+/**
+ * @brief Non-blocking lc_alltoall().
+ * @param req_p Receives the request.
+ */
+LC_API lc_status_t lc_ialltoall(const void *sendbuf, void *recvbuf, size_t count,
+                                lc_dtype_t dtype, lc_comm_t *comm, const lc_op_params_t *params,
+                                lc_request_t **req_p);
+
+/**
+ * @brief All-to-all with a count and a displacement (both in elements) per
+ * rank (MPI_Alltoallv). What rank r sends rank d (@p sendcounts[d] on r)
+ * must be what d expects from r (@p recvcounts[r] on d), else both fail with
+ * ::LC_ERR_MISMATCH. Zero counts send nothing. With a codec and error
+ * feedback, the tensor key's residual is indexed like @p sendbuf.
+ * @param sendbuf Input.
+ * @param sendcounts size counts: elements for each rank.
+ * @param sdispls size offsets into @p sendbuf (elements).
+ * @param recvbuf Output; must not be @p sendbuf.
+ * @param recvcounts size counts: elements from each rank.
+ * @param rdispls size offsets into @p recvbuf (elements).
+ * @param dtype Element type (::LC_FLOAT32 with a codec).
+ * @param comm Communicator.
+ * @param params Per-call parameters or NULL.
+ * @return ::LC_OK or an error.
+ */
+LC_API lc_status_t lc_alltoallv(const void *sendbuf, const size_t *sendcounts,
+                                const size_t *sdispls, void *recvbuf, const size_t *recvcounts,
+                                const size_t *rdispls, lc_dtype_t dtype, lc_comm_t *comm,
+                                const lc_op_params_t *params);
+
+/**
+ * @brief Non-blocking lc_alltoallv(). The count and displacement arrays, like
+ * the buffers, must stay valid until the request completes.
+ * @param req_p Receives the request.
+ */
+LC_API lc_status_t lc_ialltoallv(const void *sendbuf, const size_t *sendcounts,
+                                 const size_t *sdispls, void *recvbuf, const size_t *recvcounts,
+                                 const size_t *rdispls, lc_dtype_t dtype, lc_comm_t *comm,
+                                 const lc_op_params_t *params, lc_request_t **req_p);
 
 /**
  * @brief Return once every rank has entered the barrier.

@@ -1,0 +1,191 @@
+/*
+ * What a communicator keeps for compressed collectives: the codecs it has
+ * instantiated (one per canonical spec: their scratch is reused by every
+ * call with that spec) and the error-feedback residuals of each tensor key.
+ *
+ * Life of a tensor's residuals: a call with a key binds the key to its
+ * element count and codec and allocates the residuals zeroed. While the
+ * collective runs, its encodes read the committed residual and write the
+ * other buffer (coll/sched.h); when it succeeds the two swap, when it fails
+ * nothing changes, so a retried collective never counts a gradient twice.
+ * Every algorithm writes the whole range it was given (the worker residual
+ * over the input; the reducer residual over the segment the rank owns), so
+ * the buffer left over after a swap is fully rewritten before the next swap.
+ *
+ * Codecs and tensors are created on the caller's thread under comm->lock
+ * and used only by whichever thread runs the engine; a tensor is freed by
+ * lc_tensor_release, or by the engine when its last user completes.
+ */
+#include "api/comm.h"
+#include "core/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+lc_status_t lc__comm_codec_get(lc_comm_t *comm, const lc_codec_params_t *params,
+                               lc_codec_t **codec_p)
+{
+    char spec[LC_CODEC_SPEC_MAX];
+    lc_codec_entry_t *e;
+
+    lc__codec_format(params, spec, sizeof(spec));
+    for (e = comm->codecs; e != NULL; e = e->next) {
+        if (strcmp(e->spec, spec) == 0) {
+            *codec_p = e->codec;
+            return LC_OK;
+        }
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) return LC_ERR_NO_MEMORY;
+    lc_status_t st = lc__codec_create(params, &e->codec);
+    if (st != LC_OK) {
+        free(e);
+        return st;
+    }
+    memcpy(e->spec, spec, sizeof(spec));
+    e->next = comm->codecs;
+    comm->codecs = e;
+    *codec_p = e->codec;
+    return LC_OK;
+}
+
+static void lc__tensor_free(lc_tensor_t *t)
+{
+    for (int i = 0; i < 2; i++) {
+        lc__codec_state_destroy(t->w[i]);
+        lc__codec_state_destroy(t->red[i]);
+    }
+    free(t);
+}
+
+lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec, size_t count,
+                               lc_tensor_t **t_p)
+{
+    lc_tensor_t *t;
+
+    for (t = comm->tensors; t != NULL; t = t->next) {
+        if (t->key != key) continue;
+        if (t->count != count || t->codec != codec) {
+            char a[LC_CODEC_SPEC_MAX], b[LC_CODEC_SPEC_MAX];
+            lc__codec_format(lc__codec_params(t->codec), a, sizeof(a));
+            lc__codec_format(lc__codec_params(codec), b, sizeof(b));
+            lc_error("tensor key %llu holds %zu elements coded %s; this call has %zu coded %s "
+                     "(lc_tensor_release the key first)",
+                     (unsigned long long)key, t->count, a, count, b);
+            return LC_ERR_MISMATCH;
+        }
+        t->busy++;
+        *t_p = t;
+        return LC_OK;
+    }
+    t = calloc(1, sizeof(*t));
+    if (t == NULL) return LC_ERR_NO_MEMORY;
+    t->key = key;
+    t->count = count;
+    t->codec = codec;
+    for (int i = 0; i < 2; i++) {
+        if (lc__codec_state_create(codec, count, &t->w[i]) != LC_OK) {
+            lc__tensor_free(t);
+            return LC_ERR_NO_MEMORY;
+        }
+    }
+    t->busy = 1;
+    t->next = comm->tensors;
+    comm->tensors = t;
+    *t_p = t;
+    return LC_OK;
+}
+
+lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off,
+                               size_t red_cnt)
+{
+    if (red_cnt > 0 && (t->red[0] == NULL || t->red_off != red_off || t->red_cnt != red_cnt)) {
+        if (t->red[0] != NULL)
+            lc_info("tensor key %llu: this rank now reduces elements [%zu, %zu) instead of "
+                    "[%zu, %zu); its reducer residual starts again from zero",
+                    (unsigned long long)t->key, red_off, red_off + red_cnt, t->red_off,
+                    t->red_off + t->red_cnt);
+        for (int i = 0; i < 2; i++) {
+            lc__codec_state_destroy(t->red[i]);
+            t->red[i] = NULL;
+        }
+        for (int i = 0; i < 2; i++)
+            if (lc__codec_state_create(t->codec, red_cnt, &t->red[i]) != LC_OK)
+                return LC_ERR_NO_MEMORY;
+        t->red_off = red_off;
+        t->red_cnt = red_cnt;
+    }
+    /* The running collective continues the committed random streams. */
+    t->w[1]->rng = t->w[0]->rng;
+    args->ef_in = t->w[0];
+    args->ef_out = t->w[1];
+    if (red_cnt > 0) {
+        t->red[1]->rng = t->red[0]->rng;
+        args->red_in = t->red[0];
+        args->red_out = t->red[1];
+    }
+    return LC_OK;
+}
+
+static void lc__swap(lc_codec_state_t **s)
+{
+    lc_codec_state_t *tmp = s[0];
+    s[0] = s[1];
+    s[1] = tmp;
+}
+
+void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit)
+{
+    int free_it;
+
+    if (commit) {
+        lc__swap(t->w);
+        if (t->red[0] != NULL) lc__swap(t->red);
+    }
+    pthread_mutex_lock(&comm->lock);
+    free_it = --t->busy == 0 && t->released;
+    pthread_mutex_unlock(&comm->lock);
+    if (free_it) lc__tensor_free(t);
+}
+
+lc_status_t lc_tensor_release(lc_comm_t *comm, uint64_t key)
+{
+    lc_tensor_t **pp, *t = NULL;
+
+    if (comm == NULL) {
+        lc_error("lc_tensor_release: comm is NULL");
+        return LC_ERR_INVALID_ARG;
+    }
+    pthread_mutex_lock(&comm->lock);
+    for (pp = &comm->tensors; *pp != NULL; pp = &(*pp)->next) {
+        if ((*pp)->key == key) {
+            t = *pp;
+            *pp = t->next; /* a later call with the key starts afresh */
+            break;
+        }
+    }
+    int free_now = t != NULL && t->busy == 0;
+    if (t != NULL) t->released = 1;
+    pthread_mutex_unlock(&comm->lock);
+    if (t == NULL) {
+        lc_error("lc_tensor_release: no state under tensor key %llu", (unsigned long long)key);
+        return LC_ERR_INVALID_ARG;
+    }
+    if (free_now) lc__tensor_free(t);
+    return LC_OK;
+}
+
+void lc__comm_codecs_free(lc_comm_t *comm)
+{
+    while (comm->tensors != NULL) {
+        lc_tensor_t *t = comm->tensors;
+        comm->tensors = t->next;
+        lc__tensor_free(t);
+    }
+    while (comm->codecs != NULL) {
+        lc_codec_entry_t *e = comm->codecs;
+        comm->codecs = e->next;
+        lc__codec_destroy(e->codec);
+        free(e);
+    }
+}

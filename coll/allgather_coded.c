@@ -1,0 +1,54 @@
+/*
+ * Compressed ring all-gather: each block is encoded once, by its owner, and
+ * the bytes travel the ring 0 -> 1 -> ... -> n-1 -> 0 unchanged.
+ *
+ * Rank r encodes its block chunk by chunk (with its residual when error
+ * feedback is on) and decodes its own encoding into its slot of the output
+ * ("adopts" it), so every rank holds the decoded value of the same bytes. In
+ * step s (0 <= s < n-1) it sends the chunks of block (r - s) mod n (its own
+ * encoding, then what it has just received) and receives block
+ * (r - s - 1) mod n, which it decodes into place and forwards at step s+1
+ * without re-encoding. Chunks pipeline: chunk c is forwarded as soon as it
+ * has arrived, while later chunks are still on the wire.
+ *
+ * Abort safety: in place (the input is the output's own slot), the own slot
+ * is decoded into only once every message has arrived. Scratch: one encoded
+ * chunk per chunk of every block (reused across calls).
+ */
+#include "coll/coll.h"
+#include "coll/coll_util.h"
+
+lc_status_t lc__allgather_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int r, int n)
+{
+    const size_t ce = lc__coded_chunk_elems(a), nc = lc__nchunks(a->count, ce);
+    const size_t cap = lc__codec_max_encoded_size(a->codec, ce);
+    const int right = lc__mod(r + 1, n), left = lc__mod(r - 1, n);
+    float *out = a->recvbuf;
+    const float *in = a->sendbuf;
+    const int inplace = in == out + (size_t)r * a->count;
+    uint8_t *bufs = lc__sched_scratch(s, (size_t)n * nc * cap);
+    int *prev = lc__coll_ids(s, nc); /* the message of the previous step, per chunk */
+    int join = inplace ? lc__sched_nop(s) : -1;
+
+    if (bufs == NULL || prev == NULL) return LC_ERR_NO_MEMORY;
+    for (size_t c = 0; c < nc; c++) {
+        size_t e0 = c * ce, k = LC_MIN(ce, a->count - e0);
+        prev[c] = lc__sched_encode(s, a->codec, a->ef_in, a->ef_out, e0, in + e0, k,
+                                   bufs + c * cap, cap);
+        int adopt = lc__sched_decode(s, a->codec, prev[c], out + (size_t)r * a->count + e0, k, 0);
+        lc__sched_dep(s, join, adopt);
+    }
+    for (int st = 0; st < n - 1; st++) {
+        int rb = lc__mod(r - st - 1, n);
+        for (size_t c = 0; c < nc; c++) lc__sched_send_coded(s, right, prev[c]);
+        for (size_t c = 0; c < nc; c++) {
+            size_t e0 = c * ce, k = LC_MIN(ce, a->count - e0);
+            uint8_t *buf = bufs + ((size_t)(st + 1) * nc + c) * cap;
+            int id = lc__sched_recv_upto(s, left, buf, cap);
+            lc__sched_dep(s, id, join);
+            lc__sched_decode(s, a->codec, id, out + (size_t)rb * a->count + e0, k, 0);
+            prev[c] = id;
+        }
+    }
+    return LC_OK;
+}
