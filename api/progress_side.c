@@ -17,11 +17,13 @@
 #include "api/comm.h"
 #include "core/util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 void lc__comm_pump(lc_comm_t *comm);
+static void lc__comm_sched_yield(void *arg);
 
 static void lc__req_complete(lc_request_t *req, lc_status_t status)
 {
@@ -133,6 +135,8 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
             .sig = req->sig,
             .done_cb = lc__comm_coll_done,
             .done_arg = req,
+            .yield_cb = lc__comm_sched_yield,
+            .yield_arg = comm,
         };
         comm->active = req;
         st = lc__sched_start(comm->sched, &rp);
@@ -173,7 +177,19 @@ void lc__comm_on_wake(void *arg, uint32_t events)
     if (read(comm->wake_fd, &v, sizeof(v)) < 0) {
         /* EAGAIN: another wake-up already drained it. */
     }
+    /* A schedule that yielded to the event loop goes on (it may finish and
+     * pump the queue itself). */
+    if (comm->active != NULL) lc__sched_resume(comm->sched);
     lc__comm_pump(comm);
+}
+
+/* The running schedule gave the loop a turn: come back through wake_fd. */
+static void lc__comm_sched_yield(void *arg)
+{
+    lc_comm_t *comm = arg;
+    uint64_t one = 1;
+    if (write(comm->wake_fd, &one, sizeof(one)) != sizeof(one))
+        lc_error("waking the engine failed: %s", strerror(errno));
 }
 
 void lc__comm_on_tick(void *arg, uint64_t now_ns)

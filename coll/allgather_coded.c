@@ -44,7 +44,7 @@ lc_status_t lc__allgather_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
         for (size_t c = 0; c < nc; c++) {
             size_t e0 = c * ce, k = LC_MIN(ce, a->count - e0);
             uint8_t *buf = bufs + ((size_t)(st + 1) * nc + c) * cap;
-            int id = lc__sched_recv_upto(s, left, buf, cap);
+            int id = lc__sched_recv_upto(s, left, buf, cap, k);
             lc__sched_dep(s, id, join);
             lc__sched_decode(s, a->codec, id, out + (size_t)rb * a->count + e0, k, 0);
             prev[c] = id;

@@ -21,10 +21,18 @@
  * the small rank counts of a WAN job; every receive is posted up front, so
  * long links stream.
  *
- * Pipelining: chunks are independent. Chunk c of phase 1 goes out as soon as
- * it is encoded, the owner adds each contribution as it lands, and chunk c
- * of phase 2 leaves as soon as the owner has all n contributions of chunk c,
- * while later chunks are still being encoded, on the wire or decoded.
+ * Order: each phase is built as n-1 steps of a pairwise exchange (in step
+ * s rank r sends to r + s and receives from r - s), all posted at once: the
+ * encodes run in step order, so the data for r + 1 leaves first and the
+ * senders converging on one receiver are staggered. Holding step s + 1 back
+ * until step s's receives were in was measured and lost (dc scenario, 4
+ * ranks, int8 64 MiB: 400-440 ms against 333-365 ms ungated, one connection
+ * per peer): every step restarted its TCP flows from idle.
+ *
+ * Pipelining: chunk c goes out as soon as it is encoded and is added by the
+ * owner as it lands, while later chunks are still being encoded, on the wire
+ * or decoded. Phase 2 of a chunk starts once the owner has all n
+ * contributions to it.
  *
  * Abort safety: the input and the committed residuals are only read (the
  * updated residuals go to the *_out states, which the communicator adopts
@@ -56,30 +64,30 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
     uint8_t *rcv2 = lc__sched_scratch(s, (size_t)(n - 1) * maxc * cap);
     uint8_t *own = lc__sched_scratch(s, (onc ? onc : 1) * cap);
     int *rid = lc__coll_ids(s, (size_t)n * maxc); /* phase-1 receive of [src][chunk] */
+    int *encs = lc__coll_ids(s, onc);             /* the owner's encoding of each chunk */
     int join = inplace ? lc__sched_nop(s) : -1;   /* in place: all input read, all arrived */
 
-    if (acc == NULL || sendb == NULL || rcv1 == NULL || rcv2 == NULL || own == NULL || rid == NULL)
+
+    if (acc == NULL || sendb == NULL || rcv1 == NULL || rcv2 == NULL || own == NULL || rid == NULL ||
+        encs == NULL)
         return LC_ERR_NO_MEMORY;
 
-    /* Phase 1, sends: chunk by chunk, to every owner in turn. */
-    for (size_t c = 0; c < maxc; c++) {
-        for (int st = 1; st < n; st++) {
-            int j = lc__mod(r + st, n);
-            size_t off = lc__seg_off(a->count, n, j), cnt = lc__seg_cnt(a->count, n, j);
-            if (c * ce >= cnt) continue;
+    /* Phase 1: step st sends the segment of owner r + st, chunk by chunk,
+     * and receives its contribution to this segment from r - st. */
+    for (int st = 1; st < n; st++) {
+        int j = lc__mod(r + st, n), src = lc__mod(r - st, n);
+        size_t off = lc__seg_off(a->count, n, j), cnt = lc__seg_cnt(a->count, n, j);
+        for (size_t c = 0; c < lc__nchunks(cnt, ce); c++) {
             size_t e0 = off + c * ce, k = LC_MIN(ce, cnt - c * ce);
             uint8_t *buf = sendb + ((size_t)(st - 1) * maxc + c) * cap;
             int enc = lc__sched_encode(s, a->codec, a->ef_in, a->ef_out, e0, in + e0, k, buf, cap);
             lc__sched_send_coded(s, j, enc);
             lc__sched_dep(s, enc, join);
         }
-    }
-    /* Phase 1, receives: the other ranks' contributions to this segment. */
-    for (size_t c = 0; c < onc; c++) {
-        for (int st = 1; st < n; st++) {
-            int src = lc__mod(r - st, n);
+        for (size_t c = 0; c < onc; c++) {
             uint8_t *buf = rcv1 + ((size_t)(st - 1) * maxc + c) * cap;
-            rid[(size_t)src * maxc + c] = lc__sched_recv_upto(s, src, buf, cap);
+            int id = lc__sched_recv_upto(s, src, buf, cap, LC_MIN(ce, ocnt - c * ce));
+            rid[(size_t)src * maxc + c] = id;
         }
     }
     /* The owner's sum, encoding, adoption and phase-2 sends, per chunk. */
@@ -110,17 +118,20 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
         lc__sched_dep(s, enc, join);
         int adopt = lc__sched_decode(s, a->codec, enc, out + e0, k, 0);
         lc__sched_dep(s, join, adopt);
-        for (int st = 1; st < n; st++) lc__sched_send_coded(s, lc__mod(r + st, n), enc);
+        encs[c] = enc;
     }
-    /* Phase 2, receives: every other owner's bytes, decoded into place. */
-    for (size_t c = 0; c < maxc; c++) {
-        for (int st = 1; st < n; st++) {
-            int j = lc__mod(r - st, n);
-            size_t off = lc__seg_off(a->count, n, j), cnt = lc__seg_cnt(a->count, n, j);
-            if (c * ce >= cnt) continue;
+    /* Phase 2: step st sends this rank's encoding to r + st and receives
+     * owner r - st's, decoded into place. */
+    for (int st = 1; st < n; st++) {
+        int j = lc__mod(r - st, n);
+        size_t off = lc__seg_off(a->count, n, j), cnt = lc__seg_cnt(a->count, n, j);
+        for (size_t c = 0; c < onc; c++) {
+            lc__sched_send_coded(s, lc__mod(r + st, n), encs[c]);
+        }
+        for (size_t c = 0; c < lc__nchunks(cnt, ce); c++) {
             size_t e0 = off + c * ce, k = LC_MIN(ce, cnt - c * ce);
             uint8_t *buf = rcv2 + ((size_t)(st - 1) * maxc + c) * cap;
-            int id = lc__sched_recv_upto(s, j, buf, cap);
+            int id = lc__sched_recv_upto(s, j, buf, cap, k);
             lc__sched_dep(s, id, join);
             int d = lc__sched_decode(s, a->codec, id, out + e0, k, 0);
             lc__sched_dep(s, join, d);

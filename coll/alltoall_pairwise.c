@@ -87,7 +87,7 @@ lc_status_t lc__alltoall_pairwise(lc_sched_t *s, const lc_coll_args_t *a, int r,
             if (a->codec == NULL) {
                 lc__sched_recv(s, src, lc__at(a->recvbuf, e0, es), k * es);
             } else {
-                int id = lc__sched_recv_upto(s, src, recvb + rch++ * cap, cap);
+                int id = lc__sched_recv_upto(s, src, recvb + rch++ * cap, cap, k);
                 lc__sched_decode(s, a->codec, id, (float *)a->recvbuf + e0, k, 0);
             }
         }

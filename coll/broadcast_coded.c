@@ -34,7 +34,7 @@ lc_status_t lc__broadcast_chain_coded(lc_sched_t *s, const lc_coll_args_t *a, in
                                    bufs + c * cap, cap);
             adopt[c] = msg;
         } else {
-            msg = got = lc__sched_recv_upto(s, prev, bufs + c * cap, cap);
+            msg = got = lc__sched_recv_upto(s, prev, bufs + c * cap, cap, k);
             lc__sched_decode(s, a->codec, msg, buf + e0, k, 0);
         }
         if (next >= 0) {

@@ -38,7 +38,9 @@ void lc__coll_owned(const lc_coll_args_t *a, lc_algo_t algo, int rank, int n, si
 {
     *off_p = 0;
     *cnt_p = 0;
-    if (a->type == LC_COLL_ALLREDUCE && algo == LC_ALGO_TWOPHASE && n > 1) {
+    if (a->type == LC_COLL_ALLREDUCE && algo == LC_ALGO_RING && a->codec != NULL && n > 1) {
+        *cnt_p = a->count; /* every segment but its own, indexed like the buffer */
+    } else if (a->type == LC_COLL_ALLREDUCE && algo == LC_ALGO_TWOPHASE && n > 1) {
         *off_p = lc__seg_off(a->count, n, rank);
         *cnt_p = lc__seg_cnt(a->count, n, rank);
     }
@@ -75,7 +77,9 @@ lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *a, lc_algo_t alg
     }
     if (a->codec != NULL) {
         switch (a->type) {
-        case LC_COLL_ALLREDUCE: return lc__allreduce_twophase(s, a, rank, n);
+        case LC_COLL_ALLREDUCE:
+            if (algo == LC_ALGO_RING) return lc__allreduce_ring_coded(s, a, rank, n);
+            return lc__allreduce_twophase(s, a, rank, n);
         case LC_COLL_ALLGATHER: return lc__allgather_ring_coded(s, a, rank, n);
         case LC_COLL_BROADCAST: return lc__broadcast_chain_coded(s, a, rank, n);
         case LC_COLL_ALLTOALL: return lc__alltoall_pairwise(s, a, rank, n);

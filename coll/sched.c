@@ -9,11 +9,18 @@
  * matches messages between a pair of ranks in FIFO order. A ready send whose
  * predecessor to the same peer is not yet posted waits for it.
  *
- * Every entry point (start, transport completion, abort) funnels into
- * lc__sched_kick(), which drains the ready list iteratively (no recursion, so
- * a transport that completes an op inside send() is fine) and fires done_cb
- * exactly once, as its very last action at the outermost level: done_cb may
- * reset this schedule and start the next collective on it.
+ * Every entry point (start, transport completion, abort, resume) funnels
+ * into lc__sched_kick(), which drains the ready list iteratively (no
+ * recursion, so a transport that completes an op inside send() is fine) and
+ * fires done_cb exactly once, as its very last action at the outermost
+ * level: done_cb may reset this schedule and start the next collective on it.
+ *
+ * Local work is bounded per turn: once the ops run in one kick have taken
+ * LC_SCHED_BUDGET_NS and more are ready, the kick stops and asks its owner
+ * (yield_cb) to come back through the event loop, so a compressed collective
+ * whose encodes are all ready at once (hundreds of milliseconds of work on a
+ * cold buffer) never keeps the thread away from its sockets long enough for
+ * heartbeats to lapse or for receives to back up.
  *
  * Memory is reused across calls: ops, edges, per-peer queues and scratch
  * grow to their high-water mark and stay.
@@ -38,6 +45,8 @@ enum {
     LC_SOP_ZERO
 };
 enum { LC_SOP_WAITING, LC_SOP_READY, LC_SOP_POSTED, LC_SOP_DONE };
+
+#define LC_SCHED_BUDGET_NS 4000000ull /* local work per kick before yielding */
 enum { LC_DIR_SEND = 0, LC_DIR_RECV = 1 };
 
 typedef struct lc_sop {
@@ -98,6 +107,7 @@ struct lc_sched {
     lc_sched_run_params_t run;
     int running;
     int draining;
+    int yielded; /* stopped with ops ready; waiting for lc__sched_resume */
     int finished;
     int done_fired;
     lc_status_t status;
@@ -330,10 +340,13 @@ int lc__sched_scale(lc_sched_t *s, void *buf, size_t count, lc_dtype_t dtype, lc
     return id;
 }
 
-int lc__sched_recv_upto(lc_sched_t *s, int peer, void *buf, size_t cap)
+int lc__sched_recv_upto(lc_sched_t *s, int peer, void *buf, size_t cap, size_t elems)
 {
     int id = lc__sched_msg(s, LC_SOP_RECV, peer, buf, NULL, cap);
-    if (id >= 0) s->ops[id].var = 1;
+    if (id >= 0) {
+        s->ops[id].var = 1;
+        s->ops[id].off = elems;
+    }
     return id;
 }
 
@@ -586,11 +599,27 @@ static void lc__sched_execute(lc_sched_t *s, lc_sop_t *op)
 
 static void lc__sched_kick(lc_sched_t *s)
 {
-    if (s->draining) return;
+    uint64_t t0 = 0;
+    int yield = 0;
+
+    if (s->draining || s->yielded) return;
     s->draining = 1;
     while (s->nready > 0 && !s->finished) {
         lc_sop_t *op = &s->ops[s->ready[--s->nready]];
+        int local = op->kind != LC_SOP_SEND && op->kind != LC_SOP_RECV;
+        if (local && t0 == 0) t0 = lc__now_ns();
         lc__sched_execute(s, op);
+        if (local && s->nready > 0 && s->run.yield_cb != NULL &&
+            lc__now_ns() - t0 > LC_SCHED_BUDGET_NS) {
+            yield = 1;
+            break;
+        }
+    }
+    if (yield && !s->finished) {
+        s->yielded = 1;
+        s->draining = 0;
+        s->run.yield_cb(s->run.yield_arg);
+        return;
     }
     if (!s->finished && s->ndone == s->nops) {
         s->finished = 1;
@@ -624,7 +653,12 @@ static void lc__sched_tl_cb(void *arg, lc_status_t status, size_t length)
     } else {
         if (op->kind == LC_SOP_SEND) {
             s->bytes_sent += length;
-            s->raw_sent += op->src_op >= 0 ? s->ops[op->src_op].count * sizeof(float) : length;
+            const lc_sop_t *src = op->src_op >= 0 ? &s->ops[op->src_op] : NULL;
+            /* The f32 bytes a coded message stands for: an encode's count,
+             * a forwarded receive's element count (kept in off). */
+            s->raw_sent += src == NULL ? length
+                                       : (src->kind == LC_SOP_ENCODE ? src->count : src->off) *
+                                             sizeof(float);
         } else {
             s->bytes_received += length;
             op->len = length;
@@ -643,6 +677,7 @@ lc_status_t lc__sched_start(lc_sched_t *s, const lc_sched_run_params_t *params)
     s->run = *params;
     s->running = 1;
     s->finished = 0;
+    s->yielded = 0;
     s->done_fired = 0;
     s->status = LC_OK;
     s->ndone = 0;
@@ -662,10 +697,18 @@ lc_status_t lc__sched_start(lc_sched_t *s, const lc_sched_run_params_t *params)
     return LC_OK;
 }
 
+void lc__sched_resume(lc_sched_t *s)
+{
+    if (!s->running || s->done_fired || !s->yielded) return;
+    s->yielded = 0;
+    lc__sched_kick(s);
+}
+
 void lc__sched_abort(lc_sched_t *s, lc_status_t status)
 {
     if (!s->running || s->done_fired) return;
     lc__sched_fail(s, status);
+    s->yielded = 0; /* nothing more runs: fire done_cb now */
     lc__sched_kick(s);
 }
 

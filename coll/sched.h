@@ -70,8 +70,9 @@ int lc__sched_encode(lc_sched_t *s, lc_codec_t *codec, lc_codec_state_t *st_in,
 /* Send the message produced by src_op (an encode, or a receive added with
  * lc__sched_recv_upto): its bytes, its length. Depends on src_op. */
 int lc__sched_send_coded(lc_sched_t *s, int peer, int src_op);
-/* Receive a message of at most cap bytes (its length is kept for decode). */
-int lc__sched_recv_upto(lc_sched_t *s, int peer, void *buf, size_t cap);
+/* Receive a coded message of at most cap bytes that holds elems elements
+ * (its length is kept for decode; elems counts what forwarding it sends). */
+int lc__sched_recv_upto(lc_sched_t *s, int peer, void *buf, size_t cap, size_t elems);
 /* Decode the message of src_op (encode or receive) into dst (count f32),
  * or add it to dst when accumulate. A message that does not validate fails
  * the schedule with LC_ERR_CORRUPT. Depends on src_op. */
@@ -102,11 +103,19 @@ typedef struct {
     uint32_t sig; /* argument signature (message tags) */
     lc_sched_done_cb_t done_cb;
     void *done_arg;
+    /* Called (on the engine) when the schedule stopped running local ops
+     * to give the event loop a turn: the owner calls lc__sched_resume() from
+     * the loop soon after. NULL: local ops run to the end in one go. */
+    void (*yield_cb)(void *arg);
+    void *yield_arg;
 } lc_sched_run_params_t;
 
 /* Start running the graph built since the last reset. On an error return
  * nothing was posted and done_cb will not fire. */
 lc_status_t lc__sched_start(lc_sched_t *s, const lc_sched_run_params_t *params);
+
+/* Run the local ops left ready when the schedule yielded (no-op otherwise). */
+void lc__sched_resume(lc_sched_t *s);
 
 /* Fail the running schedule with status (peer lost, remote abort, timeout):
  * cancels its transport operations and fires done_cb(status) if it has not

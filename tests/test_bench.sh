@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# lc-bench end to end: 3 ranks under lcrun, a few small sizes of all-reduce
-# (and all-to-all and the skewed all-to-all alltoallv, which Laconic does not
-# have yet, when the Gloo baseline is built), with --link-mbps/--scenario/
-# --json; python3 then checks that every
-# JSON row parses, has every field, wrong == 0, positive bound_us and
-# pct_bound, and that the expected impl/algo rows are there. Also checks that
+# lc-bench end to end: 3 ranks under lcrun, a few small sizes of all-reduce,
+# all-to-all and the skewed all-to-all alltoallv (against Gloo when the Gloo
+# baseline is built), with --link-mbps/--scenario/--json; python3 then checks
+# that every JSON row parses, has every field, wrong == 0, positive bound_us
+# and pct_bound, and that the expected impl/algo rows are there. With a codec
+# (--codec onebit and bf16, all-reduce and all-to-all at 64 KiB): Laconic's
+# rows name the codec, have ratio > 20 (onebit) or about 2 (bf16), relerr
+# within the codec's bound and the encode/decode/wire times, the baselines'
+# rows stay uncompressed, and reduce_scatter says once on stderr that it runs
+# uncompressed. Also checks that
 # the Gloo store directory is removed (also when rank 0 is stopped by SIGTERM
 # while the store is in use), that a NaN result (injected with
 # LC_BENCH_FAULT=nan) counts as wrong with relerr nan/null, and that without
@@ -34,16 +38,13 @@ mkdir "$tmp/store"
 if [ "$GLOO" = 1 ]; then
     bench allreduce -b 1K -e 64K -f 8 --baseline gloo --gloo-store "$tmp/store"
     bench alltoall --coll alltoall -b 1K -e 64K -f 8 --baseline gloo --gloo-store "$tmp/store"
-    if grep -q '^# lc: alltoall not available' "$tmp/alltoall.out"; then
-        ok "alltoall: Laconic skipped with a note"
-    else fail "alltoall: no '# lc: alltoall not available' line"; cat "$tmp/alltoall.out"; fi
     # Uneven blocks (one empty block per rank), float and int64, every element checked.
     bench alltoallv --coll alltoallv -b 1K -e 64K -f 8 --baseline gloo --gloo-store "$tmp/store"
     bench alltoallv_i64 --coll alltoallv -d int64 -b 4K -e 4K --baseline gloo \
         --gloo-store "$tmp/store"
-    if grep -q '^# lc: alltoallv not available' "$tmp/alltoallv.out"; then
-        ok "alltoallv: Laconic skipped with a note"
-    else fail "alltoallv: no '# lc: alltoallv not available' line"; cat "$tmp/alltoallv.out"; fi
+    # A lossy codec against the (uncompressed) Gloo baseline, on the same data.
+    bench codec_a2a_onebit --coll alltoall -b 64K -e 64K --codec onebit --baseline gloo \
+        --gloo-store "$tmp/store"
     if [ -z "$(ls -A "$tmp/store")" ]; then ok "Gloo store removed"; else
         fail "Gloo store left behind: $(ls -A "$tmp/store")"; fi
     # SIGTERM while rank 0 owns the store: ranks 1 and 2 are pointed at another
@@ -64,11 +65,25 @@ if [ "$GLOO" = 1 ]; then
     fi
 else
     bench allreduce -b 1K -e 64K -f 8
+    bench alltoall --coll alltoall -b 1K -e 64K -f 8
+    bench alltoallv --coll alltoallv -b 1K -e 64K -f 8
+    bench alltoallv_i64 --coll alltoallv -d int64 -b 4K -e 4K
+    bench codec_a2a_onebit --coll alltoall -b 64K -e 64K --codec onebit
     timeout -k 5 60 "$LCRUN" -n 2 --timeout 50 -- "$BENCH" --baseline gloo >"$tmp/ng.out" 2>&1
     if [ $? -ne 0 ] && grep -q "built without Gloo" "$tmp/ng.out"; then
         ok "--baseline gloo without Gloo fails clearly"
     else fail "--baseline gloo without Gloo: no clear failure"; cat "$tmp/ng.out"; fi
 fi
+
+# Codecs (Laconic's rows compressed, error feedback on for onebit), checked below.
+bench codec_ar_onebit -b 64K -e 64K --codec onebit
+bench codec_ar_bf16 -b 64K -e 64K --codec bf16
+bench codec_a2a_bf16 --coll alltoall -b 64K -e 64K --codec bf16
+# reduce_scatter takes no codec: it runs uncompressed, with one note on stderr.
+bench codec_rs --coll reduce_scatter -b 64K -e 64K --codec onebit
+if [ "$(grep -c "reduce_scatter takes no codec" "$tmp/codec_rs.err")" = 1 ]; then
+    ok "codec: reduce_scatter runs uncompressed, said once on stderr"
+else fail "codec: no single 'reduce_scatter takes no codec' note"; cat "$tmp/codec_rs.err"; fi
 
 # A NaN in the result: LC_BENCH_FAULT=nan makes rank 0 overwrite the first
 # output element with NaN before the check. It must count as wrong, and the
@@ -85,6 +100,17 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 assert len(rows) == 1, rows
 assert rows[0]["wrong"] == 1 and rows[0]["relerr"] is None, rows[0]
 PY
+# The same with a lossy codec (relative L2 error instead of per-element).
+LC_BENCH_FAULT=nan timeout -k 5 60 "$LCRUN" -n 3 --timeout 50 -- "$BENCH" -b 64K -e 64K -n 2 -w 1 \
+    --codec bf16 --json "$tmp/nanc.jsonl" >"$tmp/nanc.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && python3 - "$tmp/nanc.jsonl" <<'PY'; then ok "NaN result with a codec: wrong 1, relerr null"; else
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(rows) == 1, rows
+assert rows[0]["codec"] == "bf16" and rows[0]["wrong"] == 1 and rows[0]["relerr"] is None, rows[0]
+PY
+    fail "NaN result with a codec (rc $rc)"; sed 's/^/  /' "$tmp/nanc.out"; fi
 
 # Check the rows.
 if python3 - "$tmp/rows.jsonl" "$GLOO" <<'PY'; then ok "JSON rows"; else fail "JSON rows"; fi
@@ -92,7 +118,8 @@ import json, sys
 path, gloo = sys.argv[1], sys.argv[2] == "1"
 fields = ["kind", "impl", "coll", "algo", "codec", "bytes", "count", "dtype", "op", "nranks",
           "time_us", "algbw_gbps", "busbw_gbps", "wire_bytes", "ratio", "relerr", "wrong",
-          "iters", "rss_mib", "scenario", "link_mbps", "bound_us", "pct_bound"]
+          "iters", "rss_mib", "scenario", "link_mbps", "bound_us", "pct_bound",
+          "encode_us", "decode_us", "wire_us", "ef", "relerr_bound", "data"]
 bad = 0
 def err(msg):
     global bad
@@ -128,23 +155,58 @@ for k, line in enumerate(lines, 1):
             err("%s: pct_bound %r != 100 x bound_us / time_us" % (where, row["pct_bound"]))
     if row["coll"] == "alltoallv" and row["count"] * {"float": 4, "int64": 8}.get(row["dtype"], 0) != row["bytes"]:
         err("%s: count %r does not match the size" % (where, row["count"]))
-    seen.add((row["coll"], row["impl"], row["algo"] if row["impl"] == "gloo" else "*", row["bytes"]))
+    # Codec columns: Laconic's compressed rows name the codec and are checked
+    # against its bound (test with -c 1: relerr is a number); the others are
+    # uncompressed ("none"), baselines without Laconic's times.
+    codec = row["codec"]
+    if row["impl"] != "lc" and codec != "none":
+        err("%s: a baseline row with codec %r" % (where, codec))
+    if row["impl"] != "lc" and any(row[x] is not None for x in ("encode_us", "decode_us", "wire_us")):
+        err("%s: a baseline row with Laconic's times" % where)
+    if row["impl"] == "lc" and not all(num(row[x]) and row[x] >= 0
+                                       for x in ("encode_us", "decode_us", "wire_us")):
+        err("%s: encode/decode/wire_us %r" % (where, [row[x] for x in ("encode_us", "decode_us", "wire_us")]))
+    if codec != "none":
+        where += " " + codec
+        want_ratio = {"onebit": (20, 40), "bf16": (1.9, 2.1)}.get(codec)
+        if want_ratio is None:
+            err("%s: unexpected codec" % where)
+        elif not (num(row["ratio"]) and want_ratio[0] < row["ratio"] < want_ratio[1]):
+            err("%s: ratio %r not in %r" % (where, row["ratio"], want_ratio))
+        bound = {"onebit": 1.0, "bf16": 0.02}.get(codec)
+        if row["relerr_bound"] != bound:
+            err("%s: relerr_bound %r != %r" % (where, row["relerr_bound"], bound))
+        if not (num(row["relerr"]) and 0 < row["relerr"] <= (bound or 0)):
+            err("%s: relerr %r" % (where, row["relerr"]))
+        if row["data"] != "gradient" or row["ef"] != (1 if codec == "onebit" else 0):
+            err("%s: data %r, ef %r" % (where, row["data"], row["ef"]))
+        if row["algo"] != {"allreduce": "twophase", "alltoall": "pairwise"}.get(row["coll"]):
+            err("%s: algo %r" % (where, row["algo"]))
+        if not row["encode_us"] > 0 or not row["decode_us"] > 0:
+            err("%s: encode_us %r decode_us %r" % (where, row["encode_us"], row["decode_us"]))
+    seen.add((row["coll"], row["impl"], row["algo"] if row["impl"] == "gloo" else "*", codec,
+              row["bytes"]))
 want = set()
 for b in (1024, 8192, 65536):
-    want.add(("allreduce", "lc", "*", b))
+    want.add(("allreduce", "lc", "*", "none", b))
+    # 3 ranks: alltoall sizes are multiples of 3 elements, alltoallv's of 3 (= 3 x 2 / 2)
+    want.add(("alltoall", "lc", "*", "none", b - b % 12))
+    want.add(("alltoallv", "lc", "*", "none", b - b % 12))
     if gloo:
         for a in ("ring", "hd", "bcube"):
-            want.add(("allreduce", "gloo", a, b))
-        want.add(("alltoall", "gloo", "-", b - b % 12))
-        # 3 ranks: sizes are multiples of 3 (= 3 x 2 / 2) elements
-        want.add(("alltoallv", "gloo", "-", b - b % 12))
+            want.add(("allreduce", "gloo", a, "none", b))
+        want.add(("alltoall", "gloo", "-", "none", b - b % 12))
+        want.add(("alltoallv", "gloo", "-", "none", b - b % 12))
+want.add(("alltoallv", "lc", "*", "none", 4096 - 4096 % 24))  # the int64 run
 if gloo:
-    want.add(("alltoallv", "gloo", "-", 4096 - 4096 % 24))  # the int64 run
+    want.add(("alltoallv", "gloo", "-", "none", 4096 - 4096 % 24))
+    want.add(("alltoall", "gloo", "-", "none", 65532))  # in the codec run: uncompressed
+for c in ("onebit", "bf16"):
+    want.add(("allreduce", "lc", "*", c, 65536))
+    want.add(("alltoall", "lc", "*", c, 65532))
+want.add(("reduce_scatter", "lc", "*", "none", 65532))  # --codec onebit: uncompressed
 for w in sorted(want - seen, key=str):
     err("missing row %s" % (w,))
-for coll in ("alltoall", "alltoallv"):
-    if any(s[0] == coll and s[1] == "lc" for s in seen):
-        err("a Laconic %s row (Laconic has no %s)" % (coll, coll))
 print("  %d rows, %d problems" % (len(lines), bad))
 sys.exit(1 if bad else 0)
 PY

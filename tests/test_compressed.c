@@ -2,7 +2,7 @@
  * Compressed collectives, through include/laconic.h, on real ranks (forked
  * processes) over TCP on loopback:
  *
- * - allreduce (two-phase), allgather and broadcast with every codec, rank
+ * - allreduce (two-phase and ring), allgather and broadcast with every codec, rank
  *   counts {2,3,4,5,8}, odd counts, in place and out of place: within the
  *   codec's bound of the exact result, and byte-identical on every rank;
  * - alltoall and alltoallv with every codec, skewed and zero-sized blocks;
@@ -110,7 +110,7 @@ static const size_t g_counts[] = { 1, 7, 1023, 300007 };
 #define NCOUNTS (sizeof(g_counts) / sizeof(g_counts[0]))
 #define MAXCOUNT 300007
 
-enum { K_ALLREDUCE, K_ALLGATHER, K_BROADCAST, K_NKINDS };
+enum { K_ALLREDUCE, K_ALLREDUCE_RING, K_ALLGATHER, K_BROADCAST, K_NKINDS };
 
 static int case_index(int kind, size_t codec, size_t ci, int inplace)
 {
@@ -131,6 +131,12 @@ static int run_one(lc_comm_t *comm, int rank, int n, int kind, size_t cc, size_t
 
     switch (kind) {
     case K_ALLREDUCE:
+    case K_ALLREDUCE_RING:
+        /* Two-phase exists only compressed: "none" runs the automatic choice. */
+        if (kind == K_ALLREDUCE_RING || strcmp(spec, "none") != 0) {
+            p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
+            p.algo = kind == K_ALLREDUCE ? LC_ALGO_TWOPHASE : LC_ALGO_RING;
+        }
         for (size_t i = 0; i < count; i++) {
             sbuf[i] = value(rank, i, 1);
             want[i] = 0;
