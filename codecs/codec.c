@@ -589,7 +589,15 @@ static size_t lc__zstd_try(lc_codec_t *c, const uint8_t *body, size_t blen, uint
 lc_status_t lc__codec_encode(lc_codec_t *c, lc_codec_state_t *st, size_t offset, const void *src,
                              lc_dtype_t dtype, size_t count, void *dst, size_t cap, size_t *len_p)
 {
-    const float *x = src;
+    return lc__codec_encode_ef(c, st, st, offset, src, dtype, count, dst, cap, len_p);
+}
+
+lc_status_t lc__codec_encode_ef(lc_codec_t *c, const lc_codec_state_t *st_in,
+                                lc_codec_state_t *st, size_t offset, const void *src,
+                                lc_dtype_t dtype, size_t count, void *dst, size_t cap,
+                                size_t *len_p)
+{
+    const float *x = src, *res_in = NULL;
     float *res = NULL;
     uint64_t *rng = NULL, rng_local = c->p.seed;
     uint8_t *out = dst, *body;
@@ -609,12 +617,14 @@ lc_status_t lc__codec_encode(lc_codec_t *c, lc_codec_state_t *st, size_t offset,
         return LC_ERR_INVALID_ARG;
     }
     if (st != NULL) {
-        if (offset > st->count || count > st->count - offset) {
+        if (offset > st->count || count > st->count - offset || st_in == NULL ||
+            st_in->count != st->count || (st_in->residual == NULL) != (st->residual == NULL)) {
             lc_error("codec encode: elements [%zu, %zu) outside the tensor's %zu", offset,
                      offset + count, st->count);
             return LC_ERR_INVALID_ARG;
         }
         res = st->residual ? st->residual + offset : NULL;
+        res_in = st_in->residual ? st_in->residual + offset : NULL;
         rng = &st->rng;
     } else {
         rng = &rng_local;
@@ -640,7 +650,17 @@ lc_status_t lc__codec_encode(lc_codec_t *c, lc_codec_state_t *st, size_t offset,
     }
     body = zstd ? lc__codec_work_get(&c->stage, LC_STAGE_BODY, bcap) : out + LC_CODEC_HDR_LEN;
     if (body == NULL) return LC_ERR_NO_MEMORY;
-    LC_CHECK(c->ops->encode(&c->p, &c->work, x, res, rng, count, body, bcap, &blen));
+    if (res != NULL && res_in != res) {
+        if (c->ops->encode_split != NULL)
+            LC_CHECK(c->ops->encode_split(&c->p, &c->work, x, res_in, res, rng, count, body, bcap,
+                                          &blen));
+        else {
+            memcpy(res, res_in, count * sizeof(float));
+            LC_CHECK(c->ops->encode(&c->p, &c->work, x, res, rng, count, body, bcap, &blen));
+        }
+    } else {
+        LC_CHECK(c->ops->encode(&c->p, &c->work, x, res, rng, count, body, bcap, &blen));
+    }
     uint8_t flags = 0;
     if (zstd) {
         int shuffled;

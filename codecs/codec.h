@@ -134,6 +134,13 @@ typedef struct {
      * only if the codec documents it; every codec here validates before touching acc. */
     lc_status_t (*decode_accumulate)(const lc_codec_params_t *p, const uint8_t *src, size_t len,
                                      float *acc, size_t count);
+    /* Optional (NULL: the front copies res_in to residual and calls encode): encode with the
+     * residual read from res_in and the updated one written to residual (which may equal
+     * res_in), in the same passes, so a collective that keeps its committed residual
+     * untouched pays no copy. */
+    lc_status_t (*encode_split)(const lc_codec_params_t *p, lc_codec_work_t *w, const float *src,
+                                const float *res_in, float *residual, uint64_t *rng, size_t count,
+                                uint8_t *dst, size_t cap, size_t *len_p);
 } lc_codec_ops_t;
 
 /* The registry: lc__codec_ops_get(id) or NULL. */
@@ -181,6 +188,16 @@ void lc__codec_state_destroy(lc_codec_state_t *state);
 lc_status_t lc__codec_encode(lc_codec_t *codec, lc_codec_state_t *state, size_t offset,
                              const void *src, lc_dtype_t dtype, size_t count, void *dst, size_t cap,
                              size_t *len_p);
+
+/*
+ * lc__codec_encode with the residual read from st_in and written to st_out
+ * (elements [offset, offset + count) of each; st_in is not modified, its
+ * random stream is continued in st_out). st_out NULL: no error feedback.
+ */
+lc_status_t lc__codec_encode_ef(lc_codec_t *codec, const lc_codec_state_t *st_in,
+                                lc_codec_state_t *st_out, size_t offset, const void *src,
+                                lc_dtype_t dtype, size_t count, void *dst, size_t cap,
+                                size_t *len_p);
 
 /* Decode a message of len bytes that must hold exactly count elements into dst (f32). */
 lc_status_t lc__codec_decode(lc_codec_t *codec, const void *src, size_t len, float *dst,

@@ -97,11 +97,12 @@ static inline uint32_t lc__f32_bits(float v)
 
 /* Encode one block of n elements (n % 8 == 0 except for the last block):
  * returns its scale, writes the sign bits at bits (n / 8 bytes, rounded up). */
-static float lc__onebit_block_c(const float *x, float *e, size_t n, int rms, uint8_t *bits)
+static float lc__onebit_block_c(const float *x, const float *ein, float *e, size_t n, int rms,
+                                uint8_t *bits)
 {
     float lane[8] = { 0 };
     for (size_t i = 0; i < n; i++) {
-        float y = e ? x[i] + e[i] : x[i];
+        float y = e ? x[i] + ein[i] : x[i];
         if (e) e[i] = y;
         lane[i % 8] += lc__onebit_mag(y, rms);
     }
@@ -150,7 +151,8 @@ __attribute__((target("avx2"))) static __m256 lc__onebit_sum_avx2(const float *y
  * are summed again with the masks. With every lane finite no element was masked, so the
  * sums, and everything after them, are the bits the C path computes.
  */
-__attribute__((target("avx2"))) static float lc__onebit_block_avx2(const float *x, float *e,
+__attribute__((target("avx2"))) static float lc__onebit_block_avx2(const float *x,
+                                                                   const float *ein, float *e,
                                                                    size_t n, int rms, uint8_t *bits)
 {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -159,9 +161,9 @@ __attribute__((target("avx2"))) static float lc__onebit_block_avx2(const float *
     float lane[8];
     __m256 acc = _mm256_setzero_ps();
 
-    if (e) { /* y = x + e into e, summing as we go */
+    if (e) { /* y = x + e_in into e, summing as we go */
         for (i = 0; i < n8; i += 8) {
-            __m256 y = _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(e + i));
+            __m256 y = _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(ein + i));
             _mm256_storeu_ps(e + i, y);
             acc = _mm256_add_ps(acc, rms ? _mm256_mul_ps(y, y) : _mm256_and_ps(y, absmask));
         }
@@ -172,7 +174,7 @@ __attribute__((target("avx2"))) static float lc__onebit_block_avx2(const float *
     int finite =
         _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(acc, absmask), inf, _CMP_LT_OQ)) == 0xff;
     for (i = n8; i < n; i++) {
-        if (e) e[i] = x[i] + e[i];
+        if (e) e[i] = x[i] + ein[i];
         finite &= isfinite(ys[i]) != 0;
     }
     if (!finite) acc = lc__onebit_sum_avx2(ys, n8, rms, 1);
@@ -224,9 +226,10 @@ __attribute__((target("avx2"))) static void lc__onebit_expand_avx2(const uint8_t
 
 /* ------------------------------------------------------------ vtable */
 
-static lc_status_t lc__onebit_encode(const lc_codec_params_t *p, lc_codec_work_t *w,
-                                     const float *src, float *residual, uint64_t *rng, size_t count,
-                                     uint8_t *dst, size_t cap, size_t *len_p)
+static lc_status_t lc__onebit_encode_split(const lc_codec_params_t *p, lc_codec_work_t *w,
+                                           const float *src, const float *res_in, float *residual,
+                                           uint64_t *rng, size_t count, uint8_t *dst, size_t cap,
+                                           size_t *len_p)
 {
     const uint32_t B = p->block;
     const int rms = (p->flags & LC_CODEC_F_RMS) != 0;
@@ -242,17 +245,25 @@ static lc_status_t lc__onebit_encode(const lc_codec_params_t *p, lc_codec_work_t
     for (size_t b = 0; b < nb; b++) {
         size_t off = b * B, n = LC_MIN((size_t)B, count - off);
         float *e = residual ? residual + off : NULL;
+        const float *ein = residual ? res_in + off : NULL;
         float s;
 #if defined(__x86_64__)
         if (avx2)
-            s = lc__onebit_block_avx2(src + off, e, n, rms, bits + off / 8);
+            s = lc__onebit_block_avx2(src + off, ein, e, n, rms, bits + off / 8);
         else
 #endif
-            s = lc__onebit_block_c(src + off, e, n, rms, bits + off / 8);
+            s = lc__onebit_block_c(src + off, ein, e, n, rms, bits + off / 8);
         lc__codec_put32(scales + 4 * b, lc__f32_bits(s));
     }
     *len_p = lc__onebit_max_body(p, count);
     return LC_OK;
+}
+
+static lc_status_t lc__onebit_encode(const lc_codec_params_t *p, lc_codec_work_t *w,
+                                     const float *src, float *residual, uint64_t *rng, size_t count,
+                                     uint8_t *dst, size_t cap, size_t *len_p)
+{
+    return lc__onebit_encode_split(p, w, src, residual, residual, rng, count, dst, cap, len_p);
 }
 
 /* Validate a body completely; its block and the scales' offset on success. */
@@ -328,4 +339,5 @@ const lc_codec_ops_t lc__codec_onebit_ops = {
     .encode = lc__onebit_encode,
     .decode = lc__onebit_decode,
     .decode_accumulate = lc__onebit_decode_acc,
+    .encode_split = lc__onebit_encode_split,
 };

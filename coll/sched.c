@@ -521,20 +521,16 @@ static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
     }
 }
 
-/* Encode (residual range copied from st_in to st_out first, so the
- * committed residual is only read) or decode; timed. */
+/* Encode (the residual read from st_in, written to st_out: the committed
+ * residual is only read) or decode; timed. */
 static lc_status_t lc__sched_run_codec(lc_sched_t *s, lc_sop_t *op)
 {
     uint64_t t0 = lc__now_ns();
     lc_status_t st;
 
     if (op->kind == LC_SOP_ENCODE) {
-        if (op->st_out != NULL && op->st_in != op->st_out && op->st_out->residual != NULL &&
-            op->count > 0)
-            memcpy(op->st_out->residual + op->off, op->st_in->residual + op->off,
-                   op->count * sizeof(float));
-        st = lc__codec_encode(op->codec, op->st_out, op->off, op->a, LC_FLOAT32, op->count, op->dst,
-                              op->cap, &op->len);
+        st = lc__codec_encode_ef(op->codec, op->st_in, op->st_out, op->off, op->a, LC_FLOAT32,
+                                 op->count, op->dst, op->cap, &op->len);
         s->encode_ns += lc__now_ns() - t0;
         if (st != LC_OK)
             lc_error("seq %llu: encoding %zu elements failed: %s", (unsigned long long)s->run.seq,

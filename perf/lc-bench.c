@@ -5,6 +5,7 @@
  *   lcrun -n 4 lc-bench -b 8 -e 256M -f 4                         Laconic only
  *   lcrun -n 4 lc-bench -b 1M -e 64M --baseline gloo              Laconic and Gloo
  *   mpirun -n 4 lc-bench -b 8 -e 256M --baseline mpi,gloo         Laconic, MPI and Gloo
+ *   lcrun -n 4 lc-bench -b 1M -e 16M --codec onebit --baseline gloo   Laconic compressed
  *
  * With baselines, every implementation runs in the same processes, over the
  * same loopback, size by size and back to back (the order reverses at every
@@ -27,7 +28,7 @@
  * send buffer (SIZE/n to each peer); the count column is the count argument.
  *
  * alltoallv is all-to-all with uneven, skewed blocks (MPI_Alltoallv,
- * gloo::alltoallv; Laconic has none yet). SIZE is again the per-rank send
+ * gloo::alltoallv, lc_alltoallv: the same layout for all three). SIZE is again the per-rank send
  * buffer, count = SIZE / element size its elements (the count column), and
  * the fixed rule is: with n ranks and u = count / (n(n-1)/2), rank r sends
  * rank p a block of ((p - r) mod n) x u elements: nothing to itself (a
@@ -56,21 +57,56 @@
  * 100 x bound_us / time. After timing, -c 1 runs one more call on fresh
  * input and checks every element against the exact expected value (inputs
  * are small integers, exact in every datatype; the reference is computed in
- * double), printing #wrong and the largest relative error. An element that
- * is NaN counts as wrong, and makes the largest relative error NaN ("nan" in
- * the table, null in the JSON). Test hook: with LC_BENCH_FAULT=nan in the
+ * double), printing #wrong and the largest relative error (with a lossy
+ * codec: see Compression below). An element that is NaN counts as wrong,
+ * and makes the largest relative error NaN ("nan" in the table, null in the
+ * JSON). Test hook: with LC_BENCH_FAULT=nan in the
  * environment, rank 0 overwrites the first output element with NaN before
  * checking (floating-point types only), so that tests can see it flagged.
  *
+ * Compression (--codec SPEC, a spec string of lc_op_params_t::codec_spec):
+ * Laconic's rows of all-reduce (two-phase), broadcast, all-gather, alltoall
+ * and alltoallv send with the codec; the baselines stay uncompressed, the
+ * reference in the same run. Laconic's reduce_scatter and barrier take no
+ * codec: their rows run uncompressed (codec "none"), which rank 0 says once
+ * on stderr. Codecs take float data (-d float) and all-reduce sum or avg.
+ * Error feedback (onebit, topk) is on, with one tensor key per (collective,
+ * size), released after that size's row, unless --no-ef: the timed calls
+ * carry residuals from call to call as training does, but the checked call
+ * starts from released (zero) residuals, because with a constant input each
+ * call's output includes the residual it carries in (the error of one call
+ * in that steady state is about twice one compression's, by design; it is
+ * the sum over calls that error feedback keeps close). With a lossy codec
+ * (all but zstd alone and none) every implementation gets gradient-like
+ * floats instead of small integers (datagen.h: a codec's ratio and error
+ * depend on the data), and the check compares each rank's whole output:
+ * relerr = ||got - exact|| / ||exact|| (L2, exact reference in double; the
+ * maximum over ranks), and the row is wrong (#wrong 1, else 0) when that
+ * exceeds the codec's bound (onebit 1, topk 1, int8 0.05, fp16 0.002, bf16 0.02; the
+ * uncompressed baselines 1e-5, float rounding of sums) or is NaN. The check
+ * regenerates the inputs of every rank it needs (for all-reduce all of
+ * them), which costs seconds at 16 MiB on a small machine (after the
+ * timing; -c 0 skips it). A lossless codec keeps the small integers and the
+ * exact element-wise check.
+ * Laconic's rows take ratio (lowest over the ranks that sent anything) and
+ * the encode, decode and wire times (largest over ranks, per call) from the
+ * lc_op_info_t of one more non-blocking call after the timed ones; bound_us
+ * uses that ratio, so a compressed row's bound is the uncompressed bound
+ * divided by its measured ratio.
+ *
  * Columns: size count type redop impl algo time(us) algbw busbw #wrong relerr
- * wire_B ratio bound_us %bound, plus peak RSS; --json FILE appends one JSON
- * object per row (rank 0): kind ("coll") impl coll algo codec bytes count
- * dtype op nranks time_us algbw_gbps busbw_gbps wire_bytes ratio relerr wrong
- * iters rss_mib scenario link_mbps bound_us pct_bound (the last four null when
- * not given or not meaningful).
+ * wire_B ratio bound_us %bound codec enc_us dec_us wire_us, plus peak RSS;
+ * --json FILE appends one JSON object per row (rank 0): kind ("coll") impl
+ * coll algo codec bytes count dtype op nranks time_us algbw_gbps busbw_gbps
+ * wire_bytes ratio relerr wrong iters rss_mib scenario link_mbps bound_us
+ * pct_bound (these four null when not given or not meaningful) encode_us
+ * decode_us wire_us (null for the baselines) ef (1: the row kept
+ * error-feedback residuals) relerr_bound (null: the exact check) data
+ * ("smallint" or "gradient").
  */
 #include <laconic.h>
 #include "bench_util.h"
+#include "datagen.h"
 #ifdef LC_BENCH_MPI
 #include <laconic_mpi.h>
 #endif
@@ -145,6 +181,12 @@ typedef struct {
     double link_mbps;       /* 0: not given */
     const char *scenario;   /* NULL: not given */
     const char *json;
+    const char *codec;  /* --codec SPEC; NULL: none */
+    int ef;             /* error feedback with a tensor key per size (not --no-ef) */
+    int coded;          /* Laconic's rows of this collective send with the codec */
+    int lossy;          /* coded with a lossy codec: gradient-like data, L2 check */
+    double codec_bound; /* lossy: the largest relative L2 error a Laconic row may have */
+    int ef_codec;       /* the codec keeps error-feedback residuals (onebit, topk) */
 } opts_t;
 
 /* One implementation under test: Laconic, the MPI baseline, or Gloo (one
@@ -162,7 +204,8 @@ struct impl {
     void *gloo;        /* gb_ctx_t * */
     lc_op_info_t last; /* Laconic: what the last non-blocking call did */
     int has_info;
-    int want_info; /* make the next call non-blocking, for its lc_op_info_t */
+    int want_info;       /* make the next call non-blocking, for its lc_op_info_t */
+    uint64_t tensor_key; /* Laconic with a codec and error feedback: this size's key */
 };
 
 typedef int (*run_fn)(impl_t *im, const opts_t *o, const void *s, void *r, size_t count);
@@ -210,11 +253,12 @@ static size_t a2av_units(int n)
 
 /* This rank's blocks for one count, in elements. */
 typedef struct {
-    size_t count;             /* what it was computed for */
-    size_t stotal, rtotal;    /* elements sent, received */
-    int64_t *scount, *rcount; /* to / from each rank */
-    size_t *sdispl, *rdispl;  /* where each block starts (back to back) */
-    size_t *peer_sdispl;      /* where rank r's block for this rank starts in r's input */
+    size_t count;              /* what it was computed for */
+    size_t stotal, rtotal;     /* elements sent, received */
+    int64_t *scount, *rcount;  /* to / from each rank */
+    size_t *zscount, *zrcount; /* the same as size_t, for Laconic */
+    size_t *sdispl, *rdispl;   /* where each block starts (back to back) */
+    size_t *peer_sdispl;       /* where rank r's block for this rank starts in r's input */
     int *iscount, *isdispl, *ircount, *irdispl; /* the same as int, for MPI (if it fits) */
     int fits_int;
 } a2av_layout_t;
@@ -230,12 +274,14 @@ static const a2av_layout_t *a2av_layout(size_t count)
     if (L->scount == NULL) {
         size_t k = (size_t)n;
         L->scount = malloc(2 * k * sizeof(int64_t));
-        L->sdispl = malloc(3 * k * sizeof(size_t));
+        L->sdispl = malloc(5 * k * sizeof(size_t));
         L->iscount = malloc(4 * k * sizeof(int));
         if (!L->scount || !L->sdispl || !L->iscount) bench_die("alltoallv: out of memory");
         L->rcount = L->scount + k;
         L->rdispl = L->sdispl + k;
         L->peer_sdispl = L->sdispl + 2 * k;
+        L->zscount = L->sdispl + 3 * k;
+        L->zrcount = L->sdispl + 4 * k;
         L->isdispl = L->iscount + k;
         L->ircount = L->iscount + 2 * k;
         L->irdispl = L->iscount + 3 * k;
@@ -247,6 +293,8 @@ static const a2av_layout_t *a2av_layout(size_t count)
     for (int p = 0; p < n; p++) {
         L->scount[p] = (int64_t)(a2av_weight(g_rank, p, n) * u);
         L->rcount[p] = (int64_t)(a2av_weight(p, g_rank, n) * u);
+        L->zscount[p] = (size_t)L->scount[p];
+        L->zrcount[p] = (size_t)L->rcount[p];
         L->sdispl[p] = L->stotal;
         L->rdispl[p] = L->rtotal;
         L->stotal += (size_t)L->scount[p];
@@ -275,9 +323,19 @@ static void a2av_free(void)
 
 /* ------------------------------------------------------------ Laconic */
 
-static lc_op_params_t lc_params(const opts_t *o)
+/* The call's parameters: --algo, --chunk and, for a collective that takes
+ * it, --codec with this size's tensor key (unless --no-ef). */
+static lc_op_params_t lc_params(const impl_t *im, const opts_t *o)
 {
     lc_op_params_t p = { 0 };
+    if (o->coded) {
+        p.field_mask |= LC_OP_PARAM_FIELD_CODEC_SPEC;
+        p.codec_spec = o->codec;
+        if (o->ef) {
+            p.field_mask |= LC_OP_PARAM_FIELD_TENSOR_KEY;
+            p.tensor_key = im->tensor_key;
+        }
+    }
     if (o->algo != LC_ALGO_AUTO) {
         p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
         p.algo = o->algo;
@@ -310,7 +368,7 @@ static int lc_finish(impl_t *im, const opts_t *o, lc_status_t st, lc_request_t *
 
 static int lc_allreduce_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
 {
-    lc_op_params_t p = lc_params(o);
+    lc_op_params_t p = lc_params(im, o);
     lc_request_t *req = NULL;
     if (lc_blocking(im, o))
         return lc_finish(im, o, lc_allreduce(s, r, count, o->dt->lc, o->op, im->comm, &p), NULL);
@@ -320,7 +378,7 @@ static int lc_allreduce_run(impl_t *im, const opts_t *o, const void *s, void *r,
 
 static int lc_broadcast_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
 {
-    lc_op_params_t p = lc_params(o);
+    lc_op_params_t p = lc_params(im, o);
     lc_request_t *req = NULL;
     (void)s;
     if (lc_blocking(im, o))
@@ -331,7 +389,7 @@ static int lc_broadcast_run(impl_t *im, const opts_t *o, const void *s, void *r,
 
 static int lc_allgather_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
 {
-    lc_op_params_t p = lc_params(o);
+    lc_op_params_t p = lc_params(im, o);
     lc_request_t *req = NULL;
     if (lc_blocking(im, o))
         return lc_finish(im, o, lc_allgather(s, r, count, o->dt->lc, im->comm, &p), NULL);
@@ -341,12 +399,38 @@ static int lc_allgather_run(impl_t *im, const opts_t *o, const void *s, void *r,
 
 static int lc_reduce_scatter_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
 {
-    lc_op_params_t p = lc_params(o);
+    lc_op_params_t p = lc_params(im, o);
     lc_request_t *req = NULL;
     if (lc_blocking(im, o))
         return lc_finish(im, o, lc_reduce_scatter(s, r, count, o->dt->lc, o->op, im->comm, &p),
                          NULL);
     lc_status_t st = lc_ireduce_scatter(s, r, count, o->dt->lc, o->op, im->comm, &p, &req);
+    return lc_finish(im, o, st, req);
+}
+
+static int lc_alltoall_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    lc_op_params_t p = lc_params(im, o);
+    lc_request_t *req = NULL;
+    if (lc_blocking(im, o))
+        return lc_finish(im, o, lc_alltoall(s, r, count, o->dt->lc, im->comm, &p), NULL);
+    lc_status_t st = lc_ialltoall(s, r, count, o->dt->lc, im->comm, &p, &req);
+    return lc_finish(im, o, st, req);
+}
+
+/* The same skewed layout as the baselines' (a2av_layout). */
+static int lc_alltoallv_run(impl_t *im, const opts_t *o, const void *s, void *r, size_t count)
+{
+    const a2av_layout_t *L = a2av_layout(count);
+    lc_op_params_t p = lc_params(im, o);
+    lc_request_t *req = NULL;
+    if (lc_blocking(im, o))
+        return lc_finish(im, o,
+                         lc_alltoallv(s, L->zscount, L->sdispl, r, L->zrcount, L->rdispl, o->dt->lc,
+                                      im->comm, &p),
+                         NULL);
+    lc_status_t st = lc_ialltoallv(s, L->zscount, L->sdispl, r, L->zrcount, L->rdispl, o->dt->lc,
+                                   im->comm, &p, &req);
     return lc_finish(im, o, st, req);
 }
 
@@ -357,6 +441,21 @@ static int lc_barrier_run(impl_t *im, const opts_t *o, const void *s, void *r, s
     if (lc_blocking(im, o)) return lc_finish(im, o, lc_barrier(im->comm), NULL);
     lc_status_t st = lc_ibarrier(im->comm, &req);
     return lc_finish(im, o, st, req);
+}
+
+/* This rank keeps error-feedback residuals under im's key: a codec that
+ * keeps them, not --no-ef, and a rank that encodes (a broadcast's root; no
+ * rank of a single-rank communicator, where nothing is encoded). */
+static int has_residual(const impl_t *im, const opts_t *o)
+{
+    if (im->kind != IMPL_LC || !o->coded || !o->ef || !o->ef_codec || g_size < 2) return 0;
+    return o->coll != COLL_BROADCAST || g_rank == o->root;
+}
+
+static void lc_release(impl_t *im)
+{
+    lc_status_t st = lc_tensor_release(im->comm, im->tensor_key);
+    if (st != LC_OK) bench_die("lc_tensor_release: %s", lc_status_str(st));
 }
 
 static int lc_max_doubles(impl_t *im, double *v, int n)
@@ -678,7 +777,7 @@ static void *gloo_setup(const opts_t *o, lc_comm_t *comm)
 
 /* Input element i of rank r: small integers, exact in every datatype, whose
  * sums over up to 64 ranks stay exact too. */
-static double input_value(const opts_t *o, size_t i, int r)
+static double int_value(const opts_t *o, size_t i, int r)
 {
     if (o->op == LC_PROD) return ((i + (size_t)r) % (size_t)(g_size + 1)) == 0 ? 2.0 : 1.0;
     /* |value| <= k with k * ranks <= 255 for bfloat16 (8 significant bits),
@@ -687,6 +786,52 @@ static double input_value(const opts_t *o, size_t i, int r)
     if (o->dt->lc == LC_BFLOAT16 && g_size * k > 255) k = 255 / g_size > 0 ? 255 / g_size : 1;
     double v = (double)((i * 7 + (size_t)r * 13) % (size_t)(2 * k + 1));
     return o->dt->lc == LC_UINT8 ? v : v - k;
+}
+
+/* With a lossy codec the inputs are gradient-like floats instead (a lossy
+ * codec is not exact on small integers either, and its ratio and error
+ * depend on the data): lc-codec-bench's generator (datagen.h: runs of exact
+ * zeros between heavy-tailed values of magnitude ~1e-3), run on blocks of
+ * GRAD_BLOCK elements, each seeded by (rank, block), so that any rank can
+ * recompute any rank's element i for the check. A small direct-mapped cache
+ * of blocks (at least two slots per rank) keeps that to about one generation
+ * per block and rank for every access pattern of the checks (all ranks'
+ * block b for all-reduce, one rank's blocks in a row for the others). */
+#define GRAD_BLOCK 1024
+typedef struct {
+    int rank; /* -1: empty */
+    size_t blk;
+    float v[GRAD_BLOCK];
+} grad_slot_t;
+static grad_slot_t *g_grad;
+static size_t g_grad_slots; /* a power of two */
+
+static void grad_init(void)
+{
+    size_t n = 8;
+    while (n < 2 * (size_t)g_size) n *= 2;
+    g_grad = malloc(n * sizeof(*g_grad));
+    if (g_grad == NULL) bench_die("cannot allocate the data generator's cache");
+    for (size_t k = 0; k < n; k++) g_grad[k].rank = -1;
+    g_grad_slots = n;
+}
+
+static double grad_value(size_t i, int r)
+{
+    size_t blk = i / GRAD_BLOCK;
+    grad_slot_t *sl = &g_grad[(blk * 0x9e3779b9u + (size_t)r) & (g_grad_slots - 1)];
+    if (sl->rank != r || sl->blk != blk) {
+        lc_datagen_fill(sl->v, GRAD_BLOCK, LC_DATA_GRADIENT, ((uint64_t)(r + 1) << 40) ^ blk);
+        sl->rank = r;
+        sl->blk = blk;
+    }
+    return sl->v[i % GRAD_BLOCK];
+}
+
+/* Input element i of rank r for this run. */
+static double input_value(const opts_t *o, size_t i, int r)
+{
+    return o->lossy ? grad_value(i, r) : int_value(o, i, r);
 }
 
 static uint16_t f16_from_small_int(double v)
@@ -926,7 +1071,7 @@ static const coll_desc_t colls[COLL_COUNT] = {
                         .out_elems = out_all_ranks,
                         .fill = fill_blocks,
                         .expect = expect_alltoall,
-                        .run = { [IMPL_LC] = NULL,
+                        .run = { [IMPL_LC] = lc_alltoall_run,
                                  [IMPL_MPI] = MPI_FN(mpi_alltoall_run),
                                  [IMPL_GLOO] = GLOO_FN(gloo_alltoall_run) } },
     [COLL_ALLTOALLV] = { .name = "alltoallv",
@@ -936,7 +1081,7 @@ static const coll_desc_t colls[COLL_COUNT] = {
                          .out_elems = out_skewed,
                          .fill = fill_skewed,
                          .expect = expect_alltoallv,
-                         .run = { [IMPL_LC] = NULL,
+                         .run = { [IMPL_LC] = lc_alltoallv_run,
                                   [IMPL_MPI] = MPI_FN(mpi_alltoallv_run),
                                   [IMPL_GLOO] = GLOO_FN(gloo_alltoallv_run) } },
     [COLL_BARRIER] = { .name = "barrier",
@@ -951,10 +1096,37 @@ static const coll_desc_t colls[COLL_COUNT] = {
                                 [IMPL_GLOO] = GLOO_FN(gloo_barrier_run) } },
 };
 
-static size_t check(const opts_t *o, const void *r, size_t count, double *relerr)
+/* The relative L2 error a row of im may have in a lossy run: the codec's
+ * bound for Laconic, float rounding (sums in another order than the double
+ * reference) for the uncompressed baselines. */
+#define FP32_L2_BOUND 1e-5
+static double l2_bound(const impl_t *im, const opts_t *o)
+{
+    return im->kind == IMPL_LC ? o->codec_bound : FP32_L2_BOUND;
+}
+
+/* Lossy run: this rank's output against the exact result, as a whole:
+ * *relerr = ||got - exact|| / ||exact|| (NaN when an element is NaN);
+ * returns 1 (wrong) when that exceeds bound or is NaN, else 0. */
+static size_t check_l2(const opts_t *o, const void *r, size_t count, double bound, double *relerr)
+{
+    const coll_desc_t *c = COLL(o);
+    size_t n = c->out_elems(count);
+    double err2 = 0, ref2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double want = c->expect(o, i, count), d = load(o->dt, r, i) - want;
+        err2 += d * d; /* a NaN makes err2 NaN */
+        ref2 += want * want;
+    }
+    *relerr = err2 == 0 ? 0 : sqrt(err2) / (ref2 > 0 ? sqrt(ref2) : 1e-30);
+    return !(*relerr <= bound);
+}
+
+static size_t check(const opts_t *o, const impl_t *im, const void *r, size_t count, double *relerr)
 {
     const coll_desc_t *c = COLL(o);
     size_t wrong = 0, n = c->out_elems(count);
+    if (o->lossy) return check_l2(o, r, count, l2_bound(im, o), relerr);
     double worst = 0;
     int nan_seen = 0;
     for (size_t i = 0; i < n; i++) {
@@ -974,7 +1146,8 @@ static size_t check(const opts_t *o, const void *r, size_t count, double *relerr
 static const char *unavailable(const impl_t *im, const opts_t *o)
 {
     if (COLL(o)->run[im->kind] == NULL) return "not available";
-    if (im->kind == IMPL_GLOO && o->inplace && o->coll == COLL_ALLTOALL)
+    /* Laconic's and Gloo's all-to-all are not in place (MPI_IN_PLACE is). */
+    if (im->kind != IMPL_MPI && o->inplace && o->coll == COLL_ALLTOALL)
         return "not available in place";
     if (o->inplace && o->coll == COLL_ALLTOALLV) /* receive blocks differ from send blocks */
         return "not available in place";
@@ -1001,8 +1174,10 @@ static void usage(void)
          "                          buffer, SIZE/n per peer; alltoallv: the same buffer in\n"
          "                          skewed blocks, rank r sends rank p ((p-r) mod n) x u\n"
          "                          elements, u = SIZE/elt/(n(n-1)/2): none to itself;\n"
-         "                          not in place; no Laconic implementation yet)\n"
-         "      --algo A            Laconic: auto ring tree recdbl chain (default auto)\n"
+         "                          not in place)\n"
+         "      --algo A            Laconic: auto ring tree recdbl chain twophase pairwise\n"
+         "                          (default auto; with a codec, auto picks all-reduce\n"
+         "                          twophase, broadcast chain, all-gather ring)\n"
          "      --chunk SIZE        Laconic pipeline chunk size (default: LC_CHUNK_BYTES)\n"
          "      --inplace           in-place (default out-of-place)\n"
          "      --nonblocking       time Laconic's lc_i* + lc_wait (default: blocking calls)\n"
@@ -1017,7 +1192,70 @@ static void usage(void)
          "      --link-mbps B       link rate in Mbit/s (as measured): adds bound_us, the\n"
          "                          time the link needs for busbw's bytes, and %bound\n"
          "      --scenario NAME     label of the network scenario, copied into the JSON\n"
-         "      --json FILE         append one JSON object per result row (rank 0)");
+         "      --json FILE         append one JSON object per result row (rank 0)\n"
+         "      --codec SPEC        Laconic's rows compress with SPEC (onebit, topk:0.01, int8,\n"
+         "                          fp16, bf16, zstd, topk:0.01+zstd, ...; -d float; all-reduce\n"
+         "                          sum or avg); baselines stay uncompressed. reduce_scatter and\n"
+         "                          barrier take no codec: they run uncompressed (said once on\n"
+         "                          stderr). A lossy codec gives every row gradient-like float\n"
+         "                          data and an L2 check: relerr = ||got-exact||/||exact||, the\n"
+         "                          row wrong (#wrong 1) above onebit 1, topk 1, int8 0.05,\n"
+         "                          fp16 0.002, bf16 0.02 (baselines 1e-5) or on NaN (slower:\n"
+         "                          it regenerates the ranks' inputs); lossless codecs keep\n"
+         "                          the exact check\n"
+         "      --no-ef             no error feedback (default with onebit/topk: on, one tensor\n"
+         "                          key per collective and size; the checked call starts from\n"
+         "                          zero residuals)\n"
+         "Columns: size count type redop impl algo time(us) algbw busbw #wrong relerr wire_B\n"
+         "  ratio bound_us %bound codec enc_us dec_us wire_us. busbw counts uncompressed\n"
+         "  bytes; ratio = uncompressed / sent bytes (lowest over ranks); bound_us = busbw's\n"
+         "  factor x size / (ratio x link rate): with a codec the uncompressed bound divided\n"
+         "  by the measured ratio; enc_us dec_us wire_us: lc_op_info_t's encode, decode and\n"
+         "  wire times of one call (largest over ranks; - for the baselines).");
+}
+
+/* The codecs --codec knows, by the name a spec starts with (the rest of the
+ * spec is the library's to check), and the largest relative L2 error a
+ * Laconic row may have with each (lossy: -1 for the exact check). */
+static const struct {
+    const char *name;
+    double bound;
+    int ef; /* keeps error-feedback residuals */
+} codec_bounds[] = {
+    { "onebit", 1.0, 1 }, { "topk", 1.0, 1 }, { "int8", 0.05, 0 }, { "fp16", 0.002, 0 },
+    { "bf16", 0.02, 0 },  { "zstd", -1, 0 },  { "none", -1, 0 },
+};
+
+/* --codec: which rows take it, with which data and check (see the top comment). */
+static void parse_codec(opts_t *o)
+{
+    if (o->codec == NULL) return;
+    if (strcmp(o->codec, "none") == 0) { /* the library's default: no codec */
+        o->codec = NULL;
+        return;
+    }
+    size_t len = strcspn(o->codec, ":+"), k, nb = sizeof(codec_bounds) / sizeof(codec_bounds[0]);
+    for (k = 0; k < nb; k++)
+        if (strlen(codec_bounds[k].name) == len &&
+            strncmp(o->codec, codec_bounds[k].name, len) == 0)
+            break;
+    if (k == nb)
+        bench_die("--codec '%s': unknown codec (onebit topk int8 fp16 bf16 zstd none, "
+                  "optionally +zstd)",
+                  o->codec);
+    if (o->coll == COLL_REDUCE_SCATTER || o->coll == COLL_BARRIER) {
+        /* Laconic's reduce_scatter and barrier take no codec (LC_ERR_UNSUPPORTED). */
+        o->coded = 0;
+        return;
+    }
+    o->coded = 1;
+    o->lossy = codec_bounds[k].bound > 0;
+    o->codec_bound = codec_bounds[k].bound;
+    o->ef_codec = codec_bounds[k].ef;
+    if (o->dt->lc != LC_FLOAT32)
+        bench_die("--codec: codecs take float data (-d float), not %s", o->dt->name);
+    if (o->coll == COLL_ALLREDUCE && o->op != LC_SUM && o->op != LC_AVG)
+        bench_die("--codec: a compressed all-reduce sums: -o sum or avg, not %s", op_names[o->op]);
 }
 
 /* Bit mask of the comma-separated names in list that appear in names[0..n). */
@@ -1050,7 +1288,9 @@ static void parse(int argc, char **argv, opts_t *o)
         O_GALGOS,
         O_GSTORE,
         O_LINK,
-        O_SCEN
+        O_SCEN,
+        O_CODEC,
+        O_NOEF
     };
     static const struct option lo[] = {
         { "minbytes", 1, 0, 'b' },
@@ -1074,6 +1314,8 @@ static void parse(int argc, char **argv, opts_t *o)
         { "gloo-store", 1, 0, O_GSTORE },
         { "link-mbps", 1, 0, O_LINK },
         { "scenario", 1, 0, O_SCEN },
+        { "codec", 1, 0, O_CODEC },
+        { "no-ef", 0, 0, O_NOEF },
         { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -1089,6 +1331,7 @@ static void parse(int argc, char **argv, opts_t *o)
     o->dt = &dtypes[0];
     o->gloo_algos = (1u << GLOO_ALGOS) - 1;
     o->gloo_store = "/tmp";
+    o->ef = 1;
     while ((c = getopt_long(argc, argv, "b:e:f:i:n:w:c:d:o:r:h", lo, NULL)) != -1) {
         switch (c) {
         case 'b': o->min_bytes = bench_parse_size(optarg); break;
@@ -1145,6 +1388,8 @@ static void parse(int argc, char **argv, opts_t *o)
             if (!(o->link_mbps > 0)) bench_die("--link-mbps must be a positive rate in Mbit/s");
             break;
         case O_SCEN: o->scenario = optarg; break;
+        case O_CODEC: o->codec = optarg; break;
+        case O_NOEF: o->ef = 0; break;
         case 'h': usage(); exit(0);
         default: usage(); exit(2);
         }
@@ -1155,6 +1400,7 @@ static void parse(int argc, char **argv, opts_t *o)
     if (o->warmup < 0) bench_die("-w must be >= 0");
     if (o->step_bytes == 0 && o->step_factor <= 1) bench_die("-f must be > 1");
     if (o->min_bytes > o->max_bytes) bench_die("-b must not exceed -e");
+    parse_codec(o);
 #ifndef LC_BENCH_MPI
     if (o->baseline_mpi) bench_die("--baseline mpi: lc-bench was built without MPI");
 #endif
@@ -1173,6 +1419,13 @@ static void parse(int argc, char **argv, opts_t *o)
 #endif
 }
 
+/* Width of the codec column: the spec, or "codec" / "none". */
+static int codec_width(const opts_t *o)
+{
+    int w = o->coded ? (int)strlen(o->codec) : 5;
+    return w > 5 ? w : 5;
+}
+
 /* Time one size with one implementation and print its row on rank 0. */
 static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_t bytes,
                       double *times, FILE *json)
@@ -1182,7 +1435,9 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
     size_t count = bytes / o->dt->size;
     void *s = sbuf, *r = rbuf;
     double relerr = 0, t_med, wire = -1, ratio = 1;
+    double enc_us = NAN, dec_us = NAN, wire_us = NAN; /* lc_op_info_t of the last call */
     size_t wrong = 0;
+    const int coded = im->kind == IMPL_LC && o->coded;
 
     if (c->count_rule == COUNT_PER_RANK) count /= (size_t)g_size;
     if (c->count_rule == COUNT_NONE) count = 0;
@@ -1191,6 +1446,10 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
         if (o->coll == COLL_ALLGATHER) s = (char *)r + (size_t)g_rank * count * o->dt->size;
     }
     im->has_info = 0;
+    /* A fixed key per (collective, size): the error-feedback residuals live
+     * through this size's calls and are released after its row. */
+    im->tensor_key = ((uint64_t)0x4c42 << 48) | ((uint64_t)o->coll << 40) |
+                     ((uint64_t)bytes & (((uint64_t)1 << 40) - 1));
     c->fill(o, s, r, count);
     if (im->prepare) im->prepare(im, o, r, count);
     im->barrier(im);
@@ -1210,11 +1469,22 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
         run(im, o, s, r, count);
         im->want_info = 0;
     }
-    if (im->has_info) { /* wire bytes of the busiest rank in the last call */
-        times[0] = (double)im->last.wire_bytes;
-        im->max_doubles(im, times, 1);
+    if (im->has_info) {
+        /* Of the last call: the wire bytes and encode, decode and wire times
+         * of the busiest rank, and the lowest ratio over ranks (the rank that
+         * sent the most for its data; bound_us divides by it). */
+        const lc_op_info_t *in = &im->last;
+        times[0] = (double)in->wire_bytes;
+        times[1] = in->bytes_sent > 0 && in->ratio > 0 ? -in->ratio : -1e300; /* sent nothing */
+        times[2] = in->encode_us;
+        times[3] = in->decode_us;
+        times[4] = in->wire_us;
+        im->max_doubles(im, times, 5);
         wire = times[0];
-        ratio = im->last.ratio;
+        ratio = times[1] > -1e300 ? -times[1] : 1.0;
+        enc_us = times[2];
+        dec_us = times[3];
+        wire_us = times[4];
     }
     if (o->check && o->coll != COLL_BARRIER) {
         /* Poison the output first, so results of earlier calls cannot pass
@@ -1222,10 +1492,16 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
         size_t out_bytes = c->out_elems(count) * o->dt->size;
         memset(r, 0xa5, out_bytes > bytes ? out_bytes : bytes);
         c->fill(o, s, r, count);
+        /* With error feedback the residual carried in is part of a call's
+         * output by design (on a constant input each call sends about x +
+         * the last residual): the checked call starts from zero residuals
+         * (released, then recreated by the call), so relerr is the error of
+         * one compression, which the codec's bound is about. */
+        if (has_residual(im, o)) lc_release(im);
         run(im, o, s, r, count);
         if (g_fault_nan && g_rank == 0 && o->dt->tol > 0 && c->out_elems(count) > 0)
             store(o->dt, r, 0, NAN); /* test hook: see LC_BENCH_FAULT above */
-        wrong = check(o, r, count, &relerr);
+        wrong = check(o, im, r, count, &relerr);
         /* The maximum over ranks of a NaN is not defined (MPI_MAX, Gloo's
          * max and LC_MAX may each drop it): it travels as a flag. */
         times[0] = (double)wrong;
@@ -1235,6 +1511,7 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
         wrong = (size_t)times[0];
         relerr = times[2] > 0 ? NAN : times[1];
     }
+    if (has_residual(im, o)) lc_release(im);
     if (g_rank != 0) return;
     double factor = c->busbw_factor(g_size);
     double algbw = t_med > 0 ? (double)bytes / t_med / 1e3 : 0; /* bytes/us -> GB/s */
@@ -1247,21 +1524,31 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
         pct = t_med > 0 ? 100.0 * bound / t_med : NAN;
     }
     const char *algo = im->algo ? im->algo : im->has_info ? lc_algo_str(im->last.algo) : "-";
-    char bound_s[32] = "-", pct_s[32] = "-";
+    const char *codec = coded ? o->codec : "none";
+    char bound_s[32] = "-", pct_s[32] = "-", enc_s[32] = "-", dec_s[32] = "-", wus_s[32] = "-";
     if (!isnan(bound)) snprintf(bound_s, sizeof(bound_s), "%.1f", bound);
     if (!isnan(pct)) snprintf(pct_s, sizeof(pct_s), "%.1f", pct);
-    printf("%12zu %12zu %8s %6s %6s %6s %11.1f %9.3f %9.3f %7zu %8.1e %12.0f %6.2f %10s %6s\n",
+    if (!isnan(enc_us)) snprintf(enc_s, sizeof(enc_s), "%.1f", enc_us);
+    if (!isnan(dec_us)) snprintf(dec_s, sizeof(dec_s), "%.1f", dec_us);
+    if (!isnan(wire_us)) snprintf(wus_s, sizeof(wus_s), "%.1f", wire_us);
+    printf("%12zu %12zu %8s %6s %6s %8s %11.1f %9.3f %9.3f %7zu %8.1e %12.0f %6.2f %10s %6s "
+           "%-*s %9s %9s %9s\n",
            bytes, count, o->dt->name, c->reduces ? op_names[o->op] : "none", impl_names[im->kind],
-           algo, t_med, algbw, busbw, o->check ? wrong : 0, relerr, wire, ratio, bound_s, pct_s);
+           algo, t_med, algbw, busbw, o->check ? wrong : 0, relerr, wire, ratio, bound_s, pct_s,
+           codec_width(o), codec, enc_s, dec_s, wus_s);
     fflush(stdout);
     if (json != NULL) {
         fprintf(json,
                 "{\"kind\":\"coll\",\"impl\":\"%s\",\"coll\":\"%s\",\"algo\":\"%s\","
-                "\"codec\":\"none\",\"bytes\":%zu,\"count\":%zu,\"dtype\":\"%s\",\"op\":\"%s\","
+                "\"codec\":",
+                impl_names[im->kind], c->name, algo);
+        bench_json_str(json, codec);
+        fprintf(json,
+                ",\"bytes\":%zu,\"count\":%zu,\"dtype\":\"%s\",\"op\":\"%s\","
                 "\"nranks\":%d,\"time_us\":%.3f,\"algbw_gbps\":%.5f,\"busbw_gbps\":%.5f,"
                 "\"wire_bytes\":%.0f,\"ratio\":%.4f,\"relerr\":",
-                impl_names[im->kind], c->name, algo, bytes, count, o->dt->name, op_names[o->op],
-                g_size, t_med, algbw, busbw, wire, ratio);
+                bytes, count, o->dt->name, op_names[o->op], g_size, t_med, algbw, busbw, wire,
+                ratio);
         bench_json_num(json, "%.3e", relerr);
         fprintf(json,
                 ",\"wrong\":%zu,\"iters\":%d,\"rss_mib\":%zu,\"scenario\":", o->check ? wrong : 0,
@@ -1273,7 +1560,15 @@ static void bench_one(impl_t *im, const opts_t *o, void *sbuf, void *rbuf, size_
         bench_json_num(json, "%.3f", bound);
         fputs(",\"pct_bound\":", json);
         bench_json_num(json, "%.3f", pct);
-        fputs("}\n", json);
+        fputs(",\"encode_us\":", json);
+        bench_json_num(json, "%.3f", enc_us);
+        fputs(",\"decode_us\":", json);
+        bench_json_num(json, "%.3f", dec_us);
+        fputs(",\"wire_us\":", json);
+        bench_json_num(json, "%.3f", wire_us);
+        fprintf(json, ",\"ef\":%d,\"relerr_bound\":", coded && o->ef && o->ef_codec);
+        bench_json_num(json, "%.3g", o->lossy ? l2_bound(im, o) : NAN);
+        fprintf(json, ",\"data\":\"%s\"}\n", o->lossy ? "gradient" : "smallint");
         fflush(json);
     }
 }
@@ -1313,6 +1608,12 @@ int main(int argc, char **argv)
     bench_rank = g_rank;
     lc_comm_size(lc.comm, &g_size);
     if (o.root < 0 || o.root >= g_size) bench_die("root %d out of range", o.root);
+    if (o.codec != NULL && !o.coded && g_rank == 0)
+        fprintf(stderr,
+                "lc-bench: --codec %s: Laconic's %s takes no codec; its rows run uncompressed "
+                "(codec none)\n",
+                o.codec, COLL(&o)->name);
+    if (o.lossy) grad_init();
 
     /* The implementations under test, each once (Gloo all-reduce once per algorithm). */
     all[nall++] = lc;
@@ -1357,7 +1658,7 @@ int main(int argc, char **argv)
         if (rb > rbuf_bytes) rbuf_bytes = rb;
     }
     void *sbuf = malloc(max_bytes ? max_bytes : 1), *rbuf = malloc(rbuf_bytes ? rbuf_bytes : 1);
-    double *times = malloc(sizeof(double) * (size_t)(o.iters > 3 ? o.iters : 3));
+    double *times = malloc(sizeof(double) * (size_t)(o.iters > 5 ? o.iters : 5));
     if (!sbuf || !rbuf || !times) bench_die("cannot allocate %zu bytes", max_bytes + rbuf_bytes);
     if (g_rank == 0) {
         if (o.json && (json = fopen(o.json, "a")) == NULL)
@@ -1366,6 +1667,17 @@ int main(int argc, char **argv)
                "per-iteration max over ranks\n",
                COLL(&o)->name, g_size, o.dt->name, op_names[o.op],
                o.inplace ? "in-place" : "out-of-place", o.iters, o.warmup);
+        if (o.coded) {
+            printf("# codec %s on Laconic's rows (baselines uncompressed), ", o.codec);
+            if (o.ef_codec)
+                printf("error feedback %s, ", o.ef ? "on (one tensor key per size)" : "off");
+            if (o.lossy)
+                printf("gradient-like data; relerr = ||got - exact|| / ||exact||, wrong above %g "
+                       "(baselines %g)\n",
+                       o.codec_bound, FP32_L2_BOUND);
+            else
+                printf("lossless: exact check\n");
+        }
         if (o.scenario || o.link_mbps > 0) {
             printf("# scenario %s", o.scenario ? o.scenario : "-");
             if (o.link_mbps > 0) printf(", link %.1f Mbit/s", o.link_mbps);
@@ -1376,12 +1688,16 @@ int main(int argc, char **argv)
             if (why != NULL && (k == 0 || all[k].kind != all[k - 1].kind))
                 printf("# %s: %s %s\n", impl_names[all[k].kind], COLL(&o)->name, why);
         }
-        printf("# %10s %12s %8s %6s %6s %6s %11s %9s %9s %7s %8s %12s %6s %10s %6s\n", "size",
-               "count", "type", "redop", "impl", "algo", "time(us)", "algbw", "busbw", "#wrong",
-               "relerr", "wire_B", "ratio", "bound_us", "%bound");
-        printf("# %10s %12s %8s %6s %6s %6s %11s %9s %9s %7s %8s %12s %6s %10s %6s\n", "(B)",
-               "(elts)", "", "", "", "", "", "(GB/s)", "(GB/s)", "", "", "(max rank)", "", "(link)",
-               "");
+        const int cw = codec_width(&o);
+        printf("# %10s %12s %8s %6s %6s %8s %11s %9s %9s %7s %8s %12s %6s %10s %6s %-*s %9s %9s "
+               "%9s\n",
+               "size", "count", "type", "redop", "impl", "algo", "time(us)", "algbw", "busbw",
+               "#wrong", "relerr", "wire_B", "ratio", "bound_us", "%bound", cw, "codec", "enc_us",
+               "dec_us", "wire_us");
+        printf("# %10s %12s %8s %6s %6s %8s %11s %9s %9s %7s %8s %12s %6s %10s %6s %-*s %9s %9s "
+               "%9s\n",
+               "(B)", "(elts)", "", "", "", "", "", "(GB/s)", "(GB/s)", "", "", "(max rank)",
+               "(min)", "(link)", "", cw, "", "(max)", "(max)", "(max)");
     }
     int step = 0;
     size_t unit = o.dt->size;
@@ -1410,6 +1726,7 @@ int main(int argc, char **argv)
     free(sbuf);
     free(rbuf);
     free(times);
+    free(g_grad);
     a2av_free();
 #ifdef LC_BENCH_GLOO
     if (gloo != NULL) {

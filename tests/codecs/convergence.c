@@ -149,3 +149,67 @@ static void test_convergence_all_codecs(void **state)
 }
 
 LC_CODEC_TESTS(lc_convergence_tests, cmocka_unit_test(test_convergence_all_codecs))
+
+/* lc__codec_encode_ef (residual read from one state, written to another, as
+ * the collectives use it) gives the bytes, residual and random stream that
+ * lc__codec_encode gives on a copy of the state, and leaves the input state
+ * as it was: onebit through its split kernels (both ISAs), topk and int8
+ * through the copying fallback. */
+static void test_encode_split_residual(void **state)
+{
+    (void)state;
+    const char *specs[] = { "onebit", "onebit:256:rms", "topk:0.05", "int8:64:stochastic" };
+    const size_t n = 10007, off = 300, k = 9000;
+    lc_codec_isa_t isas[2], orig = lc__codec_isa();
+    int nisa = lc_codec_test_isas(isas);
+    float *x = malloc(n * sizeof(float));
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)sin((double)i * 0.7) * (float)(1 + i % 5);
+    for (int ii = 0; ii < nisa; ii++) {
+        lc__codec_set_isa(isas[ii]);
+        for (size_t sp = 0; sp < sizeof(specs) / sizeof(specs[0]); sp++) {
+            lc_codec_t *c = lc_codec_test_make(specs[sp]);
+            lc_codec_state_t *a, *b, *ref;
+            assert_int_equal(lc__codec_state_create(c, n, &a), LC_OK);
+            assert_int_equal(lc__codec_state_create(c, n, &b), LC_OK);
+            assert_int_equal(lc__codec_state_create(c, n, &ref), LC_OK);
+            /* Give the committed state a residual and a stream position. */
+            size_t cap = lc__codec_max_encoded_size(c, k), l1, l2;
+            uint8_t *m1 = malloc(cap), *m2 = malloc(cap);
+            assert_non_null(m1);
+            assert_non_null(m2);
+            assert_int_equal(lc__codec_encode(c, a, off, x + off, LC_FLOAT32, k, m1, cap, &l1),
+                             LC_OK);
+            if (a->residual != NULL) {
+                memcpy(ref->residual, a->residual, n * sizeof(float));
+                memset(b->residual, 0x7f, n * sizeof(float)); /* garbage: must be overwritten */
+            }
+            ref->rng = b->rng = a->rng;
+            float *saved = a->residual ? malloc(n * sizeof(float)) : NULL;
+            if (saved) memcpy(saved, a->residual, n * sizeof(float));
+            assert_int_equal(lc__codec_encode(c, ref, off, x + off, LC_FLOAT32, k, m1, cap, &l1),
+                             LC_OK);
+            assert_int_equal(lc__codec_encode_ef(c, a, b, off, x + off, LC_FLOAT32, k, m2, cap,
+                                                 &l2),
+                             LC_OK);
+            assert_int_equal(l1, l2);
+            assert_memory_equal(m1, m2, l1);
+            assert_true(ref->rng == b->rng);
+            if (saved) {
+                assert_memory_equal(ref->residual + off, b->residual + off, k * sizeof(float));
+                assert_memory_equal(saved, a->residual, n * sizeof(float));
+            }
+            free(saved);
+            free(m1);
+            free(m2);
+            lc__codec_state_destroy(a);
+            lc__codec_state_destroy(b);
+            lc__codec_state_destroy(ref);
+            lc__codec_destroy(c);
+        }
+    }
+    lc__codec_set_isa(orig);
+    free(x);
+}
+
+LC_CODEC_TESTS(lc_split_tests, cmocka_unit_test(test_encode_split_residual))
