@@ -173,7 +173,6 @@ static lc_status_t lc__codec_resolve(lc_comm_t *comm, lc_coll_args_t *a, const l
         lc_error("%s: a codec sums its data: only LC_SUM and LC_AVG (op %d)", name, (int)a->op);
         return LC_ERR_UNSUPPORTED;
     }
-    if (comm->size == 1) return LC_OK; /* nothing goes on a wire */
     pthread_mutex_lock(&comm->lock);
     st = lc__comm_codec_get(comm, &cp, &a->codec);
     pthread_mutex_unlock(&comm->lock);
@@ -188,7 +187,9 @@ static lc_status_t lc__tensor_resolve(lc_comm_t *comm, const lc_coll_args_t *a,
     lc_status_t st;
 
     *t_p = NULL;
-    if (a->codec == NULL || p == NULL || !(p->field_mask & LC_OP_PARAM_FIELD_TENSOR_KEY))
+    /* One rank: nothing is encoded, so nothing to feed back. */
+    if (a->codec == NULL || p == NULL || !(p->field_mask & LC_OP_PARAM_FIELD_TENSOR_KEY) ||
+        comm->size == 1)
         return LC_OK;
     if ((p->field_mask & LC_OP_PARAM_FIELD_ERROR_FEEDBACK) && !p->error_feedback) return LC_OK;
     if (!(lc__codec_ops(a->codec)->caps & LC_CODEC_CAP_EF)) return LC_OK;
@@ -240,11 +241,11 @@ static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
 
     req = calloc(1, sizeof(*req));
     if (req == NULL) return LC_ERR_NO_MEMORY;
-    lc_status_t st = lc__tensor_resolve(comm, &a, params, &req->tensor);
-    if (st != LC_OK) {
-        free(req);
-        return st;
-    }
+    /* Error-feedback state is per rank: a key bound to another count or
+     * codec here may be fine on the others. The call still takes its place
+     * in the sequence and fails when its turn comes, telling the peers, so
+     * every rank fails this collective and the next ones stay paired. */
+    req->fail = lc__tensor_resolve(comm, &a, params, &req->tensor);
     req->comm = comm;
     req->args = a;
     req->algo = algo;

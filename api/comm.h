@@ -69,6 +69,7 @@ struct lc_request {
     pthread_cond_t cond;
     struct lc_request *next; /* submission queue */
     lc_tensor_t *tensor;     /* error-feedback state, or NULL */
+    lc_status_t fail;        /* != LC_OK: fails when its turn comes (and tells the peers) */
 };
 
 struct lc_comm {
@@ -143,8 +144,9 @@ lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec,
  * reducer residual when the owned range changed. */
 lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off,
                                size_t red_cnt);
-/* The collective ended: adopt what it wrote when commit, busy - 1. */
-void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit);
+/* The collective ended: adopt what it wrote when commit (the reducer
+ * residual too when commit_red), busy - 1. */
+void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit, int commit_red);
 /* Free every codec and tensor (destroy). */
 void lc__comm_codecs_free(lc_comm_t *comm);
 

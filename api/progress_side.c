@@ -30,7 +30,7 @@ static void lc__req_complete(lc_request_t *req, lc_status_t status)
     /* The commit point: a collective that succeeded hands its error
      * feedback over; one that failed leaves the residuals as they were. */
     if (req->tensor != NULL) {
-        lc__tensor_finish(req->comm, req->tensor, status == LC_OK);
+        lc__tensor_finish(req->comm, req->tensor, status == LC_OK, req->args.red_out != NULL);
         req->tensor = NULL;
     }
     pthread_mutex_lock(&req->lock);
@@ -100,8 +100,10 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
 
     atomic_store(&req->state, LC_REQ_RUNNING);
     req->start_ns = lc__now_ns();
-    if (comm->broken != LC_OK || req->seq > comm->left_seq) {
-        st = comm->broken != LC_OK ? comm->broken : LC_ERR_PEER_LOST;
+    if (comm->broken != LC_OK || req->seq > comm->left_seq || req->fail != LC_OK) {
+        st = comm->broken != LC_OK ? comm->broken
+             : req->fail != LC_OK  ? req->fail
+                                   : LC_ERR_PEER_LOST;
         /* Ranks that started this collective and wait on us must hear it
          * failed; frames they already sent for it are dropped. */
         if (comm->tl != NULL) {

@@ -109,9 +109,14 @@ lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_
             lc__codec_state_destroy(t->red[i]);
             t->red[i] = NULL;
         }
-        for (int i = 0; i < 2; i++)
-            if (lc__codec_state_create(t->codec, red_cnt, &t->red[i]) != LC_OK)
+        t->red_cnt = 0;
+        for (int i = 0; i < 2; i++) {
+            if (lc__codec_state_create(t->codec, red_cnt, &t->red[i]) != LC_OK) {
+                lc__codec_state_destroy(t->red[0]);
+                t->red[0] = NULL;
                 return LC_ERR_NO_MEMORY;
+            }
+        }
         t->red_off = red_off;
         t->red_cnt = red_cnt;
     }
@@ -134,13 +139,15 @@ static void lc__swap(lc_codec_state_t **s)
     s[1] = tmp;
 }
 
-void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit)
+void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit, int commit_red)
 {
     int free_it;
 
     if (commit) {
         lc__swap(t->w);
-        if (t->red[0] != NULL) lc__swap(t->red);
+        /* Only when this collective wrote it: a call that reduces nothing
+         * (an all-gather on a key an all-reduce also uses) leaves it. */
+        if (commit_red && t->red[0] != NULL) lc__swap(t->red);
     }
     pthread_mutex_lock(&comm->lock);
     free_it = --t->busy == 0 && t->released;
@@ -168,8 +175,8 @@ lc_status_t lc_tensor_release(lc_comm_t *comm, uint64_t key)
     if (t != NULL) t->released = 1;
     pthread_mutex_unlock(&comm->lock);
     if (t == NULL) {
-        lc_error("lc_tensor_release: no state under tensor key %llu", (unsigned long long)key);
-        return LC_ERR_INVALID_ARG;
+        lc_debug("lc_tensor_release: no state under tensor key %llu", (unsigned long long)key);
+        return LC_OK;
     }
     if (free_now) lc__tensor_free(t);
     return LC_OK;

@@ -12,8 +12,9 @@
  * has arrived, while later chunks are still on the wire.
  *
  * Abort safety: in place (the input is the output's own slot), the own slot
- * is decoded into only once every message has arrived. Scratch: one encoded
- * chunk per chunk of every block (reused across calls).
+ * is decoded into only after the commit point: every message sent, received
+ * and decoded into the other slots; after it nothing can fail. Scratch: one
+ * encoded chunk per chunk of every block (reused across calls).
  */
 #include "coll/coll.h"
 #include "coll/coll_util.h"
@@ -28,7 +29,7 @@ lc_status_t lc__allgather_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
     const int inplace = in == out + (size_t)r * a->count;
     uint8_t *bufs = lc__sched_scratch(s, (size_t)n * nc * cap);
     int *prev = lc__coll_ids(s, nc); /* the message of the previous step, per chunk */
-    int join = inplace ? lc__sched_nop(s) : -1;
+    int join = inplace ? lc__sched_commit_point(s) : -1;
 
     if (bufs == NULL || prev == NULL) return LC_ERR_NO_MEMORY;
     for (size_t c = 0; c < nc; c++) {
@@ -40,13 +41,14 @@ lc_status_t lc__allgather_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
     }
     for (int st = 0; st < n - 1; st++) {
         int rb = lc__mod(r - st - 1, n);
-        for (size_t c = 0; c < nc; c++) lc__sched_send_coded(s, right, prev[c]);
+        for (size_t c = 0; c < nc; c++)
+            lc__sched_dep(s, lc__sched_send_coded(s, right, prev[c]), join);
         for (size_t c = 0; c < nc; c++) {
             size_t e0 = c * ce, k = LC_MIN(ce, a->count - e0);
             uint8_t *buf = bufs + ((size_t)(st + 1) * nc + c) * cap;
             int id = lc__sched_recv_upto(s, left, buf, cap, k);
-            lc__sched_dep(s, id, join);
-            lc__sched_decode(s, a->codec, id, out + (size_t)rb * a->count + e0, k, 0);
+            int d = lc__sched_decode(s, a->codec, id, out + (size_t)rb * a->count + e0, k, 0);
+            lc__sched_dep(s, d, join);
             prev[c] = id;
         }
     }

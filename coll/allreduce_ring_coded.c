@@ -34,8 +34,8 @@
  * Memory: the partial sums live in the output (out of place) or in a
  * buffer-sized scratch (in place); encoded chunks in scratch, one per chunk
  * of every step. Abort safety as in two-phase: in place, nothing is decoded
- * into the buffer before every message has arrived and every encode and
- * addition has read its input.
+ * into the buffer before the commit point (every message sent, received and
+ * checked, every encode and addition done).
  */
 #include "coll/coll.h"
 #include "coll/coll_util.h"
@@ -55,9 +55,11 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
     uint8_t *rcv = lc__sched_scratch(s, (size_t)(n - 1) * maxc * cap);
     uint8_t *agb = lc__sched_scratch(s, (size_t)(n - 1) * maxc * cap);
     int *msg = lc__coll_ids(s, maxc); /* per chunk: what goes out at the next step */
-    int join = inplace ? lc__sched_nop(s) : -1;
+    int join = inplace ? lc__sched_commit_point(s) : -1;
+    float *check = inplace ? lc__sched_scratch(s, ce * es) : NULL;
 
-    if (acc == NULL || sendb == NULL || rcv == NULL || agb == NULL || msg == NULL)
+    if (acc == NULL || sendb == NULL || rcv == NULL || agb == NULL || msg == NULL ||
+        (inplace && check == NULL))
         return LC_ERR_NO_MEMORY;
 
     /* Step 0's message: this rank's own segment, encoded with its worker residual. */
@@ -74,7 +76,8 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
         size_t scnt = lc__seg_cnt(a->count, n, sj);
         size_t roff = lc__seg_off(a->count, n, rj), rcnt = lc__seg_cnt(a->count, n, rj);
         const int last = st == n - 2; /* rj is this rank's own segment */
-        for (size_t c = 0; c < lc__nchunks(scnt, ce); c++) lc__sched_send_coded(s, right, msg[c]);
+        for (size_t c = 0; c < lc__nchunks(scnt, ce); c++)
+            lc__sched_dep(s, lc__sched_send_coded(s, right, msg[c]), join);
         for (size_t c = 0; c < lc__nchunks(rcnt, ce); c++) {
             size_t e0 = roff + c * ce, k = LC_MIN(ce, rcnt - c * ce);
             int id = lc__sched_recv_upto(s, left, rcv + ((size_t)st * maxc + c) * cap, cap, k);
@@ -112,11 +115,12 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
         int sj = lc__mod(r + 1 - st, n), rj = lc__mod(r - st, n);
         size_t scnt = lc__seg_cnt(a->count, n, sj);
         size_t roff = lc__seg_off(a->count, n, rj), rcnt = lc__seg_cnt(a->count, n, rj);
-        for (size_t c = 0; c < lc__nchunks(scnt, ce); c++) lc__sched_send_coded(s, right, msg[c]);
+        for (size_t c = 0; c < lc__nchunks(scnt, ce); c++)
+            lc__sched_dep(s, lc__sched_send_coded(s, right, msg[c]), join);
         for (size_t c = 0; c < lc__nchunks(rcnt, ce); c++) {
             size_t e0 = roff + c * ce, k = LC_MIN(ce, rcnt - c * ce);
             int id = lc__sched_recv_upto(s, left, agb + ((size_t)st * maxc + c) * cap, cap, k);
-            lc__sched_dep(s, id, join);
+            if (inplace) lc__sched_dep(s, lc__sched_decode(s, a->codec, id, check, k, 0), join);
             int d = lc__sched_decode(s, a->codec, id, out + e0, k, 0);
             lc__sched_dep(s, join, d);
             msg[c] = id;

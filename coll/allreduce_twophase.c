@@ -37,9 +37,12 @@
  * Abort safety: the input and the committed residuals are only read (the
  * updated residuals go to the *_out states, which the communicator adopts
  * when the collective succeeds). In place, the output is the input, so no
- * decode into it starts before every message has arrived and every encode
- * has read its chunk; then the decodes run, not overlapped with the wire.
- * Out of place, each chunk is decoded the moment it arrives.
+ * decode into it starts before the commit point: every message sent and
+ * received, every encode done, and every received message checked by
+ * decoding it into a scratch chunk; after that point nothing can fail and
+ * aborts are ignored, so the buffer is never left half written. The decodes
+ * then run, not overlapped with the wire. Out of place, each chunk is
+ * decoded the moment it arrives.
  *
  * Scratch (reused across calls): the owner's f32 sum of its segment, and the
  * encoded chunks: (n-1) segments each for this rank's sends, its phase-1
@@ -65,11 +68,12 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
     uint8_t *own = lc__sched_scratch(s, (onc ? onc : 1) * cap);
     int *rid = lc__coll_ids(s, (size_t)n * maxc); /* phase-1 receive of [src][chunk] */
     int *encs = lc__coll_ids(s, onc);             /* the owner's encoding of each chunk */
-    int join = inplace ? lc__sched_nop(s) : -1;   /* in place: all input read, all arrived */
+    int join = inplace ? lc__sched_commit_point(s) : -1; /* in place: see above */
+    float *check = inplace ? lc__sched_scratch(s, ce * es) : NULL;
 
 
     if (acc == NULL || sendb == NULL || rcv1 == NULL || rcv2 == NULL || own == NULL || rid == NULL ||
-        encs == NULL)
+        encs == NULL || (inplace && check == NULL))
         return LC_ERR_NO_MEMORY;
 
     /* Phase 1: step st sends the segment of owner r + st, chunk by chunk,
@@ -81,8 +85,7 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
             size_t e0 = off + c * ce, k = LC_MIN(ce, cnt - c * ce);
             uint8_t *buf = sendb + ((size_t)(st - 1) * maxc + c) * cap;
             int enc = lc__sched_encode(s, a->codec, a->ef_in, a->ef_out, e0, in + e0, k, buf, cap);
-            lc__sched_send_coded(s, j, enc);
-            lc__sched_dep(s, enc, join);
+            lc__sched_dep(s, lc__sched_send_coded(s, j, enc), join);
         }
         for (size_t c = 0; c < onc; c++) {
             uint8_t *buf = rcv1 + ((size_t)(st - 1) * maxc + c) * cap;
@@ -125,14 +128,13 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
     for (int st = 1; st < n; st++) {
         int j = lc__mod(r - st, n);
         size_t off = lc__seg_off(a->count, n, j), cnt = lc__seg_cnt(a->count, n, j);
-        for (size_t c = 0; c < onc; c++) {
-            lc__sched_send_coded(s, lc__mod(r + st, n), encs[c]);
-        }
+        for (size_t c = 0; c < onc; c++)
+            lc__sched_dep(s, lc__sched_send_coded(s, lc__mod(r + st, n), encs[c]), join);
         for (size_t c = 0; c < lc__nchunks(cnt, ce); c++) {
             size_t e0 = off + c * ce, k = LC_MIN(ce, cnt - c * ce);
             uint8_t *buf = rcv2 + ((size_t)(st - 1) * maxc + c) * cap;
             int id = lc__sched_recv_upto(s, j, buf, cap, k);
-            lc__sched_dep(s, id, join);
+            if (inplace) lc__sched_dep(s, lc__sched_decode(s, a->codec, id, check, k, 0), join);
             int d = lc__sched_decode(s, a->codec, id, out + e0, k, 0);
             lc__sched_dep(s, join, d);
         }

@@ -18,9 +18,12 @@
  * that destination's block when error feedback is on: the worker residual
  * is indexed like the send buffer) and the receiver decodes it straight into
  * place. The own block is copied exactly and its residual range carried over
- * unchanged. Zero-sized blocks send nothing; alltoallv counts must agree
- * pairwise (what r sends to d is what d expects from r): a block of another
- * size fails with LC_ERR_MISMATCH.
+ * unchanged (all-to-all-v: the whole residual is carried over first, so
+ * the gaps between send blocks keep theirs). Zero-sized blocks send no
+ * data. alltoallv counts must agree pairwise (what r sends to d is what d
+ * expects from r): each pair first exchanges its block's element count, and
+ * a receiver that expected another fails with LC_ERR_MISMATCH (and tells
+ * the others; a sender whose part is done may finish first, as in MPI).
  *
  * Memory: uncompressed, none (data goes from the input and lands in place).
  * Compressed, one encoded chunk per chunk of the send blocks and of the
@@ -66,18 +69,33 @@ lc_status_t lc__alltoall_pairwise(lc_sched_t *s, const lc_coll_args_t *a, int r,
                  lc__a2a_cnt(a, 0, r));
         return LC_ERR_MISMATCH;
     }
+    const int ef = a->ef_out != NULL && a->ef_in->residual != NULL;
+    const int v = a->type == LC_COLL_ALLTOALLV;
+    int carry = -1; /* alltoallv with error feedback: the residual carried over */
+    if (ef && v && a->ef_out->count > 0)
+        carry = lc__sched_copy(s, a->ef_out->residual, a->ef_in->residual,
+                               a->ef_out->count * sizeof(float));
     if (own > 0) {
         size_t so = lc__a2a_off(a, 1, r), ro = lc__a2a_off(a, 0, r);
         lc__sched_copy(s, lc__at(a->recvbuf, ro, es), lc__at(a->sendbuf, so, es), own * es);
-        if (a->ef_out != NULL && a->ef_in->residual != NULL)
+        if (ef && !v)
             lc__sched_copy(s, a->ef_out->residual + so, a->ef_in->residual + so,
                            own * sizeof(float));
     }
+    uint64_t *cnt_out = v ? lc__sched_scratch(s, (size_t)n * sizeof(uint64_t)) : NULL;
+    uint64_t *cnt_in = v ? lc__sched_scratch(s, (size_t)n * sizeof(uint64_t)) : NULL;
+    if (v && (cnt_out == NULL || cnt_in == NULL)) return LC_ERR_NO_MEMORY;
     sch = rch = 0;
     for (int st = 1; st < n; st++) {
         int d = lc__mod(r + st, n), src = lc__mod(r - st, n);
         size_t scnt = lc__a2a_cnt(a, 1, d), soff = lc__a2a_off(a, 1, d);
         size_t rcnt = lc__a2a_cnt(a, 0, src), roff = lc__a2a_off(a, 0, src);
+        if (v) { /* the pair's counts first, then the data */
+            cnt_out[d] = scnt;
+            lc__sched_send(s, d, &cnt_out[d], sizeof(uint64_t));
+            int got = lc__sched_recv(s, src, &cnt_in[src], sizeof(uint64_t));
+            lc__sched_dep(s, got, lc__sched_check(s, &cnt_in[src], rcnt, "sends a block of", src));
+        }
         for (size_t c = 0; c < lc__nchunks(scnt, ce); c++) {
             size_t e0 = soff + c * ce, k = LC_MIN(ce, scnt - c * ce);
             if (a->codec == NULL) {
@@ -86,6 +104,7 @@ lc_status_t lc__alltoall_pairwise(lc_sched_t *s, const lc_coll_args_t *a, int r,
                 const float *x = (const float *)a->sendbuf + e0;
                 int enc = lc__sched_encode(s, a->codec, a->ef_in, a->ef_out, e0, x, k,
                                            sendb + sch++ * cap, cap);
+                lc__sched_dep(s, carry, enc);
                 lc__sched_send_coded(s, d, enc);
             }
         }

@@ -4,8 +4,9 @@
  * on); every other rank forwards the bytes unchanged the moment a chunk has
  * arrived and decodes it into its buffer. The root decodes its own encoding
  * into its buffer too ("adopts" it), so every rank ends with the same bytes,
- * and does so only once every chunk has left (a failed broadcast leaves the
- * root's data as it was). The last rank of the chain closes with an empty
+ * and does so only after the commit point: every chunk sent and the last
+ * rank's closing message received (a failed broadcast leaves the root's
+ * data as it was). The last rank of the chain closes with an empty
  * message to the root, as the uncompressed chain does, so a rank that names
  * another root is caught. Scratch: one encoded chunk per chunk.
  */
@@ -20,7 +21,7 @@ lc_status_t lc__broadcast_chain_coded(lc_sched_t *s, const lc_coll_args_t *a, in
     const int next = pos < n - 1 ? lc__mod(r + 1, n) : -1, prev = pos > 0 ? lc__mod(r - 1, n) : -1;
     float *buf = a->recvbuf;
     uint8_t *bufs = lc__sched_scratch(s, nc * cap);
-    int join = prev < 0 ? lc__sched_nop(s) : -1;
+    int join = prev < 0 ? lc__sched_commit_point(s) : -1;
     int got = -1;
 
     if (bufs == NULL) return LC_ERR_NO_MEMORY;
@@ -49,6 +50,6 @@ lc_status_t lc__broadcast_chain_coded(lc_sched_t *s, const lc_coll_args_t *a, in
             lc__sched_dep(s, join, d);
         }
     }
-    lc__broadcast_ack(s, r, n, a->root, pos == n - 1, got);
+    lc__sched_dep(s, lc__broadcast_ack(s, r, n, a->root, pos == n - 1, got), join);
     return LC_OK;
 }

@@ -23,14 +23,15 @@ lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n)
     return LC_OK;
 }
 
-void lc__broadcast_ack(lc_sched_t *s, int rank, int n, int root, int last, int after)
+int lc__broadcast_ack(lc_sched_t *s, int rank, int n, int root, int last, int after)
 {
     if (last) {
         int id = lc__sched_send(s, root, NULL, 0);
         lc__sched_dep(s, after, id);
-    } else if (rank == root) {
-        lc__sched_recv(s, lc__mod(root - 1, n), NULL, 0);
+        return id;
     }
+    if (rank == root) return lc__sched_recv(s, lc__mod(root - 1, n), NULL, 0);
+    return -1;
 }
 
 void lc__coll_owned(const lc_coll_args_t *a, lc_algo_t algo, int rank, int n, size_t *off_p,
@@ -58,7 +59,11 @@ static lc_status_t lc__coll_single(lc_sched_t *s, const lc_coll_args_t *a)
         if (a->count > 0) lc__sched_copy(s, a->recvbuf, a->sendbuf, a->count * es);
         break;
     case LC_COLL_ALLTOALLV:
-        if (a->sendcounts[0] != a->recvcounts[0]) return LC_ERR_MISMATCH;
+        if (a->sendcounts[0] != a->recvcounts[0]) {
+            lc_error("alltoallv: the only rank sends itself %zu elements but expects %zu",
+                     a->sendcounts[0], a->recvcounts[0]);
+            return LC_ERR_MISMATCH;
+        }
         lc__sched_copy(s, lc__at(a->recvbuf, a->rdispls[0], es),
                        lc__at(a->sendbuf, a->sdispls[0], es), a->sendcounts[0] * es);
         break;

@@ -67,7 +67,8 @@ int *lc__coll_ids(lc_sched_t *s, size_t n);
 lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n);
 
 /* Broadcast's closing empty message from one non-root rank (last: this rank
- * sends it, after its op `after`) to the root, which waits for it. */
-void lc__broadcast_ack(lc_sched_t *s, int rank, int n, int root, int last, int after);
+ * sends it, after its op `after`) to the root, which waits for it. Returns
+ * the op this rank added (-1: none). */
+int lc__broadcast_ack(lc_sched_t *s, int rank, int n, int root, int last, int after);
 
 #endif

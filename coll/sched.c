@@ -42,7 +42,8 @@ enum {
     LC_SOP_NOP,
     LC_SOP_ENCODE,
     LC_SOP_DECODE,
-    LC_SOP_ZERO
+    LC_SOP_ZERO,
+    LC_SOP_CHECK
 };
 enum { LC_SOP_WAITING, LC_SOP_READY, LC_SOP_POSTED, LC_SOP_DONE };
 
@@ -107,7 +108,8 @@ struct lc_sched {
     lc_sched_run_params_t run;
     int running;
     int draining;
-    int yielded; /* stopped with ops ready; waiting for lc__sched_resume */
+    int yielded;   /* stopped with ops ready; waiting for lc__sched_resume */
+    int committed; /* a commit point has run: aborts are ignored */
     int finished;
     int done_fired;
     lc_status_t status;
@@ -414,10 +416,32 @@ int lc__sched_zero(lc_sched_t *s, void *dst, size_t bytes)
     return id;
 }
 
+int lc__sched_check(lc_sched_t *s, const uint64_t *got, uint64_t want, const char *what, int peer)
+{
+    int id;
+    lc_sop_t *o = lc__sched_new_op(s, LC_SOP_CHECK, &id);
+
+    if (o == NULL) return -1;
+    o->a = got;
+    o->b = what;
+    o->count = (size_t)want;
+    o->peer = peer;
+    return id;
+}
+
 int lc__sched_nop(lc_sched_t *s)
 {
     int id;
     return lc__sched_new_op(s, LC_SOP_NOP, &id) ? id : -1;
+}
+
+int lc__sched_commit_point(lc_sched_t *s)
+{
+    int id;
+    lc_sop_t *o = lc__sched_new_op(s, LC_SOP_NOP, &id);
+    if (o == NULL) return -1;
+    o->var = 1;
+    return id;
 }
 
 void lc__sched_dep(lc_sched_t *s, int before, int after)
@@ -511,7 +535,7 @@ static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
             op->a = src->dst;
             op->count = src->len;
         }
-        if (s->in_flight++ == 0) s->wire_t0 = lc__now_ns();
+        if (dir == LC_DIR_SEND && s->in_flight++ == 0) s->wire_t0 = lc__now_ns();
         if (dir == LC_DIR_SEND)
             st = s->run.tl_ops->send(s->run.tl, peer, &tag, op->a, op->count, lc__sched_tl_cb, op);
         else
@@ -576,9 +600,24 @@ static void lc__sched_execute(lc_sched_t *s, lc_sop_t *op)
         if (op->dst != op->a && op->count > 0) memmove(op->dst, op->a, op->count);
         break;
     case LC_SOP_SCALE: lc__reduce_div(op->dst, op->count, (lc_dtype_t)op->dtype, op->nranks); break;
+    case LC_SOP_NOP:
+        if (op->var) s->committed = 1;
+        break;
     case LC_SOP_ZERO:
         if (op->count > 0) memset(op->dst, 0, op->count);
         break;
+    case LC_SOP_CHECK: {
+        uint64_t got;
+        memcpy(&got, op->a, sizeof(got));
+        if (got != (uint64_t)op->count) {
+            lc_error("seq %llu: rank %d %s %llu, this rank expects %zu",
+                     (unsigned long long)s->run.seq, op->peer, (const char *)op->b,
+                     (unsigned long long)got, op->count);
+            lc__sched_fail(s, LC_ERR_MISMATCH);
+            return;
+        }
+        break;
+    }
     case LC_SOP_ENCODE:
     case LC_SOP_DECODE: {
         lc_status_t st = lc__sched_run_codec(s, op);
@@ -636,7 +675,7 @@ static void lc__sched_tl_cb(void *arg, lc_status_t status, size_t length)
     lc_sched_t *s = op->sched;
 
     if (!s->running || s->finished || op->state != LC_SOP_POSTED) return;
-    if (--s->in_flight == 0) s->wire_ns += lc__now_ns() - s->wire_t0;
+    if (op->kind == LC_SOP_SEND && --s->in_flight == 0) s->wire_ns += lc__now_ns() - s->wire_t0;
     if (status != LC_OK) {
         lc_debug("seq %llu: %s %s peer %d failed: %s", (unsigned long long)s->run.seq,
                  op->kind == LC_SOP_SEND ? "send to" : "recv from", "", op->peer,
@@ -674,6 +713,7 @@ lc_status_t lc__sched_start(lc_sched_t *s, const lc_sched_run_params_t *params)
     s->running = 1;
     s->finished = 0;
     s->yielded = 0;
+    s->committed = 0;
     s->done_fired = 0;
     s->status = LC_OK;
     s->ndone = 0;
@@ -703,6 +743,11 @@ void lc__sched_resume(lc_sched_t *s)
 void lc__sched_abort(lc_sched_t *s, lc_status_t status)
 {
     if (!s->running || s->done_fired) return;
+    if (s->committed) {
+        lc_debug("seq %llu: %s after the commit point: finishing", (unsigned long long)s->run.seq,
+                 lc_status_str(status));
+        return;
+    }
     lc__sched_fail(s, status);
     s->yielded = 0; /* nothing more runs: fire done_cb now */
     lc__sched_kick(s);

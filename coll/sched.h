@@ -80,8 +80,19 @@ int lc__sched_decode(lc_sched_t *s, lc_codec_t *codec, int src_op, float *dst, s
                      int accumulate);
 /* memset(dst, 0, bytes). */
 int lc__sched_zero(lc_sched_t *s, void *dst, size_t bytes);
+/* Fail the schedule with LC_ERR_MISMATCH (logged, naming what and peer)
+ * unless *got == want when it runs (a count a peer sent). */
+int lc__sched_check(lc_sched_t *s, const uint64_t *got, uint64_t want, const char *what, int peer);
 /* A node that does nothing: a join point for dependencies. */
 int lc__sched_nop(lc_sched_t *s);
+/*
+ * The point of no return of a collective that works in place: a join that,
+ * once it has run, makes the schedule ignore aborts (a peer's notice, a lost
+ * peer, a timeout), so the local work after it (decoding into the caller's
+ * buffer) always finishes and is never left half done. Add it after every
+ * message of the collective and every check that can fail.
+ */
+int lc__sched_commit_point(lc_sched_t *s);
 /* after starts only once before has finished. Ignores negative ids (an
  * earlier builder failure is already recorded). */
 void lc__sched_dep(lc_sched_t *s, int before, int after);
@@ -133,7 +144,7 @@ void lc__sched_bytes(const lc_sched_t *s, uint64_t *sent_p, uint64_t *received_p
 typedef struct {
     uint64_t raw_sent;
     uint64_t encode_ns, decode_ns;
-    uint64_t wire_ns; /* time with at least one transport operation in flight */
+    uint64_t wire_ns; /* time with at least one send in flight */
 } lc_sched_times_t;
 void lc__sched_times(const lc_sched_t *s, lc_sched_times_t *t);
 

@@ -268,8 +268,9 @@ LC_API lc_status_t lc_comm_size(const lc_comm_t *comm, int *size_p);
  * @brief Codecs: how a collective compresses what it sends (per call, see
  * lc_op_params_t). Values are part of the ABI.
  *
- * Lossy codecs (all but ::LC_CODEC_NONE) take ::LC_FLOAT32 data and the
- * ::LC_SUM or ::LC_AVG reduction only; other combinations get
+ * Every codec, the lossless "zstd" stage alone included, takes ::LC_FLOAT32
+ * data, and an all-reduce with a codec takes ::LC_SUM or ::LC_AVG only;
+ * other combinations, and a codec on reduce-scatter or barrier, get
  * ::LC_ERR_UNSUPPORTED. Error feedback (onebit, topk) needs a tensor key.
  */
 typedef enum {
@@ -305,10 +306,14 @@ typedef struct {
                                ranks that differ get ::LC_ERR_MISMATCH. */
     uint64_t tensor_key; /**< Names the tensor across calls: the communicator keeps its
                             error-feedback residuals under this key (see
-                            lc_tensor_release()). A key is bound to one element count
-                            and codec; a call that reuses it with another gets
-                            ::LC_ERR_MISMATCH. Without a key there is no error
-                            feedback. */
+                            lc_tensor_release()), for codecs that keep them (onebit,
+                            topk; others ignore the key). A key is bound to one
+                            element count (all-reduce, all-gather, broadcast root:
+                            count; all-to-all: size x count; all-to-all-v: the send
+                            extent, max of sdispls + sendcounts) and codec; a call
+                            that reuses it with another fails with
+                            ::LC_ERR_MISMATCH on every rank (the others are told).
+                            Without a key there is no error feedback. */
     int error_feedback; /**< 1 (default when a key is given and the codec keeps
                            residuals: onebit, topk) or 0 to turn it off. */
 } lc_op_params_t;
@@ -318,11 +323,12 @@ typedef struct {
  * gone, or a bucket layout that changed). A collective still queued or
  * running with the key keeps its state until it completes. Not collective:
  * each rank frees its own state, so every rank should release the key at the
- * same point of its call sequence.
+ * same point of its call sequence. A rank that keeps no state under the key
+ * (it never used it, or only as a broadcast non-root) has nothing to free.
  * @param comm Communicator.
  * @param key The tensor key.
- * @return ::LC_OK; ::LC_ERR_INVALID_ARG if @p comm is NULL or holds no state
- *   under @p key.
+ * @return ::LC_OK (also when there was no state); ::LC_ERR_INVALID_ARG if
+ *   @p comm is NULL.
  */
 LC_API lc_status_t lc_tensor_release(lc_comm_t *comm, uint64_t key);
 
@@ -342,9 +348,10 @@ typedef struct {
     lc_codec_type_t codec; /**< Codec the collective compressed with. */
     double encode_us;  /**< Time spent encoding (and folding in error feedback). */
     double decode_us;  /**< Time spent decoding and reducing decoded data. */
-    double wire_us;    /**< Time during which at least one message was in flight. When
-                          encode_us + decode_us + wire_us exceeds elapsed_us, the
-                          pipeline overlapped them. */
+    double wire_us;    /**< Time during which at least one send was in flight (queued to
+                          or being written to the network). When encode_us +
+                          decode_us + wire_us exceeds elapsed_us, the pipeline
+                          overlapped them. */
 } lc_op_info_t;
 
 /**
@@ -469,9 +476,12 @@ LC_API lc_status_t lc_ialltoall(const void *sendbuf, void *recvbuf, size_t count
 /**
  * @brief All-to-all with a count and a displacement (both in elements) per
  * rank (MPI_Alltoallv). What rank r sends rank d (@p sendcounts[d] on r)
- * must be what d expects from r (@p recvcounts[r] on d), else both fail with
- * ::LC_ERR_MISMATCH. Zero counts send nothing. With a codec and error
- * feedback, the tensor key's residual is indexed like @p sendbuf.
+ * must be what d expects from r (@p recvcounts[r] on d): a receiver that
+ * expects another count fails with ::LC_ERR_MISMATCH and tells the others,
+ * which fail too unless their part was already done (as with MPI, a sender
+ * whose blocks all went out may return ::LC_OK). Zero counts send no data.
+ * With a codec and error feedback, the tensor key's residual is indexed like
+ * @p sendbuf; overlapping send blocks then share it.
  * @param sendbuf Input.
  * @param sendcounts size counts: elements for each rank.
  * @param sdispls size offsets into @p sendbuf (elements).

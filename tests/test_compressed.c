@@ -126,6 +126,12 @@ static int run_one(lc_comm_t *comm, int rank, int n, int kind, size_t cc, size_t
     lc_op_params_t p = codec_params(spec, 0, 0);
     lc_status_t st;
     size_t nout = count;
+    /* In place runs with small chunks: many chunks per segment, many
+     * messages per peer, and a schedule long enough to yield. */
+    if (inplace) {
+        p.field_mask |= LC_OP_PARAM_FIELD_CHUNK_BYTES;
+        p.chunk_bytes = 8192;
+    }
     double norm2 = 0;
     int k = case_index(kind, cc, ci, inplace);
     const int root = n - 1;
@@ -327,17 +333,22 @@ static int alltoall_rank(int rank, int n, void *arg)
     if (!bad && n >= 2) {
         for (int d = 0; d < n; d++) {
             sc[d] = rc[d] = 100;
-            sd[d] = rd[d] = (size_t)d * 101;
+            sd[d] = rd[d] = (size_t)d * 201;
         }
         if (rank == 0) rc[1] = 101;
-        for (size_t cc = 0; cc < 2 && !bad; cc++) {
-            lc_op_params_t p = codec_params(cc ? "int8" : "none", 0, 0);
+        for (size_t cc = 0; cc < 4 && !bad; cc++) {
+            lc_op_params_t p = codec_params(cc % 2 ? "int8" : "none", 0, 0);
+            if (cc >= 2) { /* a whole chunk more: 100 against 200 in 100-element chunks */
+                if (rank == 0) rc[1] = 200;
+                p.field_mask |= LC_OP_PARAM_FIELD_CHUNK_BYTES;
+                p.chunk_bytes = 400;
+            }
             lc_status_t st = lc_alltoallv(sbuf, sc, sd, rbuf, rc, rd, LC_FLOAT32, comm, &p);
             /* The receiver that expected another size fails; a rank whose
              * own exchanges all matched may finish first (as with MPI). */
             if (st != LC_ERR_MISMATCH && !(rank != 0 && st == LC_OK))
-                bad = lc_mp_fail(rank, "alltoallv with counts that disagree (%s): %s",
-                                 cc ? "int8" : "none", lc_status_str(st));
+                bad = lc_mp_fail(rank, "alltoallv with counts that disagree (%s, case %zu): %s",
+                                 cc % 2 ? "int8" : "none", cc, lc_status_str(st));
         }
         if (!bad && lc_barrier(comm) != LC_OK) bad = lc_mp_fail(rank, "barrier after mismatch");
     }
@@ -384,9 +395,14 @@ static int ef_rank(int rank, int n, void *arg)
     }
     /* topk keeps 10% here so that 40 calls send every element a few times. */
     const char *specs[] = { "onebit", "topk:0.1" };
-    for (int sp = 0; sp < 2 && !bad; sp++) {
+    for (int sp = 0; sp < 4 && !bad; sp++) {
         for (int ef = 1; ef >= 0 && !bad; ef--) {
-            lc_op_params_t p = codec_params(specs[sp], 100 + (uint64_t)sp, ef);
+            /* sp 2, 3: the same codecs through the compressed ring. */
+            lc_op_params_t p = codec_params(specs[sp % 2], 100 + (uint64_t)sp, ef);
+            if (sp >= 2) {
+                p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
+                p.algo = LC_ALGO_RING;
+            }
             memset(acc, 0, sizeof(acc));
             double e1 = 0, e = 0;
             for (int t = 1; t <= EF_STEPS && !bad; t++) {
@@ -403,18 +419,18 @@ static int ef_rank(int rank, int n, void *arg)
                 if (t == 1) e1 = e;
             }
             if (rank == 0 && getenv("LC_TEST_VERBOSE") != NULL)
-                printf("%s ef %d: running-sum error after 1 call %.4f, after %d %.4f\n",
-                       specs[sp], ef, e1, EF_STEPS, e);
+                printf("%s%s ef %d: running-sum error after 1 call %.4f, after %d %.4f\n",
+                       specs[sp % 2], sp >= 2 ? " (ring)" : "", ef, e1, EF_STEPS, e);
             fflush(stdout);
             /* Error feedback sends later what a call drops: the running sum's
              * error shrinks (like 1/T); without it, it stays at the one-call
              * error. */
             if (ef && !(e < 0.35 * e1))
                 bad = lc_mp_fail(rank, "%s with EF: running-sum error %g after %d calls, %g "
-                                 "after one", specs[sp], e, EF_STEPS, e1);
+                                 "after one", specs[sp % 2], e, EF_STEPS, e1);
             if (!ef && !(e > 0.8 * e1))
                 bad = lc_mp_fail(rank, "%s without EF: running-sum error %g after %d calls, %g "
-                                 "after one", specs[sp], e, EF_STEPS, e1);
+                                 "after one", specs[sp % 2], e, EF_STEPS, e1);
             if (ef && lc_tensor_release(comm, 100 + (uint64_t)sp) != LC_OK)
                 bad = lc_mp_fail(rank, "release failed");
         }
@@ -429,10 +445,25 @@ static int ef_rank(int rank, int n, void *arg)
     if (!bad && lc_allreduce(x, y, 1000, LC_FLOAT32, LC_SUM, comm, &q) != LC_ERR_MISMATCH)
         bad = lc_mp_fail(rank, "key 7 with another codec was not LC_ERR_MISMATCH");
     if (!bad && lc_tensor_release(comm, 7) != LC_OK) bad = lc_mp_fail(rank, "release 7 failed");
-    if (!bad && lc_tensor_release(comm, 7) != LC_ERR_INVALID_ARG)
-        bad = lc_mp_fail(rank, "second release of 7 was not LC_ERR_INVALID_ARG");
+    if (!bad && lc_tensor_release(comm, 7) != LC_OK)
+        bad = lc_mp_fail(rank, "second release of 7 (nothing to free) was not LC_OK");
+    if (!bad && lc_tensor_release(NULL, 7) != LC_ERR_INVALID_ARG)
+        bad = lc_mp_fail(rank, "release on a NULL communicator was not LC_ERR_INVALID_ARG");
     if (!bad && lc_allreduce(x, y, 999, LC_FLOAT32, LC_SUM, comm, &q) != LC_OK)
         bad = lc_mp_fail(rank, "key 7 after release failed");
+    /* Only rank 0 releases key 7 and rebinds it to 998 elements: on the
+     * others the key still holds 999, so they refuse; every rank must fail
+     * this call, and the next call must still pair up. */
+    if (!bad && rank == 0 && lc_tensor_release(comm, 7) != LC_OK)
+        bad = lc_mp_fail(rank, "release 7 (rank 0) failed");
+    lc_status_t one = lc_allreduce(x, y, 998, LC_FLOAT32, LC_SUM, comm, &q);
+    if (!bad && one != LC_ERR_MISMATCH)
+        bad = lc_mp_fail(rank, "key bound differently on one rank: %s", lc_status_str(one));
+    for (int i = 0; i < 64; i++) x[i] = 1.0f;
+    if (!bad && (lc_allreduce(x, y, 64, LC_FLOAT32, LC_SUM, comm, NULL) != LC_OK ||
+                 y[63] != (float)n))
+        bad = lc_mp_fail(rank, "the call after a one-rank key mismatch did not pair up");
+    for (size_t i = 0; i < EF_COUNT; i++) x[i] = value(rank, i, 6);
 
     /* Rollback: A (commit), B fails (the last rank asks for another count),
      * C: C's bytes must equal those of A then C on a fresh key. */
