@@ -30,9 +30,10 @@ static uint32_t lc__coll_sig(const lc_coll_args_t *a, lc_algo_t algo, int size)
 {
     char spec[LC_CODEC_SPEC_MAX] = "";
     if (a->codec != NULL) lc__codec_format(lc__codec_params(a->codec), spec, sizeof(spec));
-    uint64_t fields[8] = { (uint64_t)a->type, (uint64_t)a->count, (uint64_t)a->dtype,
-                           (uint64_t)a->op,   (uint64_t)a->root,  (uint64_t)algo,
-                           (uint64_t)size,    lc__hash64(spec, strlen(spec), 0) };
+    uint64_t fields[8] = { (uint64_t)a->type,  (uint64_t)a->count,
+                           (uint64_t)a->dtype, (uint64_t)a->op,
+                           (uint64_t)a->root,  (uint64_t)algo,
+                           (uint64_t)size,     lc__hash64(spec, strlen(spec), 0) };
     uint64_t h = lc__hash64(fields, sizeof(fields), 0);
     return (uint32_t)(h ^ (h >> 32));
 }
@@ -125,8 +126,7 @@ static lc_status_t lc__check_args(lc_comm_t *comm, const lc_coll_args_t *a, lc_r
 static lc_status_t lc__codec_asked(const lc_coll_args_t *a, const lc_op_params_t *p,
                                    lc_codec_params_t *cp, int *have_p)
 {
-    static const char *const defaults[] = { "none", "onebit", "topk:0.01", "int8", "fp16",
-                                            "bf16" };
+    static const char *const defaults[] = { "none", "onebit", "topk:0.01", "int8", "fp16", "bf16" };
     const char *name = lc__coll_names[a->type];
     const char *spec = NULL;
 

@@ -592,10 +592,9 @@ lc_status_t lc__codec_encode(lc_codec_t *c, lc_codec_state_t *st, size_t offset,
     return lc__codec_encode_ef(c, st, st, offset, src, dtype, count, dst, cap, len_p);
 }
 
-lc_status_t lc__codec_encode_ef(lc_codec_t *c, const lc_codec_state_t *st_in,
-                                lc_codec_state_t *st, size_t offset, const void *src,
-                                lc_dtype_t dtype, size_t count, void *dst, size_t cap,
-                                size_t *len_p)
+lc_status_t lc__codec_encode_ef(lc_codec_t *c, const lc_codec_state_t *st_in, lc_codec_state_t *st,
+                                size_t offset, const void *src, lc_dtype_t dtype, size_t count,
+                                void *dst, size_t cap, size_t *len_p)
 {
     const float *x = src, *res_in = NULL;
     float *res = NULL;

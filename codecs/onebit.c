@@ -151,9 +151,8 @@ __attribute__((target("avx2"))) static __m256 lc__onebit_sum_avx2(const float *y
  * are summed again with the masks. With every lane finite no element was masked, so the
  * sums, and everything after them, are the bits the C path computes.
  */
-__attribute__((target("avx2"))) static float lc__onebit_block_avx2(const float *x,
-                                                                   const float *ein, float *e,
-                                                                   size_t n, int rms, uint8_t *bits)
+__attribute__((target("avx2"))) static float
+lc__onebit_block_avx2(const float *x, const float *ein, float *e, size_t n, int rms, uint8_t *bits)
 {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 inf = _mm256_set1_ps(INFINITY);

@@ -34,8 +34,8 @@ lc_status_t lc__allgather_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
     if (bufs == NULL || prev == NULL) return LC_ERR_NO_MEMORY;
     for (size_t c = 0; c < nc; c++) {
         size_t e0 = c * ce, k = LC_MIN(ce, a->count - e0);
-        prev[c] = lc__sched_encode(s, a->codec, a->ef_in, a->ef_out, e0, in + e0, k,
-                                   bufs + c * cap, cap);
+        prev[c] =
+            lc__sched_encode(s, a->codec, a->ef_in, a->ef_out, e0, in + e0, k, bufs + c * cap, cap);
         int adopt = lc__sched_decode(s, a->codec, prev[c], out + (size_t)r * a->count + e0, k, 0);
         lc__sched_dep(s, join, adopt);
     }

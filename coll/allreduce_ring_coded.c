@@ -66,8 +66,8 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
     size_t off = lc__seg_off(a->count, n, r), cnt = lc__seg_cnt(a->count, n, r);
     for (size_t c = 0; c < lc__nchunks(cnt, ce); c++) {
         size_t e0 = off + c * ce, k = LC_MIN(ce, cnt - c * ce);
-        msg[c] = lc__sched_encode(s, a->codec, a->ef_in, a->ef_out, e0, in + e0, k,
-                                  sendb + c * cap, cap);
+        msg[c] = lc__sched_encode(s, a->codec, a->ef_in, a->ef_out, e0, in + e0, k, sendb + c * cap,
+                                  cap);
         lc__sched_dep(s, msg[c], join);
     }
     /* Reduce-scatter. */
@@ -83,8 +83,8 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
             int id = lc__sched_recv_upto(s, left, rcv + ((size_t)st * maxc + c) * cap, cap, k);
             int own;
             if (ef) {
-                own = lc__sched_reduce(s, acc + e0, in + e0, a->ef_in->residual + e0, k,
-                                       LC_FLOAT32, LC_SUM);
+                own = lc__sched_reduce(s, acc + e0, in + e0, a->ef_in->residual + e0, k, LC_FLOAT32,
+                                       LC_SUM);
                 int z = lc__sched_zero(s, a->ef_out->residual + e0, k * es);
                 lc__sched_dep(s, own, z);
             } else {
@@ -99,8 +99,8 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
                 lc__sched_dep(s, add, prev);
             }
             uint8_t *buf = sendb + ((size_t)(st + 1) * maxc + c) * cap;
-            int enc = lc__sched_encode(s, a->codec, a->red_in, a->red_out, e0, acc + e0, k, buf,
-                                       cap);
+            int enc =
+                lc__sched_encode(s, a->codec, a->red_in, a->red_out, e0, acc + e0, k, buf, cap);
             lc__sched_dep(s, prev, enc);
             lc__sched_dep(s, enc, join);
             if (last) {

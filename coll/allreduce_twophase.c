@@ -66,14 +66,13 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
     uint8_t *rcv1 = lc__sched_scratch(s, (size_t)(n - 1) * maxc * cap);
     uint8_t *rcv2 = lc__sched_scratch(s, (size_t)(n - 1) * maxc * cap);
     uint8_t *own = lc__sched_scratch(s, (onc ? onc : 1) * cap);
-    int *rid = lc__coll_ids(s, (size_t)n * maxc); /* phase-1 receive of [src][chunk] */
-    int *encs = lc__coll_ids(s, onc);             /* the owner's encoding of each chunk */
+    int *rid = lc__coll_ids(s, (size_t)n * maxc);        /* phase-1 receive of [src][chunk] */
+    int *encs = lc__coll_ids(s, onc);                    /* the owner's encoding of each chunk */
     int join = inplace ? lc__sched_commit_point(s) : -1; /* in place: see above */
     float *check = inplace ? lc__sched_scratch(s, ce * es) : NULL;
 
-
-    if (acc == NULL || sendb == NULL || rcv1 == NULL || rcv2 == NULL || own == NULL || rid == NULL ||
-        encs == NULL || (inplace && check == NULL))
+    if (acc == NULL || sendb == NULL || rcv1 == NULL || rcv2 == NULL || own == NULL ||
+        rid == NULL || encs == NULL || (inplace && check == NULL))
         return LC_ERR_NO_MEMORY;
 
     /* Phase 1: step st sends the segment of owner r + st, chunk by chunk,
@@ -99,8 +98,8 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
         float *sum = acc + c * ce;
         int prev;
         if (a->ef_out != NULL && a->ef_in->residual != NULL) {
-            prev = lc__sched_reduce(s, sum, in + e0, a->ef_in->residual + e0, k, LC_FLOAT32,
-                                    LC_SUM);
+            prev =
+                lc__sched_reduce(s, sum, in + e0, a->ef_in->residual + e0, k, LC_FLOAT32, LC_SUM);
             int z = lc__sched_zero(s, a->ef_out->residual + e0, k * es);
             lc__sched_dep(s, prev, z); /* the same range when in and out are one state */
         } else {

@@ -62,8 +62,8 @@ lc_status_t lc__coll_select(const lc_coll_args_t *args, int nranks, const lc_con
 /* The elements [*off_p, *off_p + *cnt_p) this rank reduces and re-encodes
  * (and keeps a reducer residual for) in a compressed collective; 0 elements
  * when it re-encodes nothing. */
-void lc__coll_owned(const lc_coll_args_t *args, lc_algo_t algo, int rank, int nranks,
-                    size_t *off_p, size_t *cnt_p);
+void lc__coll_owned(const lc_coll_args_t *args, lc_algo_t algo, int rank, int nranks, size_t *off_p,
+                    size_t *cnt_p);
 
 /* Build the schedule for args with algorithm algo on (rank, nranks). */
 lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *args, lc_algo_t algo, int rank,

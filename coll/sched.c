@@ -580,8 +580,8 @@ static lc_status_t lc__sched_run_codec(lc_sched_t *s, lc_sop_t *op)
     if (st != LC_OK)
         lc_error("seq %llu: a coded message of %zu bytes%s%d does not decode to %zu elements: %s",
                  (unsigned long long)s->run.seq, src->len,
-                 src->kind == LC_SOP_RECV ? " from rank " : " of rank ",
-                 src->peer, op->count, lc_status_str(st));
+                 src->kind == LC_SOP_RECV ? " from rank " : " of rank ", src->peer, op->count,
+                 lc_status_str(st));
     return st;
 }
 
@@ -691,9 +691,9 @@ static void lc__sched_tl_cb(void *arg, lc_status_t status, size_t length)
             const lc_sop_t *src = op->src_op >= 0 ? &s->ops[op->src_op] : NULL;
             /* The f32 bytes a coded message stands for: an encode's count,
              * a forwarded receive's element count (kept in off). */
-            s->raw_sent += src == NULL ? length
-                                       : (src->kind == LC_SOP_ENCODE ? src->count : src->off) *
-                                             sizeof(float);
+            s->raw_sent +=
+                src == NULL ? length
+                            : (src->kind == LC_SOP_ENCODE ? src->count : src->off) * sizeof(float);
         } else {
             s->bytes_received += length;
             op->len = length;

@@ -84,16 +84,12 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
     }
     if (a->codec != NULL) {
         switch (a->type) {
-        case LC_COLL_ALLREDUCE:
-            *algo_p = long_haul ? LC_ALGO_RING : LC_ALGO_TWOPHASE;
-            return LC_OK;
+        case LC_COLL_ALLREDUCE: *algo_p = long_haul ? LC_ALGO_RING : LC_ALGO_TWOPHASE; return LC_OK;
         case LC_COLL_BROADCAST: *algo_p = LC_ALGO_CHAIN; return LC_OK;
         case LC_COLL_ALLGATHER: *algo_p = LC_ALGO_RING; return LC_OK;
         case LC_COLL_ALLTOALL:
         case LC_COLL_ALLTOALLV: *algo_p = LC_ALGO_PAIRWISE; return LC_OK;
-        default:
-            lc_error("this collective does not take a codec");
-            return LC_ERR_UNSUPPORTED;
+        default: lc_error("this collective does not take a codec"); return LC_ERR_UNSUPPORTED;
         }
     }
     switch (a->type) {

@@ -16,9 +16,8 @@
 static lc_config_t lc__config;
 static pthread_once_t lc__config_once = PTHREAD_ONCE_INIT;
 
-static const char *const lc__algo_names[LC_ALGO_COUNT] = {
-    "auto", "ring", "tree", "recdbl", "chain", "twophase", "pairwise"
-};
+static const char *const lc__algo_names[LC_ALGO_COUNT] = { "auto",  "ring",     "tree",    "recdbl",
+                                                           "chain", "twophase", "pairwise" };
 
 const char *lc_algo_str(lc_algo_t algo)
 {

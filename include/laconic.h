@@ -294,28 +294,28 @@ enum {
 
 /** @brief Per-call parameters of a collective (NULL means all defaults). */
 typedef struct {
-    uint64_t field_mask; /**< Which fields below are set (LC_OP_PARAM_FIELD_*). */
-    lc_algo_t algo;      /**< Force an algorithm (::LC_ALGO_AUTO = choose). */
-    size_t chunk_bytes;  /**< Pipeline chunk size in bytes, 64 B to 1 GiB (0 = default, @c
-                            LC_CHUNK_BYTES). */
-    lc_codec_type_t codec; /**< Compress with this codec and its default parameters (topk
-                              keeps 1%). Overridden by @c codec_spec. */
+    uint64_t field_mask;    /**< Which fields below are set (LC_OP_PARAM_FIELD_*). */
+    lc_algo_t algo;         /**< Force an algorithm (::LC_ALGO_AUTO = choose). */
+    size_t chunk_bytes;     /**< Pipeline chunk size in bytes, 64 B to 1 GiB (0 = default, @c
+                               LC_CHUNK_BYTES). */
+    lc_codec_type_t codec;  /**< Compress with this codec and its default parameters (topk
+                               keeps 1%). Overridden by @c codec_spec. */
     const char *codec_spec; /**< Codec as a spec string, e.g. "onebit", "topk:0.01",
                                "int8", "bf16", "fp16", "topk:0.001+zstd", "zstd" (see
                                README, Codecs). Every rank must pass the same codec:
                                ranks that differ get ::LC_ERR_MISMATCH. */
-    uint64_t tensor_key; /**< Names the tensor across calls: the communicator keeps its
-                            error-feedback residuals under this key (see
-                            lc_tensor_release()), for codecs that keep them (onebit,
-                            topk; others ignore the key). A key is bound to one
-                            element count (all-reduce, all-gather, broadcast root:
-                            count; all-to-all: size x count; all-to-all-v: the send
-                            extent, max of sdispls + sendcounts) and codec; a call
-                            that reuses it with another fails with
-                            ::LC_ERR_MISMATCH on every rank (the others are told).
-                            Without a key there is no error feedback. */
-    int error_feedback; /**< 1 (default when a key is given and the codec keeps
-                           residuals: onebit, topk) or 0 to turn it off. */
+    uint64_t tensor_key;    /**< Names the tensor across calls: the communicator keeps its
+                               error-feedback residuals under this key (see
+                               lc_tensor_release()), for codecs that keep them (onebit,
+                               topk; others ignore the key). A key is bound to one
+                               element count (all-reduce, all-gather, broadcast root:
+                               count; all-to-all: size x count; all-to-all-v: the send
+                               extent, max of sdispls + sendcounts) and codec; a call
+                               that reuses it with another fails with
+                               ::LC_ERR_MISMATCH on every rank (the others are told).
+                               Without a key there is no error feedback. */
+    int error_feedback;     /**< 1 (default when a key is given and the codec keeps
+                               residuals: onebit, topk) or 0 to turn it off. */
 } lc_op_params_t;
 
 /**
@@ -346,12 +346,12 @@ typedef struct {
     uint32_t epoch;    /**< Membership epoch the collective ran in. */
     uint64_t seq;      /**< Sequence number of the collective on this communicator. */
     lc_codec_type_t codec; /**< Codec the collective compressed with. */
-    double encode_us;  /**< Time spent encoding (and folding in error feedback). */
-    double decode_us;  /**< Time spent decoding and reducing decoded data. */
-    double wire_us;    /**< Time during which at least one send was in flight (queued to
-                          or being written to the network). When encode_us +
-                          decode_us + wire_us exceeds elapsed_us, the pipeline
-                          overlapped them. */
+    double encode_us;      /**< Time spent encoding (and folding in error feedback). */
+    double decode_us;      /**< Time spent decoding and reducing decoded data. */
+    double wire_us;        /**< Time during which at least one send was in flight (queued to
+                              or being written to the network). When encode_us +
+                              decode_us + wire_us exceeds elapsed_us, the pipeline
+                              overlapped them. */
 } lc_op_info_t;
 
 /**
@@ -469,8 +469,8 @@ LC_API lc_status_t lc_alltoall(const void *sendbuf, void *recvbuf, size_t count,
  * @brief Non-blocking lc_alltoall().
  * @param req_p Receives the request.
  */
-LC_API lc_status_t lc_ialltoall(const void *sendbuf, void *recvbuf, size_t count,
-                                lc_dtype_t dtype, lc_comm_t *comm, const lc_op_params_t *params,
+LC_API lc_status_t lc_ialltoall(const void *sendbuf, void *recvbuf, size_t count, lc_dtype_t dtype,
+                                lc_comm_t *comm, const lc_op_params_t *params,
                                 lc_request_t **req_p);
 
 /**

@@ -53,8 +53,8 @@ typedef struct {
 } codec_case_t;
 
 static const codec_case_t g_codecs[] = {
-    { "onebit", 1.0 }, { "topk:0.01", 1.0 }, { "int8", 0.03 },        { "fp16", 2e-3 },
-    { "bf16", 1.5e-2 }, { "zstd", 1e-6 },    { "topk:0.05+zstd", 1.0 }, { "none", 1e-6 },
+    { "onebit", 1.0 },  { "topk:0.01", 1.0 }, { "int8", 0.03 },          { "fp16", 2e-3 },
+    { "bf16", 1.5e-2 }, { "zstd", 1e-6 },     { "topk:0.05+zstd", 1.0 }, { "none", 1e-6 },
 };
 #define NCODECS (sizeof(g_codecs) / sizeof(g_codecs[0]))
 
@@ -227,8 +227,8 @@ static void check_codecs(int n)
                         if (!(g_sh->err[k][r] <= bound))
                             fail_msg("%d ranks, kind %d, %s, count %zu, inplace %d: relative "
                                      "error %g above %g",
-                                     n, kind, g_codecs[cc].spec, g_counts[ci], ip,
-                                     g_sh->err[k][r], bound);
+                                     n, kind, g_codecs[cc].spec, g_counts[ci], ip, g_sh->err[k][r],
+                                     bound);
                     }
                 }
 }
@@ -426,11 +426,15 @@ static int ef_rank(int rank, int n, void *arg)
              * error shrinks (like 1/T); without it, it stays at the one-call
              * error. */
             if (ef && !(e < 0.35 * e1))
-                bad = lc_mp_fail(rank, "%s with EF: running-sum error %g after %d calls, %g "
-                                 "after one", specs[sp % 2], e, EF_STEPS, e1);
+                bad = lc_mp_fail(rank,
+                                 "%s with EF: running-sum error %g after %d calls, %g "
+                                 "after one",
+                                 specs[sp % 2], e, EF_STEPS, e1);
             if (!ef && !(e > 0.8 * e1))
-                bad = lc_mp_fail(rank, "%s without EF: running-sum error %g after %d calls, %g "
-                                 "after one", specs[sp % 2], e, EF_STEPS, e1);
+                bad = lc_mp_fail(rank,
+                                 "%s without EF: running-sum error %g after %d calls, %g "
+                                 "after one",
+                                 specs[sp % 2], e, EF_STEPS, e1);
             if (ef && lc_tensor_release(comm, 100 + (uint64_t)sp) != LC_OK)
                 bad = lc_mp_fail(rank, "release failed");
         }
@@ -460,8 +464,8 @@ static int ef_rank(int rank, int n, void *arg)
     if (!bad && one != LC_ERR_MISMATCH)
         bad = lc_mp_fail(rank, "key bound differently on one rank: %s", lc_status_str(one));
     for (int i = 0; i < 64; i++) x[i] = 1.0f;
-    if (!bad && (lc_allreduce(x, y, 64, LC_FLOAT32, LC_SUM, comm, NULL) != LC_OK ||
-                 y[63] != (float)n))
+    if (!bad &&
+        (lc_allreduce(x, y, 64, LC_FLOAT32, LC_SUM, comm, NULL) != LC_OK || y[63] != (float)n))
         bad = lc_mp_fail(rank, "the call after a one-rank key mismatch did not pair up");
     for (size_t i = 0; i < EF_COUNT; i++) x[i] = value(rank, i, 6);
 
@@ -473,15 +477,15 @@ static int ef_rank(int rank, int n, void *arg)
         lc_status_t st = lc_allreduce(x, y, EF_COUNT, LC_FLOAT32, LC_SUM, comm, &k1);
         /* B on another key but with mismatched counts would not touch key 11:
          * use key 11 with a mismatched op instead (sum vs avg): fails on all. */
-        lc_status_t stb = lc_allreduce(x, y, EF_COUNT, LC_FLOAT32, rank == n - 1 ? LC_AVG : LC_SUM,
-                                       comm, &k1);
+        lc_status_t stb =
+            lc_allreduce(x, y, EF_COUNT, LC_FLOAT32, rank == n - 1 ? LC_AVG : LC_SUM, comm, &k1);
         lc_status_t stc = lc_allreduce(x, c1, EF_COUNT, LC_FLOAT32, LC_SUM, comm, &k1);
         lc_status_t std = lc_allreduce(x, y, EF_COUNT, LC_FLOAT32, LC_SUM, comm, &k2);
         lc_status_t ste = lc_allreduce(x, c2, EF_COUNT, LC_FLOAT32, LC_SUM, comm, &k2);
         if (st != LC_OK || stb != LC_ERR_MISMATCH || stc != LC_OK || std != LC_OK || ste != LC_OK)
-            bad = lc_mp_fail(rank, "rollback: %s %s %s %s %s", lc_status_str(st),
-                             lc_status_str(stb), lc_status_str(stc), lc_status_str(std),
-                             lc_status_str(ste));
+            bad =
+                lc_mp_fail(rank, "rollback: %s %s %s %s %s", lc_status_str(st), lc_status_str(stb),
+                           lc_status_str(stc), lc_status_str(std), lc_status_str(ste));
         else if (memcmp(c1, c2, sizeof(c1)) != 0)
             bad = lc_mp_fail(rank, "a failed collective changed the residual");
     }
@@ -518,8 +522,8 @@ static int mismatch_rank(int rank, int n, void *arg)
         bad = lc_mp_fail(rank, "codec on one rank: %s", lc_status_str(st));
     for (int i = 0; i < 4096; i++) x[i] = 1.0f;
     lc_op_params_t ok = codec_params("bf16", 0, 0);
-    if (!bad && (lc_allreduce(x, y, 4096, LC_FLOAT32, LC_SUM, comm, &ok) != LC_OK ||
-                 y[4095] != (float)n))
+    if (!bad &&
+        (lc_allreduce(x, y, 4096, LC_FLOAT32, LC_SUM, comm, &ok) != LC_OK || y[4095] != (float)n))
         bad = lc_mp_fail(rank, "allreduce after mismatches failed");
 
     /* Refused before anything runs (the same on every rank, so nobody waits). */
@@ -529,8 +533,7 @@ static int mismatch_rank(int rank, int n, void *arg)
         bad = lc_mp_fail(rank, "max with onebit was not refused");
     if (!bad && lc_allreduce(d, d, 16, LC_FLOAT64, LC_SUM, comm, &ob) != LC_ERR_UNSUPPORTED)
         bad = lc_mp_fail(rank, "float64 with onebit was not refused");
-    if (!bad &&
-        lc_reduce_scatter(x, y, 16, LC_FLOAT32, LC_SUM, comm, &ob) != LC_ERR_UNSUPPORTED)
+    if (!bad && lc_reduce_scatter(x, y, 16, LC_FLOAT32, LC_SUM, comm, &ob) != LC_ERR_UNSUPPORTED)
         bad = lc_mp_fail(rank, "reduce_scatter with a codec was not refused");
     if (!bad && lc_allreduce(x, y, 16, LC_FLOAT32, LC_SUM, comm, &badspec) != LC_ERR_INVALID_ARG)
         bad = lc_mp_fail(rank, "a bad spec was not refused");
@@ -542,8 +545,8 @@ static int mismatch_rank(int rank, int n, void *arg)
     if (!bad && lc_alltoall(x, x, 16, LC_FLOAT32, comm, NULL) != LC_ERR_INVALID_ARG)
         bad = lc_mp_fail(rank, "alltoall in place was not refused");
     size_t cnt[MAX_RANKS] = { 0 };
-    if (!bad && lc_alltoallv(x, cnt, NULL, y, cnt, cnt, LC_FLOAT32, comm, NULL) !=
-                    LC_ERR_INVALID_ARG)
+    if (!bad &&
+        lc_alltoallv(x, cnt, NULL, y, cnt, cnt, LC_FLOAT32, comm, NULL) != LC_ERR_INVALID_ARG)
         bad = lc_mp_fail(rank, "alltoallv without displacements was not refused");
     if (!bad && lc_barrier(comm) != LC_OK) bad = lc_mp_fail(rank, "final barrier");
     lc_comm_destroy(comm);
@@ -613,8 +616,8 @@ static int train_rank(int rank, int n, void *arg)
             val[i * TR_NNZ + k] = (float)((double)(z >> 40) / 16777216.0 * 2.0 - 1.0);
             s += (double)val[i * TR_NNZ + k] * tr_wstar(j);
         }
-        double u = (double)(tr_mix(((uint64_t)rank << 40) + 0xabcdefull + i) >> 11) /
-                   9007199254740992.0;
+        double u =
+            (double)(tr_mix(((uint64_t)rank << 40) + 0xabcdefull + i) >> 11) / 9007199254740992.0;
         b[i] = (float)(s + (u - 0.5));
     }
     if (lc_comm_init(NULL, &comm) != LC_OK) return lc_mp_fail(rank, "lc_comm_init failed");
@@ -643,8 +646,8 @@ static int train_rank(int rank, int n, void *arg)
             for (size_t i = 0; i < TR_ROWS; i++)
                 for (size_t k = 0; k < TR_NNZ; k++)
                     g[col[i * TR_NNZ + k]] += val[i * TR_NNZ + k] * r[i] / TR_ROWS;
-            lc_status_t st = lc_allreduce(g, g, TR_DIM, LC_FLOAT32, LC_AVG, comm,
-                                          specs[run] ? &p : NULL);
+            lc_status_t st =
+                lc_allreduce(g, g, TR_DIM, LC_FLOAT32, LC_AVG, comm, specs[run] ? &p : NULL);
             if (st != LC_OK) bad = lc_mp_fail(rank, "step %d: %s", t, lc_status_str(st));
             for (size_t j = 0; j < TR_DIM; j++) w[j] -= TR_LR * g[j];
         }
@@ -693,9 +696,9 @@ static int teardown(void **s)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_codecs_2),   cmocka_unit_test(test_codecs_3),
-        cmocka_unit_test(test_codecs_4),   cmocka_unit_test(test_codecs_5),
-        cmocka_unit_test(test_codecs_8),   cmocka_unit_test(test_alltoall),
+        cmocka_unit_test(test_codecs_2),       cmocka_unit_test(test_codecs_3),
+        cmocka_unit_test(test_codecs_4),       cmocka_unit_test(test_codecs_5),
+        cmocka_unit_test(test_codecs_8),       cmocka_unit_test(test_alltoall),
         cmocka_unit_test(test_error_feedback), cmocka_unit_test(test_mismatch),
         cmocka_unit_test(test_training),
     };
