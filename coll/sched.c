@@ -104,6 +104,7 @@ struct lc_sched {
     lc_scratch_block_t *scratch; /* first block is the main arena */
     size_t scratch_total;        /* bytes handed out since reset, across blocks */
     lc_status_t build_status;
+    uint8_t lanes; /* lc_tl_tag_t.lanes of every message */
     /* run state */
     lc_sched_run_params_t run;
     int running;
@@ -191,6 +192,7 @@ void lc__sched_reset(lc_sched_t *s)
     }
     lc__scratch_compact(s);
     s->build_status = LC_OK;
+    s->lanes = 0;
     s->running = 0;
     s->finished = 0;
     s->done_fired = 0;
@@ -487,6 +489,11 @@ void *lc__sched_scratch(lc_sched_t *s, size_t bytes)
     return p;
 }
 
+void lc__sched_set_lanes(lc_sched_t *s, int lanes)
+{
+    s->lanes = (uint8_t)(lanes < 0 ? 0 : lanes > 255 ? 255 : lanes);
+}
+
 int lc__sched_num_ops(const lc_sched_t *s)
 {
     return s->nops;
@@ -525,7 +532,9 @@ static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
 
     while (!s->finished && *head >= 0 && s->ops[*head].state == LC_SOP_READY) {
         lc_sop_t *op = &s->ops[*head];
-        lc_tl_tag_t tag = { .seq = s->run.seq, .index = op->index, .sig = s->run.sig, .codec = 0 };
+        lc_tl_tag_t tag = {
+            .seq = s->run.seq, .index = op->index, .sig = s->run.sig, .codec = 0, .lanes = s->lanes
+        };
         lc_status_t st;
 
         *head = op->next_in_peer;

@@ -104,6 +104,10 @@ void lc__sched_dep(lc_sched_t *s, int before, int after);
  */
 void *lc__sched_scratch(lc_sched_t *s, size_t bytes);
 
+/* Spread this collective's messages to each peer over at most lanes of
+ * the transport's connections (0 = all, the default after a reset). */
+void lc__sched_set_lanes(lc_sched_t *s, int lanes);
+
 /* Number of ops added since the last reset. */
 int lc__sched_num_ops(const lc_sched_t *s);
 

@@ -40,6 +40,9 @@ typedef struct {
     uint32_t index; /* message index within the collective for this (src, dst) pair */
     uint32_t sig;   /* hash of the collective's arguments */
     uint8_t codec;  /* codec id of the payload; 0 = raw */
+    uint8_t lanes;  /* a transport with several connections per peer spreads the
+                       collective's messages over at most this many (0 = all); both
+                       sides of a pair pass the same value */
 } lc_tl_tag_t;
 
 /*

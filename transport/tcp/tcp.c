@@ -205,6 +205,15 @@ static lc_status_t lc__tcp_send_frame(lc_tcp_conn_t *c, const lc_tcp_frame_t *f,
     return LC_OK;
 }
 
+/* The data connection of a message: striped by its index over the
+ * collective's lanes (connection 0 carries control frames only). */
+static int lc__tcp_lane(const lc_tl_tcp_t *tl, const lc_tl_tag_t *tag)
+{
+    uint32_t lanes = (uint32_t)tl->ndata;
+    if (tag->lanes > 0 && tag->lanes < lanes) lanes = tag->lanes;
+    return 1 + (int)(tag->index % lanes);
+}
+
 static lc_status_t lc__tcp_send(lc_tl_t *tl_, int peer, const lc_tl_tag_t *tag, const void *buf,
                                 size_t length, lc_tl_complete_cb_t cb, void *arg)
 {
@@ -228,8 +237,7 @@ static lc_status_t lc__tcp_send(lc_tl_t *tl_, int peer, const lc_tl_tag_t *tag, 
         f.flags = LC_TCP_FLAG_CRC;
         f.crc = lc__crc32c(0, buf, length);
     }
-    return lc__tcp_send_frame(&p->conns[1 + tag->index % (uint32_t)tl->ndata], &f, buf, length, cb,
-                              arg, tag);
+    return lc__tcp_send_frame(&p->conns[lc__tcp_lane(tl, tag)], &f, buf, length, cb, arg, tag);
 }
 
 /* ------------------------------------------------------------ receiving */
@@ -243,7 +251,7 @@ static lc_status_t lc__tcp_recv(lc_tl_t *tl_, int peer, const lc_tl_tag_t *tag, 
 
     if (peer < 0 || peer >= tl->size || peer == tl->rank) return LC_ERR_INVALID_ARG;
     if (!tl->peers[peer].alive) return LC_ERR_PEER_LOST;
-    c = &tl->peers[peer].conns[1 + tag->index % (uint32_t)tl->ndata];
+    c = &tl->peers[peer].conns[lc__tcp_lane(tl, tag)];
     if (c->eof) return LC_ERR_PEER_LOST; /* it left and everything it sent here is read */
     if (tag->seq > tl->max_seq) tl->max_seq = tag->seq;
     op = lc__tcp_op_get(tl);
