@@ -134,6 +134,7 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
             .tl = comm->tl,
             .tl_ops = comm->tl_ops,
             .seq = req->seq,
+            .rank = comm->rank,
             .sig = req->sig,
             .done_cb = lc__comm_coll_done,
             .done_arg = req,

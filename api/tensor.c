@@ -119,12 +119,9 @@ lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_
         t->red_off = red_off;
         t->red_cnt = red_cnt;
     }
-    /* The running collective continues the committed random streams. */
-    t->w[1]->rng = t->w[0]->rng;
     args->ef_in = t->w[0];
     args->ef_out = t->w[1];
     if (red_cnt > 0) {
-        t->red[1]->rng = t->red[0]->rng;
         args->red_in = t->red[0];
         args->red_out = t->red[1];
     }

@@ -589,16 +589,16 @@ static size_t lc__zstd_try(lc_codec_t *c, const uint8_t *body, size_t blen, uint
 lc_status_t lc__codec_encode(lc_codec_t *c, lc_codec_state_t *st, size_t offset, const void *src,
                              lc_dtype_t dtype, size_t count, void *dst, size_t cap, size_t *len_p)
 {
-    return lc__codec_encode_ef(c, st, st, offset, src, dtype, count, dst, cap, len_p);
+    return lc__codec_encode_ef(c, st, st, offset, 0, src, dtype, count, dst, cap, len_p);
 }
 
 lc_status_t lc__codec_encode_ef(lc_codec_t *c, const lc_codec_state_t *st_in, lc_codec_state_t *st,
-                                size_t offset, const void *src, lc_dtype_t dtype, size_t count,
-                                void *dst, size_t cap, size_t *len_p)
+                                size_t offset, uint64_t stream, const void *src, lc_dtype_t dtype,
+                                size_t count, void *dst, size_t cap, size_t *len_p)
 {
     const float *x = src, *res_in = NULL;
     float *res = NULL;
-    uint64_t *rng = NULL, rng_local = c->p.seed;
+    uint64_t *rng = NULL, rng_local = c != NULL ? c->p.seed ^ stream : 0;
     uint8_t *out = dst, *body;
     size_t blen = 0, bcap;
 
@@ -624,7 +624,7 @@ lc_status_t lc__codec_encode_ef(lc_codec_t *c, const lc_codec_state_t *st_in, lc
         }
         res = st->residual ? st->residual + offset : NULL;
         res_in = st_in->residual ? st_in->residual + offset : NULL;
-        rng = &st->rng;
+        rng = stream != 0 ? &rng_local : &st->rng;
     } else {
         rng = &rng_local;
     }

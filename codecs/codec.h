@@ -191,13 +191,17 @@ lc_status_t lc__codec_encode(lc_codec_t *codec, lc_codec_state_t *state, size_t 
 
 /*
  * lc__codec_encode with the residual read from st_in and written to st_out
- * (elements [offset, offset + count) of each; st_in is not modified, its
- * random stream is continued in st_out). st_out NULL: no error feedback.
+ * (elements [offset, offset + count) of each; st_in is not modified). st_out
+ * NULL: no error feedback. stream 0: random numbers (stochastic rounding,
+ * sampling) continue st_out's stream (the seed without a state); else they
+ * come from a stream of their own, seed ^ stream, and no state's stream
+ * moves: the collectives name one per rank, collective and encode, so
+ * what an encode draws does not depend on the order encodes run in.
  */
 lc_status_t lc__codec_encode_ef(lc_codec_t *codec, const lc_codec_state_t *st_in,
-                                lc_codec_state_t *st_out, size_t offset, const void *src,
-                                lc_dtype_t dtype, size_t count, void *dst, size_t cap,
-                                size_t *len_p);
+                                lc_codec_state_t *st_out, size_t offset, uint64_t stream,
+                                const void *src, lc_dtype_t dtype, size_t count, void *dst,
+                                size_t cap, size_t *len_p);
 
 /* Decode a message of len bytes that must hold exactly count elements into dst (f32). */
 lc_status_t lc__codec_decode(lc_codec_t *codec, const void *src, size_t len, float *dst,

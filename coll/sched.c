@@ -562,8 +562,15 @@ static lc_status_t lc__sched_run_codec(lc_sched_t *s, lc_sop_t *op)
     lc_status_t st;
 
     if (op->kind == LC_SOP_ENCODE) {
-        st = lc__codec_encode_ef(op->codec, op->st_in, op->st_out, op->off, op->a, LC_FLOAT32,
-                                 op->count, op->dst, op->cap, &op->len);
+        /* A random stream per rank, collective and encode (stochastic
+         * rounding, sampled topk): the same whatever order encodes run in,
+         * different from call to call and rank to rank. */
+        uint64_t stream = lc__codec_rand(&(uint64_t){ s->run.seq * 0x9e3779b97f4a7c15ull ^
+                                                      (uint64_t)(uint32_t)s->run.rank << 32 ^
+                                                      (uint64_t)(op - s->ops) }) |
+                          1;
+        st = lc__codec_encode_ef(op->codec, op->st_in, op->st_out, op->off, stream, op->a,
+                                 LC_FLOAT32, op->count, op->dst, op->cap, &op->len);
         s->encode_ns += lc__now_ns() - t0;
         if (st != LC_OK)
             lc_error("seq %llu: encoding %zu elements failed: %s", (unsigned long long)s->run.seq,

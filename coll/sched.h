@@ -115,6 +115,7 @@ typedef struct {
     lc_tl_t *tl;
     const lc_tl_ops_t *tl_ops;
     uint64_t seq; /* collective sequence number (message tags) */
+    int rank;     /* this rank (names the random streams of encodes) */
     uint32_t sig; /* argument signature (message tags) */
     lc_sched_done_cb_t done_cb;
     void *done_arg;

@@ -526,6 +526,17 @@ static int mismatch_rank(int rank, int n, void *arg)
         (lc_allreduce(x, y, 4096, LC_FLOAT32, LC_SUM, comm, &ok) != LC_OK || y[4095] != (float)n))
         bad = lc_mp_fail(rank, "allreduce after mismatches failed");
 
+    /* Stochastic rounding draws a fresh stream per collective: the same
+     * input rounds differently on the next call (without a tensor key). */
+    static float y1[4096];
+    lc_op_params_t sr = codec_params("int8:stochastic", 0, 0);
+    for (int i = 0; i < 4096; i++) x[i] = value(rank, (size_t)i, 9);
+    if (!bad && (lc_allreduce(x, y1, 4096, LC_FLOAT32, LC_SUM, comm, &sr) != LC_OK ||
+                 lc_allreduce(x, y, 4096, LC_FLOAT32, LC_SUM, comm, &sr) != LC_OK))
+        bad = lc_mp_fail(rank, "stochastic int8 allreduce failed");
+    if (!bad && memcmp(y1, y, sizeof(y1)) == 0)
+        bad = lc_mp_fail(rank, "stochastic int8 rounded two calls the same way");
+
     /* Refused before anything runs (the same on every rank, so nobody waits). */
     lc_op_params_t ob = codec_params("onebit", 0, 0), badspec = codec_params("onebit:xyz", 0, 0);
     double d[16] = { 0 };

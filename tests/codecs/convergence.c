@@ -190,7 +190,7 @@ static void test_encode_split_residual(void **state)
             assert_int_equal(lc__codec_encode(c, ref, off, x + off, LC_FLOAT32, k, m1, cap, &l1),
                              LC_OK);
             assert_int_equal(
-                lc__codec_encode_ef(c, a, b, off, x + off, LC_FLOAT32, k, m2, cap, &l2), LC_OK);
+                lc__codec_encode_ef(c, a, b, off, 0, x + off, LC_FLOAT32, k, m2, cap, &l2), LC_OK);
             assert_int_equal(l1, l2);
             assert_memory_equal(m1, m2, l1);
             assert_true(ref->rng == b->rng);
