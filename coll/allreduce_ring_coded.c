@@ -47,7 +47,6 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
     const size_t maxc = lc__nchunks(lc__seg_cnt(a->count, n, 0), ce);
     const int right = lc__mod(r + 1, n), left = lc__mod(r - 1, n);
     const int inplace = a->sendbuf == a->recvbuf;
-    const int ef = a->ef_out != NULL && a->ef_in->residual != NULL;
     const float *in = a->sendbuf;
     float *out = a->recvbuf;
     float *acc = inplace ? lc__sched_scratch(s, a->count * es) : out;
@@ -81,15 +80,7 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
         for (size_t c = 0; c < lc__nchunks(rcnt, ce); c++) {
             size_t e0 = roff + c * ce, k = LC_MIN(ce, rcnt - c * ce);
             int id = lc__sched_recv_upto(s, left, rcv + ((size_t)st * maxc + c) * cap, cap, k);
-            int own;
-            if (ef) {
-                own = lc__sched_reduce(s, acc + e0, in + e0, a->ef_in->residual + e0, k, LC_FLOAT32,
-                                       LC_SUM);
-                int z = lc__sched_zero(s, a->ef_out->residual + e0, k * es);
-                lc__sched_dep(s, own, z);
-            } else {
-                own = lc__sched_copy(s, acc + e0, in + e0, k * es);
-            }
+            int own = lc__coded_own(s, a, acc + e0, e0, k);
             lc__sched_dep(s, own, join);
             int add = lc__sched_decode(s, a->codec, id, acc + e0, k, 1);
             lc__sched_dep(s, own, add);

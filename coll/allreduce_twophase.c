@@ -96,15 +96,7 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
     for (size_t c = 0; c < onc; c++) {
         size_t e0 = ooff + c * ce, k = LC_MIN(ce, ocnt - c * ce);
         float *sum = acc + c * ce;
-        int prev;
-        if (a->ef_out != NULL && a->ef_in->residual != NULL) {
-            prev =
-                lc__sched_reduce(s, sum, in + e0, a->ef_in->residual + e0, k, LC_FLOAT32, LC_SUM);
-            int z = lc__sched_zero(s, a->ef_out->residual + e0, k * es);
-            lc__sched_dep(s, prev, z); /* the same range when in and out are one state */
-        } else {
-            prev = lc__sched_copy(s, sum, in + e0, k * es);
-        }
+        int prev = lc__coded_own(s, a, sum, e0, k);
         lc__sched_dep(s, prev, join);
         for (int src = 0; src < n; src++) {
             if (src == r) continue;

@@ -16,6 +16,16 @@ int *lc__coll_ids(lc_sched_t *s, size_t n)
     return ids;
 }
 
+int lc__coded_own(lc_sched_t *s, const lc_coll_args_t *a, float *dst, size_t e0, size_t k)
+{
+    const float *in = (const float *)a->sendbuf + e0;
+    if (a->ef_out == NULL || a->ef_in->residual == NULL)
+        return lc__sched_copy(s, dst, in, k * sizeof(float));
+    int own = lc__sched_reduce(s, dst, in, a->ef_in->residual + e0, k, LC_FLOAT32, LC_SUM);
+    lc__sched_dep(s, own, lc__sched_zero(s, a->ef_out->residual + e0, k * sizeof(float)));
+    return own;
+}
+
 lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n)
 {
     lc__sched_send(s, lc__mod(rank + 1, n), NULL, 0);

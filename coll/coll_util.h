@@ -62,6 +62,13 @@ static inline char *lc__at(const void *buf, size_t i, size_t es)
 /* An int array from the schedule's scratch (op ids), filled with -1. */
 int *lc__coll_ids(lc_sched_t *s, size_t n);
 
+/* Compressed all-reduce: this rank's own contribution to elements
+ * [e0, e0 + k), taken exactly: dst = input + worker residual, and that
+ * residual range cleared in ef_out (nothing of it was dropped); without
+ * error feedback dst = input. Returns the op that wrote dst (the clear
+ * follows it). */
+int lc__coded_own(lc_sched_t *s, const lc_coll_args_t *a, float *dst, size_t e0, size_t k);
+
 /* count == 0 on n > 1 ranks: exchange one empty message around the ring so a
  * rank whose arguments differ is still detected by the signature check. */
 lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n);
