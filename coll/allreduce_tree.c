@@ -28,19 +28,6 @@ typedef struct {
     int slot_user[LC_COLL_SLOTS][2];
 } lc_tree_t;
 
-static void lc__tree_shape(lc_tree_t *t, int r, int n, int mirror)
-{
-    int v = mirror ? n - 1 - r : r;
-    t->parent = v == 0 ? -1 : (v - 1) / 2;
-    t->child[0] = 2 * v + 1 < n ? 2 * v + 1 : -1;
-    t->child[1] = 2 * v + 2 < n ? 2 * v + 2 : -1;
-    if (mirror) {
-        if (t->parent >= 0) t->parent = n - 1 - t->parent;
-        for (int i = 0; i < 2; i++)
-            if (t->child[i] >= 0) t->child[i] = n - 1 - t->child[i];
-    }
-}
-
 /* Add the ops of chunk c of tree t. */
 static void lc__tree_chunk(lc_sched_t *s, const lc_coll_args_t *a, lc_tree_t *t, size_t c,
                            char *slots, int n)
@@ -104,9 +91,8 @@ lc_status_t lc__allreduce_tree(lc_sched_t *s, const lc_coll_args_t *a, int r, in
 
     if (slots == NULL) return LC_ERR_NO_MEMORY;
     for (int i = 0; i < 2; i++) {
-        lc__tree_shape(&t[i], r, n, i);
-        t[i].off = i == 0 ? 0 : a->count / 2;
-        t[i].cnt = i == 0 ? a->count / 2 : a->count - a->count / 2;
+        lc__tree_shape(r, n, i, &t[i].parent, t[i].child);
+        lc__tree_half(a->count, i, &t[i].off, &t[i].cnt);
         t[i].nc = lc__nchunks(t[i].cnt, ce);
         for (int j = 0; j < LC_COLL_SLOTS; j++) t[i].slot_user[j][0] = t[i].slot_user[j][1] = -1;
     }

@@ -26,6 +26,23 @@ int lc__coded_own(lc_sched_t *s, const lc_coll_args_t *a, float *dst, size_t e0,
     return own;
 }
 
+void lc__tree_shape(int r, int n, int mirror, int *parent_p, int child[2])
+{
+    int v = mirror ? n - 1 - r : r;
+    int p = v == 0 ? -1 : (v - 1) / 2;
+    for (int i = 0; i < 2; i++) {
+        int c = 2 * v + 1 + i;
+        child[i] = c < n ? (mirror ? n - 1 - c : c) : -1;
+    }
+    *parent_p = p >= 0 && mirror ? n - 1 - p : p;
+}
+
+void lc__tree_half(size_t count, int tree, size_t *off_p, size_t *cnt_p)
+{
+    *off_p = tree == 0 ? 0 : count / 2;
+    *cnt_p = tree == 0 ? count / 2 : count - count / 2;
+}
+
 lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n)
 {
     lc__sched_send(s, lc__mod(rank + 1, n), NULL, 0);
@@ -54,6 +71,13 @@ void lc__coll_owned(const lc_coll_args_t *a, lc_algo_t algo, int rank, int n, si
     } else if (a->type == LC_COLL_ALLREDUCE && algo == LC_ALGO_TWOPHASE && n > 1) {
         *off_p = lc__seg_off(a->count, n, rank);
         *cnt_p = lc__seg_cnt(a->count, n, rank);
+    } else if (a->type == LC_COLL_ALLREDUCE && algo == LC_ALGO_TREE && a->codec != NULL && n > 1) {
+        /* the half of the tree in which this rank has children (at most one) */
+        for (int i = 0; i < 2; i++) {
+            int parent, child[2];
+            lc__tree_shape(rank, n, i, &parent, child);
+            if (child[0] >= 0) lc__tree_half(a->count, i, off_p, cnt_p);
+        }
     }
 }
 
@@ -94,6 +118,7 @@ lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *a, lc_algo_t alg
         switch (a->type) {
         case LC_COLL_ALLREDUCE:
             if (algo == LC_ALGO_RING) return lc__allreduce_ring_coded(s, a, rank, n);
+            if (algo == LC_ALGO_TREE) return lc__allreduce_tree_coded(s, a, rank, n);
             return lc__allreduce_twophase(s, a, rank, n);
         case LC_COLL_ALLGATHER: return lc__allgather_ring_coded(s, a, rank, n);
         case LC_COLL_BROADCAST: return lc__broadcast_chain_coded(s, a, rank, n);

@@ -69,6 +69,14 @@ int *lc__coll_ids(lc_sched_t *s, size_t n);
  * follows it). */
 int lc__coded_own(lc_sched_t *s, const lc_coll_args_t *a, float *dst, size_t e0, size_t k);
 
+/* Double binary tree (allreduce_tree*.c): rank r's parent (-1 at the root)
+ * and children (-1: none) in tree 0, the heap-ordered tree over ranks (root
+ * 0, children of v are 2v+1 and 2v+2), or in tree 1 (mirror), the same
+ * shape over the ranks n-1-r. A rank has children in at most one of them. */
+void lc__tree_shape(int r, int n, int mirror, int *parent_p, int child[2]);
+/* The half of a count-element buffer that tree (0 or 1) reduces. */
+void lc__tree_half(size_t count, int tree, size_t *off_p, size_t *cnt_p);
+
 /* count == 0 on n > 1 ranks: exchange one empty message around the ring so a
  * rank whose arguments differ is still detected by the signature check. */
 lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n);

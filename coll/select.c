@@ -45,7 +45,8 @@ static int lc__algo_fits(const lc_coll_args_t *a, lc_algo_t algo)
 {
     if (a->codec != NULL) {
         switch (a->type) {
-        case LC_COLL_ALLREDUCE: return algo == LC_ALGO_TWOPHASE || algo == LC_ALGO_RING;
+        case LC_COLL_ALLREDUCE:
+            return algo == LC_ALGO_TWOPHASE || algo == LC_ALGO_RING || algo == LC_ALGO_TREE;
         case LC_COLL_BROADCAST: return algo == LC_ALGO_CHAIN;
         case LC_COLL_ALLGATHER: return algo == LC_ALGO_RING;
         case LC_COLL_ALLTOALL:

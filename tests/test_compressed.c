@@ -2,7 +2,7 @@
  * Compressed collectives, through include/laconic.h, on real ranks (forked
  * processes) over TCP on loopback:
  *
- * - allreduce (two-phase and ring), allgather and broadcast with every codec, rank
+ * - allreduce (two-phase, ring and tree), allgather and broadcast with every codec, rank
  *   counts {2,3,4,5,8}, odd counts, in place and out of place: within the
  *   codec's bound of the exact result, and byte-identical on every rank;
  * - alltoall and alltoallv with every codec, skewed and zero-sized blocks;
@@ -14,7 +14,7 @@
  *   one had never run);
  * - ranks that name different codecs all get LC_ERR_MISMATCH;
  * - unsupported combinations (max with a lossy codec, float64, a codec on
- *   reduce_scatter, a bad spec, tree with a codec) and bad all-to-all
+ *   reduce_scatter, a bad spec, recursive doubling with a codec) and bad all-to-all
  *   arguments are refused before anything runs;
  * - data-parallel SGD on a least-squares problem converges with onebit and
  *   topk 1% under error feedback to within 1% of the uncompressed loss, and
@@ -111,7 +111,7 @@ static const size_t g_counts[] = { 1, 7, 1023, 300007 };
 #define NCOUNTS (sizeof(g_counts) / sizeof(g_counts[0]))
 #define MAXCOUNT 300007
 
-enum { K_ALLREDUCE, K_ALLREDUCE_RING, K_ALLGATHER, K_BROADCAST, K_NKINDS };
+enum { K_ALLREDUCE, K_ALLREDUCE_RING, K_ALLREDUCE_TREE, K_ALLGATHER, K_BROADCAST, K_NKINDS };
 
 static int case_index(int kind, size_t codec, size_t ci, int inplace)
 {
@@ -139,10 +139,13 @@ static int run_one(lc_comm_t *comm, int rank, int n, int kind, size_t cc, size_t
     switch (kind) {
     case K_ALLREDUCE:
     case K_ALLREDUCE_RING:
+    case K_ALLREDUCE_TREE:
         /* Two-phase exists only compressed: "none" runs the automatic choice. */
-        if (kind == K_ALLREDUCE_RING || strcmp(spec, "none") != 0) {
+        if (kind != K_ALLREDUCE || strcmp(spec, "none") != 0) {
             p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
-            p.algo = kind == K_ALLREDUCE ? LC_ALGO_TWOPHASE : LC_ALGO_RING;
+            p.algo = kind == K_ALLREDUCE        ? LC_ALGO_TWOPHASE
+                     : kind == K_ALLREDUCE_RING ? LC_ALGO_RING
+                                                : LC_ALGO_TREE;
         }
         for (size_t i = 0; i < count; i++) {
             sbuf[i] = value(rank, i, 1);
@@ -395,13 +398,14 @@ static int ef_rank(int rank, int n, void *arg)
     }
     /* topk keeps 10% here so that 40 calls send every element a few times. */
     const char *specs[] = { "onebit", "topk:0.1" };
-    for (int sp = 0; sp < 4 && !bad; sp++) {
+    const char *algos[] = { "", " (ring)", " (tree)" };
+    for (int sp = 0; sp < 6 && !bad; sp++) {
         for (int ef = 1; ef >= 0 && !bad; ef--) {
-            /* sp 2, 3: the same codecs through the compressed ring. */
+            /* sp 2, 3: the same codecs through the compressed ring; 4, 5: the tree. */
             lc_op_params_t p = codec_params(specs[sp % 2], 100 + (uint64_t)sp, ef);
             if (sp >= 2) {
                 p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
-                p.algo = LC_ALGO_RING;
+                p.algo = sp >= 4 ? LC_ALGO_TREE : LC_ALGO_RING;
             }
             memset(acc, 0, sizeof(acc));
             double e1 = 0, e = 0;
@@ -420,7 +424,7 @@ static int ef_rank(int rank, int n, void *arg)
             }
             if (rank == 0 && getenv("LC_TEST_VERBOSE") != NULL)
                 printf("%s%s ef %d: running-sum error after 1 call %.4f, after %d %.4f\n",
-                       specs[sp % 2], sp >= 2 ? " (ring)" : "", ef, e1, EF_STEPS, e);
+                       specs[sp % 2], algos[sp / 2], ef, e1, EF_STEPS, e);
             fflush(stdout);
             /* Error feedback sends later what a call drops: the running sum's
              * error shrinks (like 1/T); without it, it stays at the one-call
@@ -548,11 +552,11 @@ static int mismatch_rank(int rank, int n, void *arg)
         bad = lc_mp_fail(rank, "reduce_scatter with a codec was not refused");
     if (!bad && lc_allreduce(x, y, 16, LC_FLOAT32, LC_SUM, comm, &badspec) != LC_ERR_INVALID_ARG)
         bad = lc_mp_fail(rank, "a bad spec was not refused");
-    lc_op_params_t ring = ob;
-    ring.field_mask |= LC_OP_PARAM_FIELD_ALGO;
-    ring.algo = LC_ALGO_TREE;
-    if (!bad && lc_allreduce(x, y, 16, LC_FLOAT32, LC_SUM, comm, &ring) != LC_ERR_UNSUPPORTED)
-        bad = lc_mp_fail(rank, "tree with a codec was not refused");
+    lc_op_params_t rd = ob;
+    rd.field_mask |= LC_OP_PARAM_FIELD_ALGO;
+    rd.algo = LC_ALGO_RECDBL;
+    if (!bad && lc_allreduce(x, y, 16, LC_FLOAT32, LC_SUM, comm, &rd) != LC_ERR_UNSUPPORTED)
+        bad = lc_mp_fail(rank, "recursive doubling with a codec was not refused");
     if (!bad && lc_alltoall(x, x, 16, LC_FLOAT32, comm, NULL) != LC_ERR_INVALID_ARG)
         bad = lc_mp_fail(rank, "alltoall in place was not refused");
     size_t cnt[MAX_RANKS] = { 0 };
