@@ -24,6 +24,9 @@
 
 enum { LC_REQ_QUEUED = 0, LC_REQ_RUNNING = 1, LC_REQ_DONE = 2 };
 
+/* Peers' failure notices kept for collectives not started yet. */
+#define LC_REMOTE_ABORTS 64
+
 /*
  * Error-feedback state kept under a tensor key (api/tensor.c). w[0] is the
  * committed worker residual, w[1] the one a running collective writes; on
@@ -103,11 +106,16 @@ struct lc_comm {
     /* the engine's owner only (the progress thread or a blocking caller) */
     lc_request_t *active;
     int pumping;
-    lc_status_t broken;        /* sticky: a peer was lost */
-    uint64_t left_seq;         /* a peer left after collective left_seq: later ones fail */
-    uint64_t remote_abort_seq; /* a peer failed this collective before we started it */
-    uint64_t abort_from_peer;  /* the running collective was failed by a peer's notice */
-    lc_status_t remote_abort_status;
+    lc_status_t broken; /* sticky: a peer was lost */
+    uint64_t left_seq;  /* a peer left after collective left_seq: later ones fail */
+    /* Collectives a peer failed before we started them, by seq % LC_REMOTE_ABORTS
+     * (several can be pending: a fast rank fails one after another while we
+     * are still on an earlier one; seq 0 = free). */
+    struct {
+        uint64_t seq;
+        lc_status_t status;
+    } remote_aborts[LC_REMOTE_ABORTS];
+    uint64_t abort_from_peer; /* the running collective was failed by a peer's notice */
 };
 
 /* api/driver.c: start/stop the progress thread; wake it for queued work;

@@ -113,10 +113,11 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
         lc__req_complete(req, st);
         return;
     }
-    if (comm->remote_abort_seq == req->seq) {
+    if (comm->remote_aborts[req->seq % LC_REMOTE_ABORTS].seq == req->seq) {
         /* A peer failed this collective before we got to it. */
+        comm->remote_aborts[req->seq % LC_REMOTE_ABORTS].seq = 0;
         if (comm->tl != NULL) comm->tl_ops->cancel(comm->tl, req->seq);
-        lc__req_complete(req, comm->remote_abort_status);
+        lc__req_complete(req, comm->remote_aborts[req->seq % LC_REMOTE_ABORTS].status);
         return;
     }
     if (comm->tl != NULL) comm->tl_ops->stats(comm->tl, &req->tl_before);
@@ -210,6 +211,23 @@ void lc__comm_on_tick(void *arg, uint64_t now_ns)
     }
 }
 
+/* Keep a peer's notice for collective seq, which has not started here (a
+ * slot is freed when its collective starts). A slot still holding another
+ * collective's notice, LC_REMOTE_ABORTS or more ahead, is overwritten with a
+ * warning: that collective then ends by timeout unless its own partners
+ * fail it. */
+static void lc__comm_note_remote_abort(lc_comm_t *comm, uint64_t seq, lc_status_t status)
+{
+    size_t slot = seq % LC_REMOTE_ABORTS;
+    uint64_t held = comm->remote_aborts[slot].seq;
+    if (held != 0 && held != seq)
+        lc_warn("more than %d collectives ahead failed by peers; forgetting the notice for "
+                "collective %llu",
+                LC_REMOTE_ABORTS, (unsigned long long)held);
+    comm->remote_aborts[slot].seq = seq;
+    comm->remote_aborts[slot].status = status;
+}
+
 void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
 {
     lc_comm_t *comm = arg;
@@ -249,8 +267,7 @@ void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
             comm->abort_from_peer = ev->seq;
             lc__sched_abort(comm->sched, ev->status);
         } else if (req == NULL || ev->seq > req->seq) {
-            comm->remote_abort_seq = ev->seq;
-            comm->remote_abort_status = ev->status;
+            lc__comm_note_remote_abort(comm, ev->seq, ev->status);
         }
         break;
     }

@@ -119,6 +119,7 @@ lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *a, lc_algo_t alg
         case LC_COLL_ALLREDUCE:
             if (algo == LC_ALGO_RING) return lc__allreduce_ring_coded(s, a, rank, n);
             if (algo == LC_ALGO_TREE) return lc__allreduce_tree_coded(s, a, rank, n);
+            if (algo == LC_ALGO_SPARSE) return lc__allreduce_sparse(s, a, rank, n);
             return lc__allreduce_twophase(s, a, rank, n);
         case LC_COLL_ALLGATHER: return lc__allgather_ring_coded(s, a, rank, n);
         case LC_COLL_BROADCAST: return lc__broadcast_chain_coded(s, a, rank, n);

@@ -82,6 +82,7 @@ lc_status_t lc__alltoall_pairwise(lc_sched_t *s, const lc_coll_args_t *a, int ra
 /* Compressed (a->codec set). */
 lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
 lc_status_t lc__allreduce_tree_coded(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
+lc_status_t lc__allreduce_sparse(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
 lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
 lc_status_t lc__allgather_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);
 lc_status_t lc__broadcast_chain_coded(lc_sched_t *s, const lc_coll_args_t *a, int rank, int n);

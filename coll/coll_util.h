@@ -77,6 +77,15 @@ void lc__tree_shape(int r, int n, int mirror, int *parent_p, int child[2]);
 /* The half of a count-element buffer that tree (0 or 1) reduces. */
 void lc__tree_half(size_t count, int tree, size_t *off_p, size_t *cnt_p);
 
+/* The ring all-gather of coded chunks (allgather_coded.c): every rank holds
+ * n blocks of count elements cut into chunks of ce, block b's chunk c
+ * encoded (at most cap bytes) by rank b. ids[b * nchunks + c] names the op
+ * that holds it: on entry this rank's own block's (its encodes), on return
+ * also the receives of the others' (into bufs at the same index, cap bytes
+ * each). Bytes are forwarded unchanged; every send depends on join. */
+void lc__coded_ring_gather(lc_sched_t *s, int r, int n, size_t count, size_t ce, size_t cap,
+                           uint8_t *bufs, int *ids, int join);
+
 /* count == 0 on n > 1 ranks: exchange one empty message around the ring so a
  * rank whose arguments differ is still detected by the signature check. */
 lc_status_t lc__coll_null(lc_sched_t *s, int rank, int n);

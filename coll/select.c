@@ -46,7 +46,8 @@ static int lc__algo_fits(const lc_coll_args_t *a, lc_algo_t algo)
     if (a->codec != NULL) {
         switch (a->type) {
         case LC_COLL_ALLREDUCE:
-            return algo == LC_ALGO_TWOPHASE || algo == LC_ALGO_RING || algo == LC_ALGO_TREE;
+            return algo == LC_ALGO_TWOPHASE || algo == LC_ALGO_RING || algo == LC_ALGO_TREE ||
+                   algo == LC_ALGO_SPARSE;
         case LC_COLL_BROADCAST: return algo == LC_ALGO_CHAIN;
         case LC_COLL_ALLGATHER: return algo == LC_ALGO_RING;
         case LC_COLL_ALLTOALL:
@@ -67,6 +68,27 @@ static int lc__algo_fits(const lc_coll_args_t *a, lc_algo_t algo)
     return 0;
 }
 
+/* Kept fraction of a topk codec (0 for other codecs). */
+static double lc__sparse_density(const lc_codec_t *codec, size_t count)
+{
+    const lc_codec_params_t *p = lc__codec_params(codec);
+    if (p->id != LC_CODEC_TOPK) return 0;
+    if (p->k > 0) {
+        size_t unit = p->block > 0 && p->block < count ? p->block : count;
+        return unit > 0 ? LC_MIN(1.0, (double)p->k / (double)unit) : 1.0;
+    }
+    return p->density;
+}
+
+static lc_algo_t lc__select_coded(const lc_coll_args_t *a, int n, const lc_config_t *cfg,
+                                  int long_haul)
+{
+    double d = lc__sparse_density(a->codec, a->count);
+    if (d > 0 && 100.0 * d * n <= cfg->sparse_fill_pct) return LC_ALGO_SPARSE;
+    if (long_haul) return LC_ALGO_RING;
+    return n >= cfg->coded_tree_ranks ? LC_ALGO_TREE : LC_ALGO_TWOPHASE;
+}
+
 lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config_t *cfg,
                             const lc_coll_link_t *link, lc_algo_t *algo_p)
 {
@@ -85,7 +107,7 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
     }
     if (a->codec != NULL) {
         switch (a->type) {
-        case LC_COLL_ALLREDUCE: *algo_p = long_haul ? LC_ALGO_RING : LC_ALGO_TWOPHASE; return LC_OK;
+        case LC_COLL_ALLREDUCE: *algo_p = lc__select_coded(a, nranks, cfg, long_haul); return LC_OK;
         case LC_COLL_BROADCAST: *algo_p = LC_ALGO_CHAIN; return LC_OK;
         case LC_COLL_ALLGATHER: *algo_p = LC_ALGO_RING; return LC_OK;
         case LC_COLL_ALLTOALL:

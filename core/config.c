@@ -16,8 +16,9 @@
 static lc_config_t lc__config;
 static pthread_once_t lc__config_once = PTHREAD_ONCE_INIT;
 
-static const char *const lc__algo_names[LC_ALGO_COUNT] = { "auto",  "ring",     "tree",    "recdbl",
-                                                           "chain", "twophase", "pairwise" };
+static const char *const lc__algo_names[LC_ALGO_COUNT] = { "auto",     "ring",  "tree",
+                                                           "recdbl",   "chain", "twophase",
+                                                           "pairwise", "sparse" };
 
 const char *lc_algo_str(lc_algo_t algo)
 {
@@ -153,10 +154,14 @@ static void lc__config_load(void)
     c->ring_max_ranks = (int)lc__env_size("LC_RING_MAX_RANKS", 2, 1, 1u << 20);
     c->wan_rtt_us = (uint32_t)lc__env_size("LC_WAN_RTT_US", 250, 0, UINT32_MAX);
     c->checksum = lc__env_int("LC_CHECKSUM", 0) != 0;
+    c->coded_tree_ranks = (int)lc__env_size("LC_CODED_TREE_RANKS", 16, 2, 1u << 20);
+    c->sparse_fill_pct = (int)lc__env_size("LC_SPARSE_FILL_PCT", 10, 0, 100);
     c->algo = LC_ALGO_AUTO;
     const char *algo = lc__env_str("LC_ALGO", NULL);
     if (algo != NULL && lc__algo_parse(algo, &c->algo) != LC_OK) {
-        lc_warn("LC_ALGO=%s is not one of auto|ring|tree|recdbl|chain; using auto", algo);
+        lc_warn("LC_ALGO=%s is not one of "
+                "auto|ring|tree|recdbl|chain|twophase|pairwise|sparse; using auto",
+                algo);
         c->algo = LC_ALGO_AUTO;
     }
 }
@@ -179,7 +184,7 @@ void lc__config_print(const lc_config_t *c)
             c->timeout_ms, c->peer_timeout_ms, c->connect_timeout_ms, c->tcp_conns, c->tcp_bufsize,
             c->checksum);
     lc_info("config: LC_ALGO=%s LC_CHUNK_BYTES=%zu LC_SMALL_BYTES=%zu LC_TREE_BYTES=%zu "
-            "LC_RING_MAX_RANKS=%d LC_WAN_RTT_US=%u",
+            "LC_RING_MAX_RANKS=%d LC_WAN_RTT_US=%u LC_CODED_TREE_RANKS=%d LC_SPARSE_FILL_PCT=%d",
             lc_algo_str(c->algo), c->chunk_bytes, c->small_bytes, c->tree_bytes, c->ring_max_ranks,
-            c->wan_rtt_us);
+            c->wan_rtt_us, c->coded_tree_ranks, c->sparse_fill_pct);
 }

@@ -27,17 +27,22 @@ typedef struct {
     uint32_t connect_timeout_ms; /* LC_CONNECT_TIMEOUT_MS: rendezvous + wire-up (default 30000) */
     int tcp_conns;               /* LC_TCP_CONNS: data connections per peer (default 2) */
     int tcp_bufsize; /* LC_TCP_BUFSIZE: SO_SNDBUF/SO_RCVBUF bytes (default 0 = kernel autotuning) */
-    lc_algo_t algo;  /* LC_ALGO: auto|ring|tree|recdbl|chain (default auto) */
+    lc_algo_t algo;  /* LC_ALGO: auto|ring|tree|recdbl|chain|twophase|pairwise|sparse (default
+                        auto) */
     size_t chunk_bytes; /* LC_CHUNK_BYTES: pipeline chunk (default 512 KiB) */
     size_t small_bytes; /* LC_SMALL_BYTES: allreduce at or below uses recursive doubling (default 16
                            KiB) */
     size_t tree_bytes;  /* LC_TREE_BYTES: allreduce at or below uses the tree (default 256 KiB) */
     int ring_max_ranks; /* LC_RING_MAX_RANKS: above tree_bytes, the ring on at most this many
                            ranks, the tree on more (default 2) */
-    uint32_t wan_rtt_us; /* LC_WAN_RTT_US: links whose round trip, measured at set-up, is at
-                            least this long are treated as long-haul by the algorithm choice
-                            (default 250; 0 = never) */
-    int checksum;        /* LC_CHECKSUM: CRC32C on every payload (default 0) */
+    uint32_t wan_rtt_us;  /* LC_WAN_RTT_US: links whose round trip, measured at set-up, is at
+                             least this long are treated as long-haul by the algorithm choice
+                             (default 250; 0 = never) */
+    int checksum;         /* LC_CHECKSUM: CRC32C on every payload (default 0) */
+    int coded_tree_ranks; /* LC_CODED_TREE_RANKS: compressed allreduce on short links uses the
+                             double binary tree from this many ranks up, two-phase below */
+    int sparse_fill_pct;  /* LC_SPARSE_FILL_PCT: topk allreduce uses the sparse all-gather while
+                             ranks x density is at most this many percent */
 } lc_config_t;
 
 /* The process-wide configuration, parsed on first use (thread-safe). */
@@ -46,7 +51,7 @@ const lc_config_t *lc__config_get(void);
 /* Log every value at info level. */
 void lc__config_print(const lc_config_t *cfg);
 
-/* Parse "auto|ring|tree|recdbl|chain"; LC_ERR_INVALID_ARG if unknown. */
+/* Parse an algorithm name (lc_algo_str's); LC_ERR_INVALID_ARG if unknown. */
 lc_status_t lc__algo_parse(const char *s, lc_algo_t *algo_p);
 
 #endif

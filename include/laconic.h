@@ -135,12 +135,15 @@ typedef enum {
                              segment, which sums and re-encodes once, then an all-gather
                              of those bytes. */
     LC_ALGO_PAIRWISE = 6, /**< Pairwise exchange (alltoall, alltoallv). */
-    LC_ALGO_COUNT = 7     /**< Number of algorithms (not an algorithm). */
+    LC_ALGO_SPARSE = 7,   /**< Compressed allreduce for sparse codecs (topk): a ring
+                             all-gather of every rank's encoding, summed by every rank in
+                             rank order (one encode per element, no re-encode). */
+    LC_ALGO_COUNT = 8     /**< Number of algorithms (not an algorithm). */
 } lc_algo_t;
 
 /**
  * @brief A static name for an algorithm ("auto", "ring", "tree", "recdbl", "chain",
- * "twophase", "pairwise").
+ * "twophase", "pairwise", "sparse").
  * @param algo Any value; unknown values give "unknown".
  * @return A string that must not be freed.
  */

@@ -2,9 +2,9 @@
  * Compressed collectives, through include/laconic.h, on real ranks (forked
  * processes) over TCP on loopback:
  *
- * - allreduce (two-phase, ring and tree), allgather and broadcast with every codec, rank
- *   counts {2,3,4,5,8}, odd counts, in place and out of place: within the
- *   codec's bound of the exact result, and byte-identical on every rank;
+ * - allreduce (two-phase, ring, tree and sparse all-gather), allgather and broadcast with every
+ * codec, rank counts {2,3,4,5,8}, odd counts, in place and out of place: within the codec's bound
+ * of the exact result, and byte-identical on every rank;
  * - alltoall and alltoallv with every codec, skewed and zero-sized blocks;
  * - error feedback: repeated calls under one key carry what each call
  *   dropped (the running sum of the results tracks the exact running sum),
@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -111,7 +112,15 @@ static const size_t g_counts[] = { 1, 7, 1023, 300007 };
 #define NCOUNTS (sizeof(g_counts) / sizeof(g_counts[0]))
 #define MAXCOUNT 300007
 
-enum { K_ALLREDUCE, K_ALLREDUCE_RING, K_ALLREDUCE_TREE, K_ALLGATHER, K_BROADCAST, K_NKINDS };
+enum {
+    K_ALLREDUCE,
+    K_ALLREDUCE_RING,
+    K_ALLREDUCE_TREE,
+    K_ALLREDUCE_SPARSE,
+    K_ALLGATHER,
+    K_BROADCAST,
+    K_NKINDS
+};
 
 static int case_index(int kind, size_t codec, size_t ci, int inplace)
 {
@@ -140,12 +149,13 @@ static int run_one(lc_comm_t *comm, int rank, int n, int kind, size_t cc, size_t
     case K_ALLREDUCE:
     case K_ALLREDUCE_RING:
     case K_ALLREDUCE_TREE:
-        /* Two-phase exists only compressed: "none" runs the automatic choice. */
-        if (kind != K_ALLREDUCE || strcmp(spec, "none") != 0) {
+    case K_ALLREDUCE_SPARSE:
+        /* Two-phase and sparse exist only compressed: "none" runs the automatic choice. */
+        if (strcmp(spec, "none") != 0 || kind == K_ALLREDUCE_RING || kind == K_ALLREDUCE_TREE) {
+            static const lc_algo_t algos[] = { LC_ALGO_TWOPHASE, LC_ALGO_RING, LC_ALGO_TREE,
+                                               LC_ALGO_SPARSE };
             p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
-            p.algo = kind == K_ALLREDUCE        ? LC_ALGO_TWOPHASE
-                     : kind == K_ALLREDUCE_RING ? LC_ALGO_RING
-                                                : LC_ALGO_TREE;
+            p.algo = algos[kind];
         }
         for (size_t i = 0; i < count; i++) {
             sbuf[i] = value(rank, i, 1);
@@ -221,6 +231,10 @@ static void check_codecs(int n)
                     if (n == 8 && ci == NCOUNTS - 1 && ip) continue;
                     int k = case_index(kind, cc, ci, ip);
                     double bound = g_codecs[cc].bound;
+                    /* The sparse all-gather sums n encodes, none of them exact (no
+                     * owner's own contribution): onebit on this zero-heavy data
+                     * reaches 1.07 on 8 ranks. */
+                    if (kind == K_ALLREDUCE_SPARSE && bound >= 1.0) bound = 1.2;
                     /* A single element: onebit/topk keep it exactly or nearly. */
                     for (int r = 0; r < n; r++) {
                         if (g_sh->hash[k][r] != g_sh->hash[k][0])
@@ -398,15 +412,15 @@ static int ef_rank(int rank, int n, void *arg)
     }
     /* topk keeps 10% here so that 40 calls send every element a few times. */
     const char *specs[] = { "onebit", "topk:0.1" };
-    const char *algos[] = { "", " (ring)", " (tree)" };
-    for (int sp = 0; sp < 6 && !bad; sp++) {
+    /* Two-phase, then the same codecs through the ring, the tree and the
+     * sparse all-gather. */
+    const char *names[] = { "", " (ring)", " (tree)", " (sparse)" };
+    const lc_algo_t algos[] = { LC_ALGO_TWOPHASE, LC_ALGO_RING, LC_ALGO_TREE, LC_ALGO_SPARSE };
+    for (int sp = 0; sp < 8 && !bad; sp++) {
         for (int ef = 1; ef >= 0 && !bad; ef--) {
-            /* sp 2, 3: the same codecs through the compressed ring; 4, 5: the tree. */
             lc_op_params_t p = codec_params(specs[sp % 2], 100 + (uint64_t)sp, ef);
-            if (sp >= 2) {
-                p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
-                p.algo = sp >= 4 ? LC_ALGO_TREE : LC_ALGO_RING;
-            }
+            p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
+            p.algo = algos[sp / 2];
             memset(acc, 0, sizeof(acc));
             double e1 = 0, e = 0;
             for (int t = 1; t <= EF_STEPS && !bad; t++) {
@@ -424,7 +438,7 @@ static int ef_rank(int rank, int n, void *arg)
             }
             if (rank == 0 && getenv("LC_TEST_VERBOSE") != NULL)
                 printf("%s%s ef %d: running-sum error after 1 call %.4f, after %d %.4f\n",
-                       specs[sp % 2], algos[sp / 2], ef, e1, EF_STEPS, e);
+                       specs[sp % 2], names[sp / 2], ef, e1, EF_STEPS, e);
             fflush(stdout);
             /* Error feedback sends later what a call drops: the running sum's
              * error shrinks (like 1/T); without it, it stays at the one-call
@@ -502,6 +516,48 @@ static void test_error_feedback(void **s)
     (void)s;
     assert_int_equal(lc_mp_run(4, ef_rank, NULL, 120, NULL, NULL), 0);
     assert_int_equal(lc_mp_run(3, ef_rank, NULL, 120, NULL, NULL), 0);
+}
+
+/* Several collectives failed by peers before this rank starts them: rank 2
+ * is still asleep while ranks 0 and 1 fail two all-to-alls in a row (rank 0
+ * expects one element more from rank 1). Rank 2 holds both notices and must
+ * fail both at once, not wait for the first one's cancelled messages. */
+static int notices_rank(int rank, int n, void *arg)
+{
+    (void)arg;
+    static float x[1024], y[1024];
+    size_t sc[3], sd[3], rc[3], rd[3];
+    lc_comm_t *comm;
+    int bad = 0;
+
+    if (lc_comm_init(NULL, &comm) != LC_OK) return lc_mp_fail(rank, "lc_comm_init failed");
+    for (int d = 0; d < n; d++) {
+        sc[d] = rc[d] = 100;
+        sd[d] = rd[d] = (size_t)d * 201;
+    }
+    if (rank == 0) rc[1] = 101;
+    if (lc_barrier(comm) != LC_OK) bad = lc_mp_fail(rank, "first barrier");
+    if (rank == 2) { /* asleep: no collective started */
+        struct timespec ts = { 0, 500 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    double t0 = lc_mp_now();
+    for (int i = 0; i < 2 && !bad; i++) {
+        lc_status_t st = lc_alltoallv(x, sc, sd, y, rc, rd, LC_FLOAT32, comm, NULL);
+        if (st != LC_ERR_MISMATCH)
+            bad = lc_mp_fail(rank, "all-to-all %d: %s, not LC_ERR_MISMATCH", i, lc_status_str(st));
+    }
+    if (!bad && lc_mp_now() - t0 > 10)
+        bad = lc_mp_fail(rank, "the failed all-to-alls took %.1f s", lc_mp_now() - t0);
+    if (!bad && lc_barrier(comm) != LC_OK) bad = lc_mp_fail(rank, "barrier after the failures");
+    lc_comm_destroy(comm);
+    return bad;
+}
+
+static void test_pending_notices(void **s)
+{
+    (void)s;
+    assert_int_equal(lc_mp_run(3, notices_rank, NULL, 60, NULL, NULL), 0);
 }
 
 /* ------------------------------------------------------------ mismatch, bad input */
@@ -715,7 +771,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_codecs_4),       cmocka_unit_test(test_codecs_5),
         cmocka_unit_test(test_codecs_8),       cmocka_unit_test(test_alltoall),
         cmocka_unit_test(test_error_feedback), cmocka_unit_test(test_mismatch),
-        cmocka_unit_test(test_training),
+        cmocka_unit_test(test_training),       cmocka_unit_test(test_pending_notices),
     };
     return lc_mp_run_filtered("test_compressed", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, setup, teardown);
