@@ -155,7 +155,7 @@ static void lc__config_load(void)
     c->wan_rtt_us = (uint32_t)lc__env_size("LC_WAN_RTT_US", 250, 0, UINT32_MAX);
     c->checksum = lc__env_int("LC_CHECKSUM", 0) != 0;
     c->coded_tree_ranks = (int)lc__env_size("LC_CODED_TREE_RANKS", 16, 2, 1u << 20);
-    c->sparse_fill_pct = (int)lc__env_size("LC_SPARSE_FILL_PCT", 10, 0, 100);
+    c->sparse_fill_pct = (int)lc__env_size("LC_SPARSE_FILL_PCT", 2, 0, 100);
     c->algo = LC_ALGO_AUTO;
     const char *algo = lc__env_str("LC_ALGO", NULL);
     if (algo != NULL && lc__algo_parse(algo, &c->algo) != LC_OK) {

@@ -40,9 +40,10 @@ typedef struct {
                              (default 250; 0 = never) */
     int checksum;         /* LC_CHECKSUM: CRC32C on every payload (default 0) */
     int coded_tree_ranks; /* LC_CODED_TREE_RANKS: compressed allreduce on short links uses the
-                             double binary tree from this many ranks up, two-phase below */
+                             double binary tree from this many ranks up, two-phase below
+                             (default 16) */
     int sparse_fill_pct;  /* LC_SPARSE_FILL_PCT: topk allreduce uses the sparse all-gather while
-                             ranks x density is at most this many percent */
+                             ranks x density is at most this many percent (default 2) */
 } lc_config_t;
 
 /* The process-wide configuration, parsed on first use (thread-safe). */

@@ -78,6 +78,66 @@ static void test_allreduce_long_haul(void **s)
     assert_int_equal(algo, LC_ALGO_TREE);
 }
 
+static lc_algo_t pick_coded(lc_codec_t *codec, size_t count, int n, const lc_config_t *c,
+                            const lc_coll_link_t *link)
+{
+    lc_coll_args_t a = {
+        .type = LC_COLL_ALLREDUCE, .count = count, .dtype = LC_FLOAT32, .codec = codec
+    };
+    lc_algo_t algo = LC_ALGO_AUTO;
+    assert_int_equal(lc__coll_select(&a, n, c, link, &algo), LC_OK);
+    return algo;
+}
+
+static lc_codec_t *make_codec(const char *spec)
+{
+    lc_codec_params_t p;
+    lc_codec_t *codec = NULL;
+    assert_int_equal(lc__codec_parse(spec, &p), LC_OK);
+    assert_int_equal(lc__codec_create(&p, &codec), LC_OK);
+    return codec;
+}
+
+/* Compressed all-reduce: sparse for topk while ranks x density is at most
+ * LC_SPARSE_FILL_PCT percent (whatever the link); else the ring on long
+ * links, the tree from LC_CODED_TREE_RANKS ranks, two-phase below. */
+static void test_coded_auto(void **s)
+{
+    lc_config_t c = *lc__config_get();
+    lc_coll_link_t wan = { .rtt_us = 40000 }, lan = { .rtt_us = 60 };
+    lc_codec_t *t1 = make_codec("topk:0.01"), *t05 = make_codec("topk:0.005");
+    lc_codec_t *tk = make_codec("topk:k=100"), *ob = make_codec("onebit");
+    const size_t count = 1 << 20;
+    (void)s;
+    c.wan_rtt_us = 250;
+    c.coded_tree_ranks = 16;
+    c.sparse_fill_pct = 2;
+    assert_int_equal(pick_coded(t1, count, 2, &c, &lan), LC_ALGO_SPARSE);
+    assert_int_equal(pick_coded(t1, count, 2, &c, &wan), LC_ALGO_SPARSE);
+    assert_int_equal(pick_coded(t1, count, 3, &c, &lan), LC_ALGO_TWOPHASE);
+    assert_int_equal(pick_coded(t1, count, 3, &c, &wan), LC_ALGO_RING);
+    assert_int_equal(pick_coded(t05, count, 4, &c, &lan), LC_ALGO_SPARSE);
+    assert_int_equal(pick_coded(t05, count, 5, &c, &lan), LC_ALGO_TWOPHASE);
+    /* k = 100 of 10000 elements is 1%; of 1 M it is 0.01%. */
+    assert_int_equal(pick_coded(tk, 10000, 4, &c, &lan), LC_ALGO_TWOPHASE);
+    assert_int_equal(pick_coded(tk, count, 64, &c, &lan), LC_ALGO_SPARSE);
+    for (int n = 2; n <= 64; n *= 2) {
+        assert_int_equal(pick_coded(ob, count, n, &c, &lan),
+                         n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
+        assert_int_equal(pick_coded(ob, count, n, &c, &wan), LC_ALGO_RING);
+        assert_int_equal(pick_coded(ob, count, n, &c, NULL),
+                         n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
+    }
+    c.sparse_fill_pct = 0;
+    assert_int_equal(pick_coded(t1, count, 2, &c, &lan), LC_ALGO_TWOPHASE);
+    c.coded_tree_ranks = 4;
+    assert_int_equal(pick_coded(ob, count, 4, &c, &lan), LC_ALGO_TREE);
+    lc__codec_destroy(t1);
+    lc__codec_destroy(t05);
+    lc__codec_destroy(tk);
+    lc__codec_destroy(ob);
+}
+
 static void test_other_auto(void **s)
 {
     lc_config_t c = *lc__config_get();
@@ -109,9 +169,8 @@ static void test_forced(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allreduce_auto),
-        cmocka_unit_test(test_allreduce_long_haul),
-        cmocka_unit_test(test_other_auto),
+        cmocka_unit_test(test_allreduce_auto), cmocka_unit_test(test_allreduce_long_haul),
+        cmocka_unit_test(test_coded_auto),     cmocka_unit_test(test_other_auto),
         cmocka_unit_test(test_forced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
