@@ -100,6 +100,10 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
 
     atomic_store(&req->state, LC_REQ_RUNNING);
     req->start_ns = lc__now_ns();
+    comm->started_seq = req->seq;
+    size_t slot = req->seq % LC_REMOTE_ABORTS;
+    int told = comm->remote_aborts[slot].seq == req->seq;
+    if (told) comm->remote_aborts[slot].seq = 0; /* consumed on every path */
     if (comm->broken != LC_OK || req->seq > comm->left_seq || req->fail != LC_OK) {
         st = comm->broken != LC_OK ? comm->broken
              : req->fail != LC_OK  ? req->fail
@@ -113,11 +117,10 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
         lc__req_complete(req, st);
         return;
     }
-    if (comm->remote_aborts[req->seq % LC_REMOTE_ABORTS].seq == req->seq) {
+    if (told) {
         /* A peer failed this collective before we got to it. */
-        comm->remote_aborts[req->seq % LC_REMOTE_ABORTS].seq = 0;
         if (comm->tl != NULL) comm->tl_ops->cancel(comm->tl, req->seq);
-        lc__req_complete(req, comm->remote_aborts[req->seq % LC_REMOTE_ABORTS].status);
+        lc__req_complete(req, comm->remote_aborts[slot].status);
         return;
     }
     if (comm->tl != NULL) comm->tl_ops->stats(comm->tl, &req->tl_before);
@@ -266,7 +269,7 @@ void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
         if (req != NULL && req->seq == ev->seq) {
             comm->abort_from_peer = ev->seq;
             lc__sched_abort(comm->sched, ev->status);
-        } else if (req == NULL || ev->seq > req->seq) {
+        } else if (ev->seq > comm->started_seq) { /* not started here yet */
             lc__comm_note_remote_abort(comm, ev->seq, ev->status);
         }
         break;

@@ -26,13 +26,15 @@
  * re-sparsifies with its residual) wins: select.c picks by n d.
  *
  * Pipelining: chunk c of every block is forwarded as soon as it has
- * arrived, and chunk c of the result is summed once all n of its encodings
- * are in, while later chunks are on the wire.
+ * arrived; out of place, chunk c of the result is summed once all n of its
+ * encodings are in, while later chunks are on the wire (in place, the sums
+ * wait for the commit point, below).
  *
  * Abort safety: in place, every received message is first checked by
  * decoding it into a scratch chunk; the sums into the buffer run after the
  * commit point. Scratch: one encoded chunk per chunk of each of the n
- * blocks (reused across calls).
+ * blocks (reused across calls): small for topk, but n whole encoded
+ * buffers for a dense codec, which this algorithm also takes when forced.
  */
 #include "coll/coll.h"
 #include "coll/coll_util.h"

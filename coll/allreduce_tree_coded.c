@@ -28,9 +28,13 @@
  * one compressed buffer. It is the compressed algorithm for many ranks.
  *
  * Pipelining: both halves are cut into chunks and the trees are interleaved
- * chunk by chunk (the order every rank adds its messages in, so each pair of
- * ranks agrees on it); a chunk goes up as soon as its children's chunks are
- * in and comes down while later chunks are still going up.
+ * chunk by chunk, the way up of chunk c + LC_CTREE_LAG added with the way
+ * down of chunk c (the order every rank adds its messages in, so each pair
+ * of ranks agrees on it; without the lag, a pair linked in both trees had
+ * chunk c's way up in one tree queue behind chunk c's way down in the
+ * other, about one chunk in flight). A chunk goes up as soon as its
+ * children's chunks are in and comes down while later chunks are still
+ * going up.
  *
  * Abort safety as in two-phase: the input and the committed residuals are
  * only read. In place, partial sums live in scratch and nothing is decoded
@@ -42,6 +46,9 @@
  */
 #include "coll/coll.h"
 #include "coll/coll_util.h"
+
+/* How many chunks the way up runs ahead of the way down. */
+#define LC_CTREE_LAG 4
 
 typedef struct {
     int tree, parent, child[2];
@@ -57,14 +64,20 @@ typedef struct {
     uint8_t *bytes; /* [tree][chunk][up, left, right, down] encoded chunks */
 } lc_ctree_ctx_t;
 
-/* The ops of chunk c of tree t. */
-static void lc__ctree_chunk(lc_sched_t *s, const lc_ctree_ctx_t *x, const lc_ctree_t *t, size_t c)
+/* The encoded chunks of chunk c of tree t: up, left child, right child, down. */
+static uint8_t *lc__ctree_bytes(const lc_ctree_ctx_t *x, const lc_ctree_t *t, size_t c)
+{
+    return x->bytes + ((size_t)t->tree * x->maxc + c) * 4 * x->cap;
+}
+
+/* The up-going ops of chunk c of tree t; returns the encode of what goes
+ * up (at a root: the final bytes). */
+static int lc__ctree_up(lc_sched_t *s, const lc_ctree_ctx_t *x, const lc_ctree_t *t, size_t c)
 {
     const lc_coll_args_t *a = x->a;
     const float *in = a->sendbuf;
-    float *out = a->recvbuf;
     const size_t e0 = t->off + c * x->ce, k = LC_MIN(x->ce, t->cnt - c * x->ce);
-    uint8_t *b = x->bytes + ((size_t)t->tree * x->maxc + c) * 4 * x->cap;
+    uint8_t *b = lc__ctree_bytes(x, t, c);
     int up;
 
     if (t->child[0] < 0) { /* a leaf: its contribution, with the worker residual */
@@ -89,11 +102,21 @@ static void lc__ctree_chunk(lc_sched_t *s, const lc_ctree_ctx_t *x, const lc_ctr
         lc__sched_dep(s, prev, up);
     }
     lc__sched_dep(s, up, x->join);
+    if (t->parent >= 0) lc__sched_dep(s, lc__sched_send_coded(s, t->parent, up), x->join);
+    return up;
+}
 
+/* The down-going ops of chunk c of tree t, whose up-going encode is up. */
+static void lc__ctree_down(lc_sched_t *s, const lc_ctree_ctx_t *x, const lc_ctree_t *t, size_t c,
+                           int up)
+{
+    const lc_coll_args_t *a = x->a;
+    float *out = a->recvbuf;
+    const size_t e0 = t->off + c * x->ce, k = LC_MIN(x->ce, t->cnt - c * x->ce);
     int down = up; /* the root's bytes for this chunk */
+
     if (t->parent >= 0) {
-        lc__sched_dep(s, lc__sched_send_coded(s, t->parent, up), x->join);
-        down = lc__sched_recv_upto(s, t->parent, b + 3 * x->cap, x->cap, k);
+        down = lc__sched_recv_upto(s, t->parent, lc__ctree_bytes(x, t, c) + 3 * x->cap, x->cap, k);
         if (x->check != NULL)
             lc__sched_dep(s, lc__sched_decode(s, a->codec, down, x->check, k, 0), x->join);
     }
@@ -129,8 +152,21 @@ lc_status_t lc__allreduce_tree_coded(lc_sched_t *s, const lc_coll_args_t *a, int
     }
     if (x.acc == NULL || x.bytes == NULL || (inplace && x.check == NULL)) return LC_ERR_NO_MEMORY;
 
-    for (size_t c = 0; c < x.maxc; c++)
-        for (int i = 0; i < 2; i++)
-            if (c < lc__nchunks(t[i].cnt, x.ce)) lc__ctree_chunk(s, &x, &t[i], c);
+    /* Chunk c goes up LC_CTREE_LAG chunks ahead of the chunk that comes
+     * down: a pair of ranks linked in both trees (a parent in one is a
+     * child in the other) has each direction's messages leave in the order
+     * they were added, so chunk c's way up must not queue behind chunk c's
+     * way down, which waits for the root. */
+    int *ups = lc__coll_ids(s, 2 * (x.maxc ? x.maxc : 1));
+    if (ups == NULL) return LC_ERR_NO_MEMORY;
+    for (size_t c = 0; c < x.maxc + LC_CTREE_LAG; c++) {
+        for (int i = 0; i < 2; i++) {
+            size_t nc = lc__nchunks(t[i].cnt, x.ce);
+            if (c < nc) ups[(size_t)i * x.maxc + c] = lc__ctree_up(s, &x, &t[i], c);
+            if (c >= LC_CTREE_LAG && c - LC_CTREE_LAG < nc)
+                lc__ctree_down(s, &x, &t[i], c - LC_CTREE_LAG,
+                               ups[(size_t)i * x.maxc + c - LC_CTREE_LAG]);
+        }
+    }
     return LC_OK;
 }

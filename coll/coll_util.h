@@ -82,7 +82,8 @@ void lc__tree_half(size_t count, int tree, size_t *off_p, size_t *cnt_p);
  * encoded (at most cap bytes) by rank b. ids[b * nchunks + c] names the op
  * that holds it: on entry this rank's own block's (its encodes), on return
  * also the receives of the others' (into bufs at the same index, cap bytes
- * each). Bytes are forwarded unchanged; every send depends on join. */
+ * each). Bytes are forwarded unchanged; join (the commit point, or -1)
+ * waits for every send. */
 void lc__coded_ring_gather(lc_sched_t *s, int r, int n, size_t count, size_t ce, size_t cap,
                            uint8_t *bufs, int *ids, int join);
 

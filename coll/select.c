@@ -55,6 +55,7 @@
  * takes it there and leaves 4 ranks at 1% to the dense-at-owner algorithms.
  */
 #include "coll/coll.h"
+#include "coll/coll_util.h"
 #include "core/util.h"
 
 static int lc__algo_fits(const lc_coll_args_t *a, lc_algo_t algo)
@@ -84,13 +85,16 @@ static int lc__algo_fits(const lc_coll_args_t *a, lc_algo_t algo)
     return 0;
 }
 
-/* Kept fraction of a topk codec (0 for other codecs). */
-static double lc__sparse_density(const lc_codec_t *codec, size_t count)
+/* Kept fraction of a topk codec (0 for other codecs). With k=N, topk keeps
+ * N per selection unit: its block, or else the whole of what one encode
+ * gets, a pipeline chunk. */
+static double lc__sparse_density(const lc_coll_args_t *a)
 {
-    const lc_codec_params_t *p = lc__codec_params(codec);
+    const lc_codec_params_t *p = lc__codec_params(a->codec);
     if (p->id != LC_CODEC_TOPK) return 0;
     if (p->k > 0) {
-        size_t unit = p->block > 0 && p->block < count ? p->block : count;
+        size_t unit = LC_MIN(a->count, lc__coded_chunk_elems(a));
+        if (p->block > 0) unit = LC_MIN(unit, (size_t)p->block);
         return unit > 0 ? LC_MIN(1.0, (double)p->k / (double)unit) : 1.0;
     }
     return p->density;
@@ -99,7 +103,7 @@ static double lc__sparse_density(const lc_codec_t *codec, size_t count)
 static lc_algo_t lc__select_coded(const lc_coll_args_t *a, int n, const lc_config_t *cfg,
                                   int long_haul)
 {
-    double d = lc__sparse_density(a->codec, a->count);
+    double d = lc__sparse_density(a);
     if (d > 0 && 100.0 * d * n <= cfg->sparse_fill_pct) return LC_ALGO_SPARSE;
     if (long_haul) return LC_ALGO_RING;
     return n >= cfg->coded_tree_ranks ? LC_ALGO_TREE : LC_ALGO_TWOPHASE;

@@ -135,9 +135,10 @@ typedef enum {
                              segment, which sums and re-encodes once, then an all-gather
                              of those bytes. */
     LC_ALGO_PAIRWISE = 6, /**< Pairwise exchange (alltoall, alltoallv). */
-    LC_ALGO_SPARSE = 7,   /**< Compressed allreduce for sparse codecs (topk): a ring
-                             all-gather of every rank's encoding, summed by every rank in
-                             rank order (one encode per element, no re-encode). */
+    LC_ALGO_SPARSE = 7,   /**< Compressed allreduce meant for topk: a ring all-gather of
+                             every rank's encoding, summed by every rank in rank order (no
+                             re-encode). Takes any codec when forced (n encoded buffers of
+                             scratch per rank). */
     LC_ALGO_COUNT = 8     /**< Number of algorithms (not an algorithm). */
 } lc_algo_t;
 

@@ -81,9 +81,11 @@ static void test_allreduce_long_haul(void **s)
 static lc_algo_t pick_coded(lc_codec_t *codec, size_t count, int n, const lc_config_t *c,
                             const lc_coll_link_t *link)
 {
-    lc_coll_args_t a = {
-        .type = LC_COLL_ALLREDUCE, .count = count, .dtype = LC_FLOAT32, .codec = codec
-    };
+    lc_coll_args_t a = { .type = LC_COLL_ALLREDUCE,
+                         .count = count,
+                         .dtype = LC_FLOAT32,
+                         .codec = codec,
+                         .chunk_bytes = 512 << 10 };
     lc_algo_t algo = LC_ALGO_AUTO;
     assert_int_equal(lc__coll_select(&a, n, c, link, &algo), LC_OK);
     return algo;
@@ -118,9 +120,11 @@ static void test_coded_auto(void **s)
     assert_int_equal(pick_coded(t1, count, 3, &c, &wan), LC_ALGO_RING);
     assert_int_equal(pick_coded(t05, count, 4, &c, &lan), LC_ALGO_SPARSE);
     assert_int_equal(pick_coded(t05, count, 5, &c, &lan), LC_ALGO_TWOPHASE);
-    /* k = 100 of 10000 elements is 1%; of 1 M it is 0.01%. */
+    /* k = 100 per encode: of 10000 elements 1%; of a 512 KiB chunk 0.076%
+     * (whatever the buffer's size: each chunk is encoded on its own). */
     assert_int_equal(pick_coded(tk, 10000, 4, &c, &lan), LC_ALGO_TWOPHASE);
-    assert_int_equal(pick_coded(tk, count, 64, &c, &lan), LC_ALGO_SPARSE);
+    assert_int_equal(pick_coded(tk, count, 26, &c, &lan), LC_ALGO_SPARSE);
+    assert_int_equal(pick_coded(tk, count, 27, &c, &lan), LC_ALGO_TREE); /* >= 16 ranks */
     for (int n = 2; n <= 64; n *= 2) {
         assert_int_equal(pick_coded(ob, count, n, &c, &lan),
                          n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
