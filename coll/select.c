@@ -31,12 +31,18 @@
  * long links get the ring, whatever the rank count.
  *
  * Compressed all-reduce: two-phase (every rank's segments straight to
- * their owners, two encodes per element, two dependent hops) on short
- * links, the compressed ring on long ones. Two-phase has n-1 senders
- * converging on every receiver; on the dc scenario (4 ranks, 1 Gbit/s,
- * 0.5 ms, a 190 KB switch queue) that cost int8 64 MiB 490-640 ms against the
- * ring's 310-350 ms, and bf16 650-870 ms against 680-730 ms; onebit and topk,
- * whose messages are small, came out even. On loopback two-phase was ahead.
+ * their owners, two encodes per element, two dependent hops), except on
+ * long links for codecs that compress less than LC_CODED_RING_RATIO (8x:
+ * int8, fp16, bf16, zstd), which get the compressed ring. Two-phase has n-1
+ * senders converging on every receiver; on the dc scenario (4 ranks, 1
+ * Gbit/s, 0.5 ms, a 190 KB switch queue) that cost int8 64 MiB 490-640 ms
+ * against the ring's 310-350 ms, and bf16 650-870 ms against 680-730 ms; on
+ * wan (40 ms) int8 took 426 ms against the ring's 270. Onebit and topk send
+ * 31-75x less: their messages are small, the queue holds them, and the
+ * ring's 2(n-1) dependent hops cost more than the incast. Measured at 64
+ * MiB on 4 ranks, two-phase against ring: dc onebit 114 / 151 ms, topk 1%
+ * 150 / 162 ms; wan onebit 171 / 179 ms, topk 155 / 179 ms. On loopback
+ * two-phase was ahead for every codec.
  *
  * The compressed double binary tree only from LC_CODED_TREE_RANKS (16) ranks
  * up: 2 log2(n) hops beat two-phase's n-1 converging senders only on many
@@ -100,12 +106,20 @@ static double lc__sparse_density(const lc_coll_args_t *a)
     return p->density;
 }
 
+/* On long links, codecs that shrink data less than this use the ring. */
+#define LC_CODED_RING_RATIO 8.0
+
 static lc_algo_t lc__select_coded(const lc_coll_args_t *a, int n, const lc_config_t *cfg,
                                   int long_haul)
 {
     double d = lc__sparse_density(a);
     if (d > 0 && 100.0 * d * n <= cfg->sparse_fill_pct) return LC_ALGO_SPARSE;
-    if (long_haul) return LC_ALGO_RING;
+    if (long_haul) {
+        /* The codec's worst-case ratio on a chunk: its messages' size. */
+        size_t ce = LC_MIN(a->count, lc__coded_chunk_elems(a));
+        size_t max = lc__codec_max_encoded_size(a->codec, ce);
+        if ((double)ce * sizeof(float) < LC_CODED_RING_RATIO * (double)max) return LC_ALGO_RING;
+    }
     return n >= cfg->coded_tree_ranks ? LC_ALGO_TREE : LC_ALGO_TWOPHASE;
 }
 

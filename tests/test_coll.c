@@ -102,13 +102,15 @@ static lc_codec_t *make_codec(const char *spec)
 
 /* Compressed all-reduce: sparse for topk while ranks x density is at most
  * LC_SPARSE_FILL_PCT percent (whatever the link); else the ring on long
- * links, the tree from LC_CODED_TREE_RANKS ranks, two-phase below. */
+ * links for codecs that compress less than 8x, the tree from
+ * LC_CODED_TREE_RANKS ranks, two-phase below. */
 static void test_coded_auto(void **s)
 {
     lc_config_t c = *lc__config_get();
     lc_coll_link_t wan = { .rtt_us = 40000 }, lan = { .rtt_us = 60 };
     lc_codec_t *t1 = make_codec("topk:0.01"), *t05 = make_codec("topk:0.005");
     lc_codec_t *tk = make_codec("topk:k=100"), *ob = make_codec("onebit");
+    lc_codec_t *i8 = make_codec("int8"), *bf = make_codec("bf16");
     const size_t count = 1 << 20;
     (void)s;
     c.wan_rtt_us = 250;
@@ -117,7 +119,7 @@ static void test_coded_auto(void **s)
     assert_int_equal(pick_coded(t1, count, 2, &c, &lan), LC_ALGO_SPARSE);
     assert_int_equal(pick_coded(t1, count, 2, &c, &wan), LC_ALGO_SPARSE);
     assert_int_equal(pick_coded(t1, count, 3, &c, &lan), LC_ALGO_TWOPHASE);
-    assert_int_equal(pick_coded(t1, count, 3, &c, &wan), LC_ALGO_RING);
+    assert_int_equal(pick_coded(t1, count, 3, &c, &wan), LC_ALGO_TWOPHASE);
     assert_int_equal(pick_coded(t05, count, 4, &c, &lan), LC_ALGO_SPARSE);
     assert_int_equal(pick_coded(t05, count, 5, &c, &lan), LC_ALGO_TWOPHASE);
     /* k = 100 per encode: of 10000 elements 1%; of a 512 KiB chunk 0.076%
@@ -128,7 +130,13 @@ static void test_coded_auto(void **s)
     for (int n = 2; n <= 64; n *= 2) {
         assert_int_equal(pick_coded(ob, count, n, &c, &lan),
                          n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
-        assert_int_equal(pick_coded(ob, count, n, &c, &wan), LC_ALGO_RING);
+        assert_int_equal(pick_coded(ob, count, n, &c, &wan),
+                         n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
+        /* Codecs that compress less than 8x: the ring on long links. */
+        assert_int_equal(pick_coded(i8, count, n, &c, &wan), LC_ALGO_RING);
+        assert_int_equal(pick_coded(bf, count, n, &c, &wan), LC_ALGO_RING);
+        assert_int_equal(pick_coded(i8, count, n, &c, &lan),
+                         n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
         assert_int_equal(pick_coded(ob, count, n, &c, NULL),
                          n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
     }
@@ -140,6 +148,8 @@ static void test_coded_auto(void **s)
     lc__codec_destroy(t05);
     lc__codec_destroy(tk);
     lc__codec_destroy(ob);
+    lc__codec_destroy(i8);
+    lc__codec_destroy(bf);
 }
 
 static void test_other_auto(void **s)
