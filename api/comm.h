@@ -116,7 +116,8 @@ struct lc_comm {
         lc_status_t status;
     } remote_aborts[LC_REMOTE_ABORTS];
     uint64_t abort_from_peer; /* the running collective was failed by a peer's notice */
-    uint64_t started_seq;     /* the last collective started here (progress thread) */
+    uint64_t started_seq;     /* the last collective started here (by whoever drives the
+                                 engine, under its loop lock) */
 };
 
 /* api/driver.c: start/stop the progress thread; wake it for queued work;

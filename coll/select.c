@@ -115,8 +115,10 @@ static lc_algo_t lc__select_coded(const lc_coll_args_t *a, int n, const lc_confi
     double d = lc__sparse_density(a);
     if (d > 0 && 100.0 * d * n <= cfg->sparse_fill_pct) return LC_ALGO_SPARSE;
     if (long_haul) {
-        /* The codec's worst-case ratio on a chunk: its messages' size. */
-        size_t ce = LC_MIN(a->count, lc__coded_chunk_elems(a));
+        /* The codec's worst-case ratio on a whole chunk (its message size),
+         * whatever the buffer's: on a tiny buffer the headers would make
+         * every codec look weak and send a latency-bound call round the ring. */
+        size_t ce = lc__coded_chunk_elems(a);
         size_t max = lc__codec_max_encoded_size(a->codec, ce);
         if ((double)ce * sizeof(float) < LC_CODED_RING_RATIO * (double)max) return LC_ALGO_RING;
     }
