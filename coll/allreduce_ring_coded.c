@@ -111,9 +111,7 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
         for (size_t c = 0; c < lc__nchunks(rcnt, ce); c++) {
             size_t e0 = roff + c * ce, k = LC_MIN(ce, rcnt - c * ce);
             int id = lc__sched_recv_upto(s, left, agb + ((size_t)st * maxc + c) * cap, cap, k);
-            if (inplace) lc__sched_dep(s, lc__sched_decode(s, a->codec, id, check, k, 0), join);
-            int d = lc__sched_decode(s, a->codec, id, out + e0, k, 0);
-            lc__sched_dep(s, join, d);
+            lc__coded_deliver(s, a->codec, id, out + e0, k, 0, check, join);
             msg[c] = id;
         }
     }

@@ -62,12 +62,10 @@ lc_status_t lc__allreduce_sparse(lc_sched_t *s, const lc_coll_args_t *a, int r, 
     lc__coded_ring_gather(s, r, n, a->count, ce, cap, bufs, ids, join);
     for (size_t c = 0; c < nc; c++) {
         size_t e0 = c * ce, k = LC_MIN(ce, a->count - e0);
-        int prev = join;
-        for (int b = 0; b < n; b++) {
-            int id = ids[(size_t)b * nc + c];
-            if (inplace && b != r)
-                lc__sched_dep(s, lc__sched_decode(s, a->codec, id, check, k, 0), join);
-            int d = lc__sched_decode(s, a->codec, id, out + e0, k, b > 0);
+        int prev = -1;
+        for (int b = 0; b < n; b++) { /* rank b's own encode needs no check */
+            int d = lc__coded_deliver(s, a->codec, ids[(size_t)b * nc + c], out + e0, k, b > 0,
+                                      b != r ? check : NULL, join);
             lc__sched_dep(s, prev, d);
             prev = d;
         }

@@ -115,13 +115,11 @@ static void lc__ctree_down(lc_sched_t *s, const lc_ctree_ctx_t *x, const lc_ctre
     const size_t e0 = t->off + c * x->ce, k = LC_MIN(x->ce, t->cnt - c * x->ce);
     int down = up; /* the root's bytes for this chunk */
 
-    if (t->parent >= 0) {
+    if (t->parent >= 0)
         down = lc__sched_recv_upto(s, t->parent, lc__ctree_bytes(x, t, c) + 3 * x->cap, x->cap, k);
-        if (x->check != NULL)
-            lc__sched_dep(s, lc__sched_decode(s, a->codec, down, x->check, k, 0), x->join);
-    }
-    int adopt = lc__sched_decode(s, a->codec, down, out + e0, k, 0);
-    lc__sched_dep(s, x->join, adopt);
+    /* A root's bytes are its own encode: nothing to check. */
+    int adopt = lc__coded_deliver(s, a->codec, down, out + e0, k, 0,
+                                  t->parent >= 0 ? x->check : NULL, x->join);
     lc__sched_dep(s, up, adopt); /* out of place, the partial sum was in the output */
     for (int i = 0; i < 2; i++)
         if (t->child[i] >= 0) lc__sched_dep(s, lc__sched_send_coded(s, t->child[i], down), x->join);

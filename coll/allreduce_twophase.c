@@ -125,9 +125,7 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
             size_t e0 = off + c * ce, k = LC_MIN(ce, cnt - c * ce);
             uint8_t *buf = rcv2 + ((size_t)(st - 1) * maxc + c) * cap;
             int id = lc__sched_recv_upto(s, j, buf, cap, k);
-            if (inplace) lc__sched_dep(s, lc__sched_decode(s, a->codec, id, check, k, 0), join);
-            int d = lc__sched_decode(s, a->codec, id, out + e0, k, 0);
-            lc__sched_dep(s, join, d);
+            lc__coded_deliver(s, a->codec, id, out + e0, k, 0, check, join);
         }
     }
     return LC_OK;

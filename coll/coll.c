@@ -26,6 +26,15 @@ int lc__coded_own(lc_sched_t *s, const lc_coll_args_t *a, float *dst, size_t e0,
     return own;
 }
 
+int lc__coded_deliver(lc_sched_t *s, lc_codec_t *codec, int id, float *dst, size_t k,
+                      int accumulate, float *check, int join)
+{
+    if (check != NULL) lc__sched_dep(s, lc__sched_decode(s, codec, id, check, k, 0), join);
+    int d = lc__sched_decode(s, codec, id, dst, k, accumulate);
+    lc__sched_dep(s, join, d);
+    return d;
+}
+
 void lc__tree_shape(int r, int n, int mirror, int *parent_p, int child[2])
 {
     int v = mirror ? n - 1 - r : r;

@@ -69,6 +69,15 @@ int *lc__coll_ids(lc_sched_t *s, size_t n);
  * follows it). */
 int lc__coded_own(lc_sched_t *s, const lc_coll_args_t *a, float *dst, size_t e0, size_t k);
 
+/* A compressed collective's decode of the coded message of op id into the
+ * caller's buffer (dst, k elements; added to it when accumulate), after
+ * join (the commit point, or -1). check (in place: a chunk of scratch, else
+ * NULL): the message is first decoded there, before join, so a message that
+ * does not validate fails the collective before the buffer is touched.
+ * Returns the decode into dst. */
+int lc__coded_deliver(lc_sched_t *s, lc_codec_t *codec, int id, float *dst, size_t k,
+                      int accumulate, float *check, int join);
+
 /* Double binary tree (allreduce_tree*.c): rank r's parent (-1 at the root)
  * and children (-1: none) in tree 0, the heap-ordered tree over ranks (root
  * 0, children of v are 2v+1 and 2v+2), or in tree 1 (mirror), the same
