@@ -216,6 +216,7 @@ static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
     a.algo = comm->cfg.algo;
     a.algo_env = 1;
     a.chunk_bytes = comm->cfg.chunk_bytes;
+    a.one_host = comm->link.one_host;
     if (params != NULL) {
         if (params->field_mask & LC_OP_PARAM_FIELD_ALGO) {
             if ((unsigned)params->algo >= LC_ALGO_COUNT) {

@@ -34,6 +34,7 @@ typedef struct {
     lc_algo_t algo;     /* requested (LC_ALGO_AUTO = choose) */
     int algo_env;       /* algo came from LC_ALGO: ignored where it does not apply */
     size_t chunk_bytes; /* pipeline chunk (already defaulted from the config) */
+    int one_host;       /* lc_coll_link_t.one_host, the same on every rank */
     /* alltoallv: per-rank element counts and displacements (elements). */
     const size_t *sendcounts, *sdispls, *recvcounts, *rdispls;
     /* Compression (NULL codec: none; only LC_FLOAT32 data). Error feedback:
@@ -48,6 +49,7 @@ typedef struct {
 /* What the communicator measured of its links at set-up (the same on every rank). */
 typedef struct {
     uint32_t rtt_us; /* longest round trip between any two ranks; 0 = unknown */
+    int one_host;    /* 1: all ranks on one host (their links are memory copies) */
 } lc_coll_link_t;
 
 /*

@@ -233,6 +233,7 @@ static int run_case(lc_comm_t *comm, int rank, int n, const tcase_t *c, char *sb
 
 typedef struct {
     int big;
+    int hosts; /* each rank on its own loopback address: the ranks look like separate hosts */
 } corr_arg_t;
 
 static int correctness_rank(int rank, int n, void *arg)
@@ -248,6 +249,15 @@ static int correctness_rank(int rank, int n, void *arg)
     int bad = 0;
 
     if (sbuf == NULL || rbuf == NULL) return lc_mp_fail(rank, "out of memory");
+    if (a->hosts) {
+        /* 127.0.0.(rank + 1): the set-up finds the ranks on different addresses, so
+         * the algorithms take their between-hosts shape (the tree's lag), and small
+         * chunks give the 1M-element cases many of them. */
+        char ip[32];
+        snprintf(ip, sizeof(ip), "127.0.0.%d", rank + 1);
+        setenv("LC_IFADDR", ip, 1);
+        setenv("LC_CHUNK_BYTES", "64K", 1);
+    }
     st = lc_comm_init(NULL, &comm);
     if (st != LC_OK) return lc_mp_fail(rank, "lc_comm_init: %s", lc_status_str(st));
     for (int k = 0; k < ncases && !bad; k++) {
@@ -268,9 +278,9 @@ static int correctness_rank(int rank, int n, void *arg)
     return bad;
 }
 
-static void check_correctness(int n, int big, int timeout_s)
+static void check_correctness_on(int n, int big, int hosts, int timeout_s)
 {
-    corr_arg_t a = { big };
+    corr_arg_t a = { big, hosts };
     static tcase_t cs[MAX_CASES];
     memset(g_sh, 0, sizeof(*g_sh));
     assert_int_equal(lc_mp_run(n, correctness_rank, &a, timeout_s, NULL, NULL), 0);
@@ -284,6 +294,18 @@ static void check_correctness(int n, int big, int timeout_s)
                          lc_algo_str(cs[k].algo), r);
         }
     }
+}
+
+static void check_correctness(int n, int big, int timeout_s)
+{
+    check_correctness_on(n, big, 0, timeout_s);
+}
+
+/* As if on 4 hosts (distinct addresses), every algorithm on 64 KiB chunks. */
+static void test_correct_hosts(void **s)
+{
+    (void)s;
+    check_correctness_on(4, 0, 1, 300);
 }
 
 static void test_correct_1(void **s)
@@ -856,16 +878,27 @@ static int teardown(void **s)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_init),    cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_correct_1),   cmocka_unit_test(test_correct_2),
-        cmocka_unit_test(test_correct_3),   cmocka_unit_test(test_correct_4),
-        cmocka_unit_test(test_correct_5),   cmocka_unit_test(test_correct_8),
-        cmocka_unit_test(test_nonblocking), cmocka_unit_test(test_barrier),
-        cmocka_unit_test(test_unique_id),   cmocka_unit_test(test_mismatch),
-        cmocka_unit_test(test_sigkill_4),   cmocka_unit_test(test_sigkill_3_rank0),
-        cmocka_unit_test(test_sigstop_4),   cmocka_unit_test(test_wrong_key),
-        cmocka_unit_test(test_leave_early), cmocka_unit_test(test_mixed),
-        cmocka_unit_test(test_slow_peer),   cmocka_unit_test(test_destroy_while_blocked),
+        cmocka_unit_test(test_bad_init),
+        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_correct_1),
+        cmocka_unit_test(test_correct_2),
+        cmocka_unit_test(test_correct_3),
+        cmocka_unit_test(test_correct_4),
+        cmocka_unit_test(test_correct_5),
+        cmocka_unit_test(test_correct_8),
+        cmocka_unit_test(test_correct_hosts),
+        cmocka_unit_test(test_nonblocking),
+        cmocka_unit_test(test_barrier),
+        cmocka_unit_test(test_unique_id),
+        cmocka_unit_test(test_mismatch),
+        cmocka_unit_test(test_sigkill_4),
+        cmocka_unit_test(test_sigkill_3_rank0),
+        cmocka_unit_test(test_sigstop_4),
+        cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_leave_early),
+        cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_slow_peer),
+        cmocka_unit_test(test_destroy_while_blocked),
     };
     /* Optional filter: test_api '<shell pattern>' runs the matching tests. */
     return lc_mp_run_filtered("test_api", tests, sizeof(tests) / sizeof(tests[0]),

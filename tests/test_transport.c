@@ -128,6 +128,10 @@ static int fifo_rank(int rank, int n, void *arg)
     uint8_t *buf[MSGS];
     (void)arg;
     if (tt_up(&t, rank, n) != 0) return lc_mp_fail(rank, "transport up");
+    /* Both ranks listen on loopback: the set-up agrees they share a host. */
+    lc_tl_stats_t ts;
+    t.ops->stats(t.tl, &ts);
+    if (ts.link_one_host != 1) return lc_mp_fail(rank, "one host not detected over loopback");
     memset(ops, 0, sizeof(ops));
     for (int k = 0; k < MSGS; k++) {
         lc_tl_tag_t tag = tt_tag(1, (uint32_t)k, 7);

@@ -763,7 +763,8 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
         goto err;
     }
     LC_CHECK_GOTO(lc__tcp_wireup(p, ndata, fds), st, err);
-    LC_CHECK_GOTO(lc__tcp_agree_rtt(p, fds, per, &tl->stats.link_rtt_us), st, err_fds);
+    LC_CHECK_GOTO(lc__tcp_agree_link(p, fds, per, &tl->stats.link_rtt_us, &tl->stats.link_one_host),
+                  st, err_fds);
     /* Silence is counted from here: every rank has finished wiring up (the
      * exchange above waited for all of them), however long that took. */
     now = lc__now_ns();

@@ -85,13 +85,16 @@ lc_status_t lc__tcp_wireup(const lc_tl_params_t *params, int ndata, int *fds);
 
 /*
  * After wire-up: this rank's round trip to each peer is the smallest the
- * kernel measured (TCP_INFO) over that pair's connections; the ranks then
- * exchange their largest through the bootstrap and all keep the largest of
- * all, so every rank ends with the same *rtt_us. The exchange doubles as a
- * barrier: when it returns, every rank has finished wiring up.
+ * kernel measured (TCP_INFO) over that pair's connections, and a peer is on
+ * this host when its connection's two ends share an address. The ranks then
+ * exchange their largest round trip and whether all their peers are local
+ * through the bootstrap, and all keep the largest round trip (*rtt_us) and
+ * whether every rank found every peer local (*one_host), so every rank ends
+ * with the same values. The exchange doubles as a barrier: when it returns,
+ * every rank has finished wiring up.
  */
-lc_status_t lc__tcp_agree_rtt(const lc_tl_params_t *params, const int *fds, int per,
-                              uint32_t *rtt_us);
+lc_status_t lc__tcp_agree_link(const lc_tl_params_t *params, const int *fds, int per,
+                               uint32_t *rtt_us, uint8_t *one_host);
 
 /* Data path entry for a connection's fd events (registered by create). */
 void lc__tcp_conn_event(void *arg, uint32_t events);

@@ -210,15 +210,37 @@ out:
     return st;
 }
 
-lc_status_t lc__tcp_agree_rtt(const lc_tl_params_t *p, const int *fds, int per, uint32_t *rtt_us)
+/* 1 when the connection's two ends have the same address (a peer on this
+ * host), else 0 (or when the addresses cannot be read). */
+static int lc__tcp_same_host(int fd)
 {
-    uint32_t mine = 0, *all = malloc((size_t)p->size * sizeof(uint32_t));
+    struct sockaddr_storage me, peer;
+    socklen_t ml = sizeof(me), pl = sizeof(peer);
+
+    if (getsockname(fd, (struct sockaddr *)&me, &ml) != 0 ||
+        getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 || me.ss_family != peer.ss_family)
+        return 0;
+    if (me.ss_family == AF_INET)
+        return ((struct sockaddr_in *)&me)->sin_addr.s_addr ==
+               ((struct sockaddr_in *)&peer)->sin_addr.s_addr;
+    if (me.ss_family == AF_INET6)
+        return memcmp(&((struct sockaddr_in6 *)&me)->sin6_addr,
+                      &((struct sockaddr_in6 *)&peer)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return 0;
+}
+
+lc_status_t lc__tcp_agree_link(const lc_tl_params_t *p, const int *fds, int per, uint32_t *rtt_us,
+                               uint8_t *one_host)
+{
+    /* Per rank: [0] its longest round trip to a peer, [1] 1 if every peer is on its host. */
+    uint32_t mine[2] = { 0, 1 }, *all = malloc((size_t)p->size * sizeof(mine));
     lc_status_t st;
 
     if (all == NULL) return LC_ERR_NO_MEMORY;
     for (int r = 0; r < p->size; r++) {
         uint32_t best = UINT32_MAX;
-        for (int i = 0; r != p->rank && i < per; i++) {
+        if (r == p->rank) continue;
+        for (int i = 0; i < per; i++) {
             struct tcp_info ti;
             socklen_t len = sizeof(ti);
             memset(&ti, 0, sizeof(ti));
@@ -226,14 +248,20 @@ lc_status_t lc__tcp_agree_rtt(const lc_tl_params_t *p, const int *fds, int per, 
                 ti.tcpi_rtt > 0)
                 best = LC_MIN(best, (uint32_t)ti.tcpi_rtt);
         }
-        if (best != UINT32_MAX) mine = LC_MAX(mine, best);
+        if (best != UINT32_MAX) mine[0] = LC_MAX(mine[0], best);
+        if (!lc__tcp_same_host(fds[r * per])) mine[1] = 0;
     }
-    st = p->bootstrap->ops->allgather(p->bootstrap, &mine, sizeof(mine), all);
+    st = p->bootstrap->ops->allgather(p->bootstrap, mine, sizeof(mine), all);
     if (st == LC_OK) {
         *rtt_us = 0;
-        for (int r = 0; r < p->size; r++) *rtt_us = LC_MAX(*rtt_us, all[r]);
-        lc_info("tcp: round trip %u us from this rank, %u us the longest between any ranks", mine,
-                *rtt_us);
+        *one_host = 1;
+        for (int r = 0; r < p->size; r++) {
+            *rtt_us = LC_MAX(*rtt_us, all[2 * r]);
+            if (!all[2 * r + 1]) *one_host = 0;
+        }
+        lc_info("tcp: round trip %u us from this rank, %u us the longest between any ranks; "
+                "%s",
+                mine[0], *rtt_us, *one_host ? "all ranks on one host" : "ranks on several hosts");
     }
     free(all);
     return st;
