@@ -120,12 +120,12 @@ lc_status_t lc__allreduce_tree(lc_sched_t *s, const lc_coll_args_t *a, int r, in
     /* Chunk c goes up LC_TREE_LAG chunks ahead of the chunk that comes
      * down: a pair of ranks linked in both trees (a parent in one is a
      * child in the other) has each direction's messages leave in the order
-     * they were added, so chunk c's way up must not queue behind chunk c's
-     * way down, which waits for the root. Not when every rank is on one
+     * they were added, so chunk c + 1's way up must not queue behind chunk
+     * c's way down, which waits for the root. Not when every rank is on one
      * host: there a chunk's round trip is a few memory copies, and the lag
      * only spreads the working set (measured on this 2-core machine, 4
      * ranks over loopback, 16 MiB: 18 ms in step, 33 ms with a lag of 4;
-     * 4 hosts at 1 Gbit/s: 678 ms in step, 237-248 ms with the lag). */
+     * 4 hosts at 1 Gbit/s: 678 ms in step, 238-254 ms with the lag). */
     for (size_t c = 0; c < nc + lag; c++) {
         for (int i = 0; i < 2; i++) {
             char *ts = slots + (size_t)i * LC_COLL_SLOTS * 2 * ce * es;

@@ -153,8 +153,8 @@ lc_status_t lc__allreduce_tree_coded(lc_sched_t *s, const lc_coll_args_t *a, int
     /* Chunk c goes up LC_CTREE_LAG chunks ahead of the chunk that comes
      * down: a pair of ranks linked in both trees (a parent in one is a
      * child in the other) has each direction's messages leave in the order
-     * they were added, so chunk c's way up must not queue behind chunk c's
-     * way down, which waits for the root. */
+     * they were added, so chunk c + 1's way up must not queue behind chunk
+     * c's way down, which waits for the root. */
     int *ups = lc__coll_ids(s, 2 * (x.maxc ? x.maxc : 1));
     if (ups == NULL) return LC_ERR_NO_MEMORY;
     for (size_t c = 0; c < x.maxc + LC_CTREE_LAG; c++) {

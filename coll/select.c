@@ -9,9 +9,10 @@
  * hops but pipelined, and no rank sends more than twice its data), and above
  * it the ring (2(n-1)/n of the data per rank, but 2(n-1) dependent steps) on
  * communicators of at most LC_RING_MAX_RANKS ranks, the tree on larger ones.
- * The default of 2 is measured (README, Performance): on 3, 4 and 8 ranks
- * the pipelined tree finished 4-64 MiB sooner than the ring, by up to 35%;
- * on 2 ranks the ring won above 1 MiB. Broadcast: the
+ * The default of 2 is measured with every rank on one host (README,
+ * Performance): on 3, 4 and 8 ranks the pipelined tree finished 4-64 MiB
+ * sooner than the ring, by up to 35%; on 2 ranks the ring won above 1 MiB.
+ * Between hosts see below. Broadcast: the
  * binary tree up to LC_TREE_BYTES, the pipelined chain above (each link
  * carries the data once). All-gather and reduce-scatter: the ring. Barrier:
  * dissemination whatever is asked.
@@ -29,6 +30,16 @@
  * the queue holds 176 KB, 64 MiB took the tree 13.5 s (drops, then 200 ms
  * retransmission timeouts) and the ring 0.88 s. So above LC_SMALL_BYTES
  * long links get the ring, whatever the rank count.
+ *
+ * Ranks on several hosts (the transport compares each connection's two
+ * addresses at set-up) get the ring above LC_TREE_BYTES even on a short
+ * link: the 2:1 fan-in into every parent is there whatever the round
+ * trip. Measured on veth links shaped by tbf, 0.01 ms round trip: 4 hosts
+ * at 1 Gbit/s, ring 55, 217, 905 ms against tree 71, 238, 932 ms for 4, 16
+ * and 64 MiB; 8 hosts at 200 Mbit/s, ring 106, 534, 1713 ms against tree
+ * 198, 1361, 2480 ms for 1, 4 and 16 MiB. LC_RING_MAX_RANKS decides only
+ * when every rank is on one host (or the link is unknown). Many hosts were
+ * not measurable here; the ring's 2(n-1) hops will cost there.
  *
  * Compressed all-reduce: two-phase (every rank's segments straight to
  * their owners, two encodes per element, two dependent hops), except on
@@ -130,6 +141,8 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
 {
     size_t bytes = a->count * lc_dtype_size(a->dtype);
     int long_haul = link != NULL && cfg->wan_rtt_us > 0 && link->rtt_us >= cfg->wan_rtt_us;
+    /* Measured, and not every rank on one host. */
+    int hosts = link != NULL && link->rtt_us > 0 && !link->one_host;
 
     if (a->algo != LC_ALGO_AUTO && a->type != LC_COLL_BARRIER &&
         !(a->algo_env && !lc__algo_fits(a, a->algo))) {
@@ -157,7 +170,7 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
     case LC_COLL_ALLREDUCE:
         if (bytes <= cfg->small_bytes)
             *algo_p = LC_ALGO_RECDBL;
-        else if (long_haul)
+        else if (long_haul || (hosts && bytes > cfg->tree_bytes))
             *algo_p = LC_ALGO_RING;
         else
             *algo_p = bytes <= cfg->tree_bytes || nranks > cfg->ring_max_ranks ? LC_ALGO_TREE

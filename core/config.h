@@ -33,8 +33,9 @@ typedef struct {
     size_t small_bytes; /* LC_SMALL_BYTES: allreduce at or below uses recursive doubling (default 16
                            KiB) */
     size_t tree_bytes;  /* LC_TREE_BYTES: allreduce at or below uses the tree (default 256 KiB) */
-    int ring_max_ranks; /* LC_RING_MAX_RANKS: above tree_bytes, the ring on at most this many
-                           ranks, the tree on more (default 2) */
+    int ring_max_ranks; /* LC_RING_MAX_RANKS: above tree_bytes with every rank on one host,
+                           the ring on at most this many ranks, the tree on more (default 2;
+                           ranks on several hosts get the ring) */
     uint32_t wan_rtt_us;  /* LC_WAN_RTT_US: links whose round trip, measured at set-up, is at
                              least this long are treated as long-haul by the algorithm choice
                              (default 250; 0 = never) */

@@ -301,7 +301,8 @@ typedef struct {
     uint64_t field_mask;    /**< Which fields below are set (LC_OP_PARAM_FIELD_*). */
     lc_algo_t algo;         /**< Force an algorithm (::LC_ALGO_AUTO = choose). */
     size_t chunk_bytes;     /**< Pipeline chunk size in bytes, 64 B to 1 GiB (0 = default, @c
-                               LC_CHUNK_BYTES). */
+                               LC_CHUNK_BYTES). Every rank must use the same: ranks that
+                               differ get ::LC_ERR_MISMATCH. */
     lc_codec_type_t codec;  /**< Compress with this codec and its default parameters (topk
                                keeps 1%). Overridden by @c codec_spec. */
     const char *codec_spec; /**< Codec as a spec string, e.g. "onebit", "topk:0.01",

@@ -42,12 +42,14 @@ static void test_allreduce_auto(void **s)
 }
 
 /* A link measured as long (RTT >= LC_WAN_RTT_US) gets the ring above
- * LC_SMALL_BYTES on any rank count; a short or unknown one keeps the default. */
+ * LC_SMALL_BYTES on any rank count; a short one between hosts gets it above
+ * LC_TREE_BYTES; ranks on one host, or an unknown link, keep the default. */
 static void test_allreduce_long_haul(void **s)
 {
     lc_config_t c = *lc__config_get();
     lc_coll_args_t a = { .type = LC_COLL_ALLREDUCE, .dtype = LC_FLOAT32 };
     lc_coll_link_t wan = { .rtt_us = 40000 }, lan = { .rtt_us = 60 }, edge = { .rtt_us = 250 };
+    lc_coll_link_t local = { .rtt_us = 20, .one_host = 1 };
     lc_algo_t algo;
     (void)s;
     c.small_bytes = 16 << 10;
@@ -64,14 +66,22 @@ static void test_allreduce_long_haul(void **s)
             assert_int_equal(lc__coll_select(&a, n, &c, &edge, &algo), LC_OK);
             assert_int_equal(algo, want_wan);
             assert_int_equal(lc__coll_select(&a, n, &c, &lan, &algo), LC_OK);
+            assert_int_equal(algo, sizes[i] > (256 << 10)
+                                       ? LC_ALGO_RING
+                                       : pick(LC_COLL_ALLREDUCE, sizes[i], n, &c));
+            assert_int_equal(lc__coll_select(&a, n, &c, &local, &algo), LC_OK);
             assert_int_equal(algo, pick(LC_COLL_ALLREDUCE, sizes[i], n, &c));
         }
     }
-    /* LC_WAN_RTT_US=0 turns the rule off; so does an unmeasured link. */
-    a.count = (64 << 20) / 4;
+    /* LC_WAN_RTT_US=0 turns the long-link rule off (at 64 KiB a long link
+     * between hosts then gets the tree); an unmeasured link turns both off. */
+    a.count = (64 << 10) / 4;
     c.wan_rtt_us = 0;
     assert_int_equal(lc__coll_select(&a, 4, &c, &wan, &algo), LC_OK);
     assert_int_equal(algo, LC_ALGO_TREE);
+    a.count = (64 << 20) / 4;
+    assert_int_equal(lc__coll_select(&a, 4, &c, &wan, &algo), LC_OK);
+    assert_int_equal(algo, LC_ALGO_RING);
     c.wan_rtt_us = 250;
     wan.rtt_us = 0;
     assert_int_equal(lc__coll_select(&a, 4, &c, &wan, &algo), LC_OK);

@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -326,12 +327,37 @@ static void test_strangers(void **s)
     assert_int_equal(lc_mp_run(4, stranger_rank, NULL, 60, env, NULL), 0);
 }
 
+/* ------------------------------------------------------------ hosts */
+
+/* Each rank listens on its own loopback address, as if on its own host: the
+ * set-up must not call that one host, and every rank must agree. */
+static int hosts_rank(int rank, int n, void *arg)
+{
+    char ip[32];
+    tt_t t;
+    lc_tl_stats_t ts;
+    (void)arg;
+    snprintf(ip, sizeof(ip), "127.0.0.%d", rank + 1);
+    setenv("LC_IFADDR", ip, 1);
+    if (tt_up(&t, rank, n) != 0) return lc_mp_fail(rank, "transport up");
+    t.ops->stats(t.tl, &ts);
+    tt_down(&t);
+    if (ts.link_one_host != 0) return lc_mp_fail(rank, "distinct addresses taken for one host");
+    return 0;
+}
+
+static void test_hosts(void **s)
+{
+    (void)s;
+    assert_int_equal(lc_mp_run(3, hosts_rank, NULL, 60, NULL, NULL), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo),           cmocka_unit_test(test_fifo_crc),
         cmocka_unit_test(test_corrupt_header), cmocka_unit_test(test_corrupt_crc),
-        cmocka_unit_test(test_strangers),
+        cmocka_unit_test(test_strangers),      cmocka_unit_test(test_hosts),
     };
     return lc_mp_run_filtered("test_transport", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, NULL, NULL);

@@ -247,9 +247,9 @@ lc_status_t lc__tcp_agree_link(const lc_tl_params_t *p, const int *fds, int per,
             if (getsockopt(fds[r * per + i], IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
                 ti.tcpi_rtt > 0)
                 best = LC_MIN(best, (uint32_t)ti.tcpi_rtt);
+            if (!lc__tcp_same_host(fds[r * per + i])) mine[1] = 0;
         }
         if (best != UINT32_MAX) mine[0] = LC_MAX(mine[0], best);
-        if (!lc__tcp_same_host(fds[r * per])) mine[1] = 0;
     }
     st = p->bootstrap->ops->allgather(p->bootstrap, mine, sizeof(mine), all);
     if (st == LC_OK) {
