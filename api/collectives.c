@@ -9,6 +9,7 @@
  * progress thread. Blocking calls are the lc_i* call plus lc_wait.
  */
 #include "api/comm.h"
+#include "coll/coll_util.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -23,7 +24,8 @@ static const char *const lc__coll_names[] = { "?",         "allreduce",      "br
 
 /* The signature every message of the collective carries: ranks whose
  * arguments differ (count, type, op, root, algorithm, codec, pipeline chunk,
- * the one-host flag that shapes the tree's schedule) fail with
+ * the one-host flag that shapes the tree's schedule: agreed at set-up, so a
+ * guard only) fail with
  * LC_ERR_MISMATCH instead of misreading each other's bytes. alltoallv counts
  * differ legitimately between ranks; a block of the wrong size is caught on
  * arrival. */
@@ -31,11 +33,16 @@ static uint32_t lc__coll_sig(const lc_coll_args_t *a, lc_algo_t algo, int size)
 {
     char spec[LC_CODEC_SPEC_MAX] = "";
     if (a->codec != NULL) lc__codec_format(lc__codec_params(a->codec), spec, sizeof(spec));
-    uint64_t fields[10] = { (uint64_t)a->type,        (uint64_t)a->count,
-                            (uint64_t)a->dtype,       (uint64_t)a->op,
-                            (uint64_t)a->root,        (uint64_t)algo,
-                            (uint64_t)size,           lc__hash64(spec, strlen(spec), 0),
-                            (uint64_t)a->chunk_bytes, (uint64_t)a->one_host };
+    /* The chunk as the algorithms cut it (a coded chunk is whole codec blocks); the
+     * barrier has none. */
+    size_t chunk = a->type == LC_COLL_BARRIER ? 0
+                   : a->codec != NULL         ? lc__coded_chunk_elems(a)
+                                              : lc__chunk_elems(a);
+    uint64_t fields[10] = { (uint64_t)a->type,  (uint64_t)a->count,
+                            (uint64_t)a->dtype, (uint64_t)a->op,
+                            (uint64_t)a->root,  (uint64_t)algo,
+                            (uint64_t)size,     lc__hash64(spec, strlen(spec), 0),
+                            (uint64_t)chunk,    (uint64_t)a->one_host };
     uint64_t h = lc__hash64(fields, sizeof(fields), 0);
     return (uint32_t)(h ^ (h >> 32));
 }

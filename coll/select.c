@@ -142,7 +142,7 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
     size_t bytes = a->count * lc_dtype_size(a->dtype);
     int long_haul = link != NULL && cfg->wan_rtt_us > 0 && link->rtt_us >= cfg->wan_rtt_us;
     /* Measured, and not every rank on one host. */
-    int hosts = link != NULL && link->rtt_us > 0 && !link->one_host;
+    int multi_host = link != NULL && link->rtt_us > 0 && !link->one_host;
 
     if (a->algo != LC_ALGO_AUTO && a->type != LC_COLL_BARRIER &&
         !(a->algo_env && !lc__algo_fits(a, a->algo))) {
@@ -170,7 +170,7 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
     case LC_COLL_ALLREDUCE:
         if (bytes <= cfg->small_bytes)
             *algo_p = LC_ALGO_RECDBL;
-        else if (long_haul || (hosts && bytes > cfg->tree_bytes))
+        else if (long_haul || (multi_host && bytes > cfg->tree_bytes))
             *algo_p = LC_ALGO_RING;
         else
             *algo_p = bytes <= cfg->tree_bytes || nranks > cfg->ring_max_ranks ? LC_ALGO_TREE

@@ -459,6 +459,12 @@ static int mismatch_rank(int rank, int n, void *arg)
         st = odd ? lc_broadcast(buf, 16, LC_FLOAT32, 0, comm, NULL)
                  : lc_allreduce(buf, buf, 16, LC_FLOAT32, LC_SUM, comm, NULL);
         break;
+    case 5: { /* pipeline chunk: 16 against 32 elements */
+        lc_op_params_t p = { .field_mask = LC_OP_PARAM_FIELD_CHUNK_BYTES,
+                             .chunk_bytes = odd ? 128 : 64 };
+        st = lc_allreduce(buf, buf, 64, LC_FLOAT32, LC_SUM, comm, &p);
+        break;
+    }
     default: /* count 0 against count 64, large enough to take the ring */
         st = lc_allreduce(buf, buf, odd ? 0 : 64, LC_FLOAT32, LC_SUM, comm, NULL);
         break;
@@ -479,7 +485,7 @@ static int mismatch_rank(int rank, int n, void *arg)
 static void test_mismatch(void **s)
 {
     (void)s;
-    for (int sc = 0; sc < 6; sc++) {
+    for (int sc = 0; sc < 7; sc++) {
         for (int n = 2; n <= 4; n += 2) {
             memset(g_sh, 0, sizeof(*g_sh));
             if (lc_mp_run(n, mismatch_rank, &sc, 60, NULL, NULL) != 0)

@@ -330,7 +330,10 @@ static void test_strangers(void **s)
 /* ------------------------------------------------------------ hosts */
 
 /* Each rank listens on its own loopback address, as if on its own host: the
- * set-up must not call that one host, and every rank must agree. */
+ * set-up must not call that one host, and every rank must agree. 3 ranks:
+ * outgoing connections are not bound, so every connection to rank 0
+ * (127.0.0.1) starts from 127.0.0.1 and looks local; ranks 1 and 2
+ * (127.0.0.2 and .3) are what shows the hosts apart. */
 static int hosts_rank(int rank, int n, void *arg)
 {
     char ip[32];

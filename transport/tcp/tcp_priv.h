@@ -86,7 +86,9 @@ lc_status_t lc__tcp_wireup(const lc_tl_params_t *params, int ndata, int *fds);
 /*
  * After wire-up: this rank's round trip to each peer is the smallest the
  * kernel measured (TCP_INFO) over that pair's connections, and a peer is on
- * this host when its connection's two ends share an address. The ranks then
+ * this host when each of its connections has the same address at both ends
+ * (outgoing connections are not bound: a connection between two loopback
+ * addresses starts from 127.0.0.1). The ranks then
  * exchange their largest round trip and whether all their peers are local
  * through the bootstrap, and all keep the largest round trip (*rtt_us) and
  * whether every rank found every peer local (*one_host), so every rank ends
