@@ -27,8 +27,10 @@ typedef struct {
     uint32_t connect_timeout_ms; /* LC_CONNECT_TIMEOUT_MS: rendezvous + wire-up (default 30000) */
     int tcp_conns;               /* LC_TCP_CONNS: data connections per peer (default 2) */
     int tcp_bufsize; /* LC_TCP_BUFSIZE: SO_SNDBUF/SO_RCVBUF bytes (default 0 = kernel autotuning) */
-    lc_algo_t algo;  /* LC_ALGO: auto|ring|tree|recdbl|chain|twophase|pairwise|sparse (default
-                        auto) */
+    const char *tcp_congestion; /* LC_TCP_CONGESTION: congestion control of the data connections
+                                   (NULL = the system's default) */
+    lc_algo_t algo;     /* LC_ALGO: auto|ring|tree|recdbl|chain|twophase|pairwise|sparse (default
+                           auto) */
     size_t chunk_bytes; /* LC_CHUNK_BYTES: pipeline chunk (default 512 KiB) */
     size_t small_bytes; /* LC_SMALL_BYTES: allreduce at or below uses recursive doubling (default 16
                            KiB) */

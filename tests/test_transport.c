@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,12 +356,52 @@ static void test_hosts(void **s)
     assert_int_equal(lc_mp_run(3, hosts_rank, NULL, 60, NULL, NULL), 0);
 }
 
+/* ------------------------------------------------------------ congestion control */
+
+/* LC_TCP_CONGESTION: a name the kernel lets us use ("reno" is always
+ * allowed) is set on every data connection; a name it does not know stops
+ * the set-up on every rank with LC_ERR_INVALID_ARG instead of a hang. */
+static int congestion_rank(int rank, int n, void *arg)
+{
+    const char *name = arg;
+    tt_t t;
+    int bad = 0;
+    setenv("LC_TCP_CONGESTION", name, 1);
+    int failed = tt_up(&t, rank, n);
+    if (strcmp(name, "reno") != 0) {
+        if (!failed) {
+            tt_down(&t);
+            return lc_mp_fail(rank, "LC_TCP_CONGESTION=%s accepted", name);
+        }
+        return 0;
+    }
+    if (failed) return lc_mp_fail(rank, "transport up with reno");
+    const lc_tl_tcp_t *tl = (const lc_tl_tcp_t *)t.tl;
+    for (int i = 0; i <= tl->ndata; i++) {
+        char got[32] = "";
+        socklen_t len = sizeof(got);
+        int fd = tl->peers[1 - rank].conns[i].fd;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, got, &len) != 0 || strcmp(got, "reno"))
+            bad = lc_mp_fail(rank, "connection %d uses '%s'", i, got);
+    }
+    tt_down(&t);
+    return bad;
+}
+
+static void test_congestion(void **s)
+{
+    (void)s;
+    assert_int_equal(lc_mp_run(2, congestion_rank, (void *)"reno", 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(2, congestion_rank, (void *)"no-such-cc", 60, NULL, NULL), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo),           cmocka_unit_test(test_fifo_crc),
         cmocka_unit_test(test_corrupt_header), cmocka_unit_test(test_corrupt_crc),
         cmocka_unit_test(test_strangers),      cmocka_unit_test(test_hosts),
+        cmocka_unit_test(test_congestion),
     };
     return lc_mp_run_filtered("test_transport", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, NULL, NULL);
