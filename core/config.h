@@ -27,7 +27,7 @@ typedef struct {
     uint32_t connect_timeout_ms; /* LC_CONNECT_TIMEOUT_MS: rendezvous + wire-up (default 30000) */
     int tcp_conns;               /* LC_TCP_CONNS: data connections per peer (default 2) */
     int tcp_bufsize; /* LC_TCP_BUFSIZE: SO_SNDBUF/SO_RCVBUF bytes (default 0 = kernel autotuning) */
-    const char *tcp_congestion; /* LC_TCP_CONGESTION: congestion control of the data connections
+    const char *tcp_congestion; /* LC_TCP_CONGESTION: congestion control of every connection
                                    (NULL = the system's default) */
     lc_algo_t algo;     /* LC_ALGO: auto|ring|tree|recdbl|chain|twophase|pairwise|sparse (default
                            auto) */

@@ -669,6 +669,9 @@ static void lc__tcp_stats(const lc_tl_t *tl_, lc_tl_stats_t *stats)
     *stats = ((const lc_tl_tcp_t *)tl_)->stats;
 }
 
+/* Socket options of every connection (control and data): no Nagle, keepalive
+ * and a user timeout at the peer timeout, the buffer sizes and congestion
+ * control asked for. */
 static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
 {
     int one = 1, v;
@@ -687,34 +690,11 @@ static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
     }
-    /* Checked by lc__tcp_check_congestion before any connection was made. */
-    if (cfg->tcp_congestion != NULL)
+    /* Every rank checked the name before any connection was made (lc__tcp_wireup). */
+    if (cfg->tcp_congestion != NULL &&
         setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cfg->tcp_congestion,
-                   (socklen_t)strlen(cfg->tcp_congestion));
-}
-
-/* LC_TCP_CONGESTION names a congestion control this kernel lets us use, or
- * the set-up stops here with a clear message (before any peer is reached). */
-static lc_status_t lc__tcp_check_congestion(const lc_config_t *cfg)
-{
-    int fd, rc, err;
-
-    if (cfg->tcp_congestion == NULL) return LC_OK;
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        lc_error("socket: %s", strerror(errno));
-        return LC_ERR_SYSTEM;
-    }
-    rc = setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cfg->tcp_congestion,
-                    (socklen_t)strlen(cfg->tcp_congestion));
-    err = errno;
-    close(fd);
-    if (rc == 0) return LC_OK;
-    lc_error("LC_TCP_CONGESTION=%s: %s (the kernel offers those in "
-             "/proc/sys/net/ipv4/tcp_available_congestion_control; without privilege, only those "
-             "in tcp_allowed_congestion_control)",
-             cfg->tcp_congestion, strerror(err));
-    return LC_ERR_INVALID_ARG;
+                   (socklen_t)strlen(cfg->tcp_congestion)) != 0)
+        lc_warn("LC_TCP_CONGESTION=%s on a connection: %s", cfg->tcp_congestion, strerror(errno));
 }
 
 static void lc__tcp_destroy(lc_tl_t *tl_)
@@ -790,7 +770,6 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
         st = LC_ERR_NO_MEMORY;
         goto err;
     }
-    LC_CHECK_GOTO(lc__tcp_check_congestion(p->config), st, err);
     LC_CHECK_GOTO(lc__tcp_wireup(p, ndata, fds), st, err);
     LC_CHECK_GOTO(lc__tcp_agree_link(p, fds, per, &tl->stats.link_rtt_us, &tl->stats.link_one_host),
                   st, err_fds);

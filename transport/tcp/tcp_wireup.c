@@ -126,6 +126,36 @@ static lc_status_t lc__tcp_handshake(const lc_tl_params_t *p, int fd, int expect
     return LC_OK;
 }
 
+/* LC_OK when LC_TCP_CONGESTION is unset or names a congestion control this
+ * kernel lets this process use (tried on a throwaway socket), else a clear
+ * message and LC_ERR_INVALID_ARG. */
+static lc_status_t lc__tcp_check_congestion(const lc_config_t *cfg)
+{
+    int fd, rc, err;
+
+    if (cfg->tcp_congestion == NULL) return LC_OK;
+    if (strlen(cfg->tcp_congestion) >= 16) { /* TCP_CA_NAME_MAX */
+        lc_error("LC_TCP_CONGESTION=%s: longer than any congestion control's name",
+                 cfg->tcp_congestion);
+        return LC_ERR_INVALID_ARG;
+    }
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        lc_error("socket: %s", strerror(errno));
+        return LC_ERR_SYSTEM;
+    }
+    rc = setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cfg->tcp_congestion,
+                    (socklen_t)strlen(cfg->tcp_congestion));
+    err = errno;
+    close(fd);
+    if (rc == 0) return LC_OK;
+    lc_error("LC_TCP_CONGESTION=%s: %s (the kernel offers those in "
+             "/proc/sys/net/ipv4/tcp_available_congestion_control; without privilege, only those "
+             "in tcp_allowed_congestion_control)",
+             cfg->tcp_congestion, strerror(err));
+    return LC_ERR_INVALID_ARG;
+}
+
 lc_status_t lc__tcp_wireup(const lc_tl_params_t *p, int ndata, int *fds)
 {
     const int per = 1 + ndata;
@@ -142,16 +172,32 @@ lc_status_t lc__tcp_wireup(const lc_tl_params_t *p, int ndata, int *fds)
     /* Listen on every interface; the advertised address is what peers use. */
     struct sockaddr_in bind_addr = la;
     bind_addr.sin_addr.s_addr = htonl(INADDR_ANY);
-    LC_CHECK(lc__sock_listen(&bind_addr, 1024, &lfd));
+    /* A rank that cannot go on still joins the address exchange, with its
+     * reason in blob[6], so every rank stops with it instead of waiting for
+     * its address (forever, under an MPI bootstrap). */
+    lc_status_t cc = lc__tcp_check_congestion(p->config);
+    lc_status_t ls = lc__sock_listen(&bind_addr, 1024, &lfd);
     memcpy(blob, &la.sin_addr.s_addr, 4);
     memcpy(blob + 4, &bind_addr.sin_port, 2);
-    blob[6] = blob[7] = 0;
+    blob[6] = (uint8_t)((cc != LC_OK ? 1 : 0) | (ls != LC_OK ? 2 : 0));
+    blob[7] = 0;
     all = malloc((size_t)p->size * sizeof(blob));
     if (all == NULL) {
         st = LC_ERR_NO_MEMORY;
         goto out;
     }
     LC_CHECK_GOTO(p->bootstrap->ops->allgather(p->bootstrap, blob, sizeof(blob), all), st, out);
+    st = LC_OK;
+    for (int r = 0; r < p->size; r++) {
+        uint8_t why = all[r * 8 + 6];
+        if (why == 0) continue;
+        if (r != p->rank)
+            lc_error("rank %d cannot connect: %s", r,
+                     why & 1 ? "it refused LC_TCP_CONGESTION" : "it could not listen");
+        /* A refused congestion control is a configuration error on every rank. */
+        if ((why & 1) || st == LC_OK) st = why & 1 ? LC_ERR_INVALID_ARG : LC_ERR_SYSTEM;
+    }
+    if (st != LC_OK) goto out;
 
     /* Connect to every lower rank. */
     for (int peer = 0; peer < p->rank; peer++) {
