@@ -179,7 +179,8 @@ lc_status_t lc__tcp_wireup(const lc_tl_params_t *p, int ndata, int *fds)
     lc_status_t ls = lc__sock_listen(&bind_addr, 1024, &lfd);
     memcpy(blob, &la.sin_addr.s_addr, 4);
     memcpy(blob + 4, &bind_addr.sin_port, 2);
-    blob[6] = (uint8_t)((cc != LC_OK ? 1 : 0) | (ls != LC_OK ? 2 : 0));
+    blob[6] = (uint8_t)((cc == LC_ERR_INVALID_ARG ? 1 : 0) |
+                        ((cc != LC_OK && cc != LC_ERR_INVALID_ARG) || ls != LC_OK ? 2 : 0));
     blob[7] = 0;
     all = malloc((size_t)p->size * sizeof(blob));
     if (all == NULL) {
@@ -193,7 +194,7 @@ lc_status_t lc__tcp_wireup(const lc_tl_params_t *p, int ndata, int *fds)
         if (why == 0) continue;
         if (r != p->rank)
             lc_error("rank %d cannot connect: %s", r,
-                     why & 1 ? "it refused LC_TCP_CONGESTION" : "it could not listen");
+                     why & 1 ? "it refused LC_TCP_CONGESTION" : "it could not open a socket");
         /* A refused congestion control is a configuration error on every rank. */
         if ((why & 1) || st == LC_OK) st = why & 1 ? LC_ERR_INVALID_ARG : LC_ERR_SYSTEM;
     }
