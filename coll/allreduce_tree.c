@@ -30,20 +30,33 @@
 
 typedef struct {
     int parent, child[2];
-    size_t off, cnt, nc; /* this tree's half of the buffer, in elements */
+    size_t off, cnt; /* this tree's half of the buffer, in elements */
     int slot_user[LC_COLL_SLOTS][2];
 } lc_tree_t;
+
+/* One call's schedule: the two trees and their slots. */
+typedef struct {
+    lc_sched_t *s;
+    const lc_coll_args_t *a;
+    int n;
+    lc_tree_t t[2];
+    char *slots; /* [tree][slot][left, right] chunk-sized */
+} lc_tree_ctx_t;
 
 /* How many chunks the way up runs ahead of the way down between hosts. */
 #define LC_TREE_LAG 4
 
-/* Add the way up of chunk c of tree t: receive the children's partial sums,
- * reduce, and send the result to the parent (at the root: scale). Returns
- * the last op, which the way down follows. */
-static int lc__tree_up(lc_sched_t *s, const lc_coll_args_t *a, lc_tree_t *t, size_t c, char *slots,
-                       int n)
+/* Add the way up of chunk c of tree `tree`: receive the children's partial
+ * sums, reduce, and send the result to the parent (at the root: scale).
+ * Returns the last op, which the way down follows. */
+static int lc__tree_up(void *arg, int tree, size_t c)
 {
+    lc_tree_ctx_t *x = arg;
+    lc_sched_t *s = x->s;
+    const lc_coll_args_t *a = x->a;
+    lc_tree_t *t = &x->t[tree];
     const size_t es = lc_dtype_size(a->dtype), ce = lc__chunk_elems(a);
+    char *slots = x->slots + (size_t)tree * LC_COLL_SLOTS * 2 * ce * es;
     size_t e0 = t->off + c * ce, k = LC_MIN(ce, t->cnt - c * ce);
     char *out = lc__at(a->recvbuf, e0, es);
     const char *in = lc__at(a->sendbuf, e0, es);
@@ -73,17 +86,20 @@ static int lc__tree_up(lc_sched_t *s, const lc_coll_args_t *a, lc_tree_t *t, siz
         last = red;
     }
     int up = t->parent >= 0 ? lc__sched_send(s, t->parent, out, k * es)
-                            : lc__sched_scale(s, out, k, a->dtype, a->op, n);
+                            : lc__sched_scale(s, out, k, a->dtype, a->op, x->n);
     lc__sched_dep(s, last, up);
     return up;
 }
 
-/* Add the way down of chunk c of tree t, after its way up (op up): the final
- * value from the parent replaces the partial sum once that was sent, and
- * goes on to the children. */
-static void lc__tree_down(lc_sched_t *s, const lc_coll_args_t *a, const lc_tree_t *t, size_t c,
-                          int up)
+/* Add the way down of chunk c of tree `tree`, after its way up (op up): the
+ * final value from the parent replaces the partial sum once that was sent,
+ * and goes on to the children. */
+static void lc__tree_down(void *arg, int tree, size_t c, int up)
 {
+    const lc_tree_ctx_t *x = arg;
+    lc_sched_t *s = x->s;
+    const lc_coll_args_t *a = x->a;
+    const lc_tree_t *t = &x->t[tree];
     const size_t es = lc_dtype_size(a->dtype), ce = lc__chunk_elems(a);
     size_t e0 = t->off + c * ce, k = LC_MIN(ce, t->cnt - c * ce);
     char *out = lc__at(a->recvbuf, e0, es);
@@ -103,36 +119,23 @@ static void lc__tree_down(lc_sched_t *s, const lc_coll_args_t *a, const lc_tree_
 lc_status_t lc__allreduce_tree(lc_sched_t *s, const lc_coll_args_t *a, int r, int n)
 {
     const size_t es = lc_dtype_size(a->dtype), ce = lc__chunk_elems(a);
-    lc_tree_t t[2];
-    char *slots = lc__sched_scratch(s, (size_t)LC_COLL_SLOTS * 2 * 2 * ce * es);
+    lc_tree_ctx_t x = { .s = s, .a = a, .n = n };
+    size_t nc[2];
 
-    if (slots == NULL) return LC_ERR_NO_MEMORY;
+    x.slots = lc__sched_scratch(s, (size_t)LC_COLL_SLOTS * 2 * 2 * ce * es);
+    if (x.slots == NULL) return LC_ERR_NO_MEMORY;
     for (int i = 0; i < 2; i++) {
-        lc__tree_shape(r, n, i, &t[i].parent, t[i].child);
-        lc__tree_half(a->count, i, &t[i].off, &t[i].cnt);
-        t[i].nc = lc__nchunks(t[i].cnt, ce);
-        for (int j = 0; j < LC_COLL_SLOTS; j++) t[i].slot_user[j][0] = t[i].slot_user[j][1] = -1;
+        lc_tree_t *t = &x.t[i];
+        lc__tree_shape(r, n, i, &t->parent, t->child);
+        lc__tree_half(a->count, i, &t->off, &t->cnt);
+        nc[i] = lc__nchunks(t->cnt, ce);
+        for (int j = 0; j < LC_COLL_SLOTS; j++) t->slot_user[j][0] = t->slot_user[j][1] = -1;
     }
-    size_t nc = LC_MAX(t[0].nc, t[1].nc);
-    const size_t lag = a->one_host ? 0 : LC_TREE_LAG;
-    int *ups = lc__coll_ids(s, 2 * (nc ? nc : 1));
-    if (ups == NULL) return LC_ERR_NO_MEMORY;
-    /* Chunk c goes up LC_TREE_LAG chunks ahead of the chunk that comes
-     * down: a pair of ranks linked in both trees (a parent in one is a
-     * child in the other) has each direction's messages leave in the order
-     * they were added, so chunk c + 1's way up must not queue behind chunk
-     * c's way down, which waits for the root. Not when every rank is on one
-     * host: there a chunk's round trip is a few memory copies, and the lag
-     * only spreads the working set (measured on this 2-core machine, 4
-     * ranks over loopback, 16 MiB: 18 ms in step, 33 ms with a lag of 4;
-     * 4 hosts at 1 Gbit/s: 678 ms in step, 238-254 ms with the lag). */
-    for (size_t c = 0; c < nc + lag; c++) {
-        for (int i = 0; i < 2; i++) {
-            char *ts = slots + (size_t)i * LC_COLL_SLOTS * 2 * ce * es;
-            if (c < t[i].nc) ups[(size_t)i * nc + c] = lc__tree_up(s, a, &t[i], c, ts, n);
-            if (c >= lag && c - lag < t[i].nc)
-                lc__tree_down(s, a, &t[i], c - lag, ups[(size_t)i * nc + c - lag]);
-        }
-    }
-    return LC_OK;
+    /* Between hosts the way up runs LC_TREE_LAG chunks ahead (lc__tree_schedule
+     * says why). Not when every rank is on one host: there a chunk's round
+     * trip is a few memory copies, and the lag only spreads the working set
+     * (measured on this 2-core machine, 4 ranks over loopback, 16 MiB: 18 ms
+     * in step, 33 ms with a lag of 4; 4 hosts at 1 Gbit/s: 678 ms in step,
+     * 238-254 ms with the lag). */
+    return lc__tree_schedule(s, nc, a->one_host ? 0 : LC_TREE_LAG, lc__tree_up, lc__tree_down, &x);
 }

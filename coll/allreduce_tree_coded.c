@@ -31,7 +31,7 @@
  * chunk by chunk, the way up of chunk c + LC_CTREE_LAG added with the way
  * down of chunk c (the order every rank adds its messages in, so each pair
  * of ranks agrees on it; without the lag, a pair linked in both trees had
- * chunk c's way up in one tree queue behind chunk c's way down in the
+ * chunk c + 1's way up in one tree queue behind chunk c's way down in the
  * other, about one chunk in flight). A chunk goes up as soon as its
  * children's chunks are in and comes down while later chunks are still
  * going up.
@@ -56,7 +56,9 @@ typedef struct {
 } lc_ctree_t;
 
 typedef struct {
+    lc_sched_t *s;
     const lc_coll_args_t *a;
+    lc_ctree_t t[2];
     size_t ce, cap, maxc;
     int n, join;
     float *acc;     /* partial sums of the half this rank reduces, indexed from its start */
@@ -70,10 +72,14 @@ static uint8_t *lc__ctree_bytes(const lc_ctree_ctx_t *x, const lc_ctree_t *t, si
     return x->bytes + ((size_t)t->tree * x->maxc + c) * 4 * x->cap;
 }
 
-/* The up-going ops of chunk c of tree t; returns the encode of what goes
- * up (at a root: the final bytes). */
-static int lc__ctree_up(lc_sched_t *s, const lc_ctree_ctx_t *x, const lc_ctree_t *t, size_t c)
+/* The up-going ops of chunk c of tree `tree` (x: the call's
+ * lc_ctree_ctx_t); returns the encode of what goes up (at a root: the
+ * final bytes). */
+static int lc__ctree_up(void *arg, int tree, size_t c)
 {
+    const lc_ctree_ctx_t *x = arg;
+    lc_sched_t *s = x->s;
+    const lc_ctree_t *t = &x->t[tree];
     const lc_coll_args_t *a = x->a;
     const float *in = a->sendbuf;
     const size_t e0 = t->off + c * x->ce, k = LC_MIN(x->ce, t->cnt - c * x->ce);
@@ -106,10 +112,12 @@ static int lc__ctree_up(lc_sched_t *s, const lc_ctree_ctx_t *x, const lc_ctree_t
     return up;
 }
 
-/* The down-going ops of chunk c of tree t, whose up-going encode is up. */
-static void lc__ctree_down(lc_sched_t *s, const lc_ctree_ctx_t *x, const lc_ctree_t *t, size_t c,
-                           int up)
+/* The down-going ops of chunk c of tree `tree`, whose up-going encode is up. */
+static void lc__ctree_down(void *arg, int tree, size_t c, int up)
 {
+    const lc_ctree_ctx_t *x = arg;
+    lc_sched_t *s = x->s;
+    const lc_ctree_t *t = &x->t[tree];
     const lc_coll_args_t *a = x->a;
     float *out = a->recvbuf;
     const size_t e0 = t->off + c * x->ce, k = LC_MIN(x->ce, t->cnt - c * x->ce);
@@ -127,8 +135,8 @@ static void lc__ctree_down(lc_sched_t *s, const lc_ctree_ctx_t *x, const lc_ctre
 
 lc_status_t lc__allreduce_tree_coded(lc_sched_t *s, const lc_coll_args_t *a, int r, int n)
 {
-    lc_ctree_ctx_t x = { .a = a, .n = n, .join = -1 };
-    lc_ctree_t t[2];
+    lc_ctree_ctx_t x = { .s = s, .a = a, .n = n, .join = -1 };
+    lc_ctree_t *t = x.t;
     size_t roff, rcnt;
     const int inplace = a->sendbuf == a->recvbuf;
 
@@ -150,21 +158,7 @@ lc_status_t lc__allreduce_tree_coded(lc_sched_t *s, const lc_coll_args_t *a, int
     }
     if (x.acc == NULL || x.bytes == NULL || (inplace && x.check == NULL)) return LC_ERR_NO_MEMORY;
 
-    /* Chunk c goes up LC_CTREE_LAG chunks ahead of the chunk that comes
-     * down: a pair of ranks linked in both trees (a parent in one is a
-     * child in the other) has each direction's messages leave in the order
-     * they were added, so chunk c + 1's way up must not queue behind chunk
-     * c's way down, which waits for the root. */
-    int *ups = lc__coll_ids(s, 2 * (x.maxc ? x.maxc : 1));
-    if (ups == NULL) return LC_ERR_NO_MEMORY;
-    for (size_t c = 0; c < x.maxc + LC_CTREE_LAG; c++) {
-        for (int i = 0; i < 2; i++) {
-            size_t nc = lc__nchunks(t[i].cnt, x.ce);
-            if (c < nc) ups[(size_t)i * x.maxc + c] = lc__ctree_up(s, &x, &t[i], c);
-            if (c >= LC_CTREE_LAG && c - LC_CTREE_LAG < nc)
-                lc__ctree_down(s, &x, &t[i], c - LC_CTREE_LAG,
-                               ups[(size_t)i * x.maxc + c - LC_CTREE_LAG]);
-        }
-    }
-    return LC_OK;
+    /* The way up runs LC_CTREE_LAG chunks ahead (lc__tree_schedule says why). */
+    const size_t nc[2] = { lc__nchunks(t[0].cnt, x.ce), lc__nchunks(t[1].cnt, x.ce) };
+    return lc__tree_schedule(s, nc, LC_CTREE_LAG, lc__ctree_up, lc__ctree_down, &x);
 }

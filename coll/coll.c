@@ -35,6 +35,23 @@ int lc__coded_deliver(lc_sched_t *s, lc_codec_t *codec, int id, float *dst, size
     return d;
 }
 
+lc_status_t lc__tree_schedule(lc_sched_t *s, const size_t nc[2], size_t lag,
+                              int (*up)(void *arg, int tree, size_t c),
+                              void (*down)(void *arg, int tree, size_t c, int up_op), void *arg)
+{
+    size_t maxc = LC_MAX(nc[0], nc[1]);
+    int *ups = lc__coll_ids(s, 2 * (maxc ? maxc : 1));
+
+    if (ups == NULL) return LC_ERR_NO_MEMORY;
+    for (size_t c = 0; c < maxc + lag; c++) {
+        for (int i = 0; i < 2; i++) {
+            if (c < nc[i]) ups[(size_t)i * maxc + c] = up(arg, i, c);
+            if (c >= lag && c - lag < nc[i]) down(arg, i, c - lag, ups[(size_t)i * maxc + c - lag]);
+        }
+    }
+    return LC_OK;
+}
+
 void lc__tree_shape(int r, int n, int mirror, int *parent_p, int child[2])
 {
     int v = mirror ? n - 1 - r : r;

@@ -86,6 +86,18 @@ void lc__tree_shape(int r, int n, int mirror, int *parent_p, int child[2]);
 /* The half of a count-element buffer that tree (0 or 1) reduces. */
 void lc__tree_half(size_t count, int tree, size_t *off_p, size_t *cnt_p);
 
+/* Add a double binary tree's ops in the order every rank adds its messages
+ * in: for c = 0, 1, ..., for each tree i (0, 1), the way up of chunk c
+ * (while c < nc[i]; up returns the op its way down follows) and then the
+ * way down of chunk c - lag (down gets that op). A pair of ranks linked in
+ * both trees (a parent in one, a child in the other) has each direction's
+ * messages leave in the order they were added, so with lag 0 chunk c + 1's
+ * way up queues behind chunk c's way down, which waits for the root: the
+ * lag lets the way up run that many chunks ahead. */
+lc_status_t lc__tree_schedule(lc_sched_t *s, const size_t nc[2], size_t lag,
+                              int (*up)(void *arg, int tree, size_t c),
+                              void (*down)(void *arg, int tree, size_t c, int up_op), void *arg);
+
 /* The ring all-gather of coded chunks (allgather_coded.c): every rank holds
  * n blocks of count elements cut into chunks of ce, block b's chunk c
  * encoded (at most cap bytes) by rank b. ids[b * nchunks + c] names the op
