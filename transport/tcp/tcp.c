@@ -691,9 +691,7 @@ static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
     }
     /* Every rank checked the name before any connection was made (lc__tcp_wireup). */
-    if (cfg->tcp_congestion != NULL &&
-        setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cfg->tcp_congestion,
-                   (socklen_t)strlen(cfg->tcp_congestion)) != 0)
+    if (cfg->tcp_congestion != NULL && lc__tcp_set_congestion(fd, cfg->tcp_congestion) != 0)
         lc_warn("LC_TCP_CONGESTION=%s on a connection: %s", cfg->tcp_congestion, strerror(errno));
 }
 

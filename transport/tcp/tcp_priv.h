@@ -88,15 +88,19 @@ lc_status_t lc__tcp_wireup(const lc_tl_params_t *params, int ndata, int *fds);
  * kernel measured (TCP_INFO) over that pair's connections, and a peer is on
  * this host when each of its connections has the same address at both ends
  * (outgoing connections are not bound: a connection between two loopback
- * addresses starts from 127.0.0.1). The ranks then
- * exchange their largest round trip and whether all their peers are local
- * through the bootstrap, and all keep the largest round trip (*rtt_us) and
- * whether every rank found every peer local (*one_host), so every rank ends
- * with the same values. The exchange doubles as a barrier: when it returns,
+ * addresses starts from 127.0.0.1). The ranks then exchange their largest
+ * round trip and whether all their peers are local through the bootstrap,
+ * and all keep the largest round trip (*rtt_us) and whether every rank
+ * found every peer local (*one_host), so every rank ends with the same
+ * values. The exchange doubles as a barrier: when it returns,
  * every rank has finished wiring up.
  */
 lc_status_t lc__tcp_agree_link(const lc_tl_params_t *params, const int *fds, int per,
                                uint32_t *rtt_us, uint8_t *one_host);
+
+/* Set fd's TCP congestion control to name (setsockopt's result: 0, or -1
+ * with errno). */
+int lc__tcp_set_congestion(int fd, const char *name);
 
 /* Data path entry for a connection's fd events (registered by create). */
 void lc__tcp_conn_event(void *arg, uint32_t events);

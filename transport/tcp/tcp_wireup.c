@@ -126,6 +126,11 @@ static lc_status_t lc__tcp_handshake(const lc_tl_params_t *p, int fd, int expect
     return LC_OK;
 }
 
+int lc__tcp_set_congestion(int fd, const char *name)
+{
+    return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name));
+}
+
 /* LC_OK when LC_TCP_CONGESTION is unset or names a congestion control this
  * kernel lets this process use (tried on a throwaway socket), else a clear
  * message and LC_ERR_INVALID_ARG. */
@@ -144,8 +149,7 @@ static lc_status_t lc__tcp_check_congestion(const lc_config_t *cfg)
         lc_error("socket: %s", strerror(errno));
         return LC_ERR_SYSTEM;
     }
-    rc = setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cfg->tcp_congestion,
-                    (socklen_t)strlen(cfg->tcp_congestion));
+    rc = lc__tcp_set_congestion(fd, cfg->tcp_congestion);
     err = errno;
     close(fd);
     if (rc == 0) return LC_OK;
