@@ -29,6 +29,8 @@ typedef struct {
     int tcp_bufsize; /* LC_TCP_BUFSIZE: SO_SNDBUF/SO_RCVBUF bytes (default 0 = kernel autotuning) */
     const char *tcp_congestion; /* LC_TCP_CONGESTION: congestion control of every connection
                                    (NULL = the system's default) */
+    uint32_t tcp_rto_min_us;    /* LC_TCP_RTO_MIN_US: floor of every connection's retransmission
+                                   timeout (default 10000; 0 = the kernel's, 200 ms) */
     lc_algo_t algo;     /* LC_ALGO: auto|ring|tree|recdbl|chain|twophase|pairwise|sparse (default
                            auto) */
     size_t chunk_bytes; /* LC_CHUNK_BYTES: pipeline chunk (default 512 KiB) */

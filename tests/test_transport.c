@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -424,13 +425,65 @@ static void test_congestion(void **s)
     assert_int_equal(lc_mp_run(3, congestion_rank, (void *)"bad-one", 60, NULL, NULL), 0);
 }
 
+/* ------------------------------------------------------------ retransmission floor */
+
+#ifndef TCP_RTO_MIN_US
+#define TCP_RTO_MIN_US 45 /* Linux 6.15 */
+#endif
+
+/* LC_TCP_RTO_MIN_US (arg: the value set, NULL = unset, the 10 ms default)
+ * reaches every connection; 0 leaves the kernel's 200 ms. The kernel keeps
+ * the floor in clock ticks, so it reads back rounded up to a tick. */
+static int rto_rank(int rank, int n, void *arg)
+{
+    const char *val = arg;
+    long want = val ? atol(val) : 10000;
+    tt_t t;
+    int bad = 0;
+
+    if (val)
+        setenv("LC_TCP_RTO_MIN_US", val, 1);
+    else
+        unsetenv("LC_TCP_RTO_MIN_US");
+    if (tt_up(&t, rank, n)) return lc_mp_fail(rank, "transport up");
+    const lc_tl_tcp_t *tl = (const lc_tl_tcp_t *)t.tl;
+    for (int i = 0; i <= tl->ndata; i++) {
+        int got = 0;
+        socklen_t len = sizeof(got);
+        int fd = tl->peers[1 - rank].conns[i].fd;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_RTO_MIN_US, &got, &len) != 0)
+            bad = lc_mp_fail(rank, "getsockopt TCP_RTO_MIN_US: %s", strerror(errno));
+        else if (want == 0 ? got != 200000 : got < want || got >= want + 20000)
+            bad = lc_mp_fail(rank, "connection %d: floor %d us, want %ld", i, got, want);
+    }
+    tt_down(&t);
+    return bad;
+}
+
+static void test_rto_min(void **s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), v = 0;
+    socklen_t len = sizeof(v);
+    (void)s;
+    assert_true(fd >= 0);
+    int rc = getsockopt(fd, IPPROTO_TCP, TCP_RTO_MIN_US, &v, &len);
+    close(fd);
+    if (rc != 0) {
+        printf("# test_rto_min: skipped: this kernel has no TCP_RTO_MIN_US (Linux < 6.15)\n");
+        skip();
+    }
+    assert_int_equal(lc_mp_run(2, rto_rank, NULL, 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(2, rto_rank, (void *)"40000", 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(2, rto_rank, (void *)"0", 60, NULL, NULL), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo),           cmocka_unit_test(test_fifo_crc),
         cmocka_unit_test(test_corrupt_header), cmocka_unit_test(test_corrupt_crc),
         cmocka_unit_test(test_strangers),      cmocka_unit_test(test_hosts),
-        cmocka_unit_test(test_congestion),
+        cmocka_unit_test(test_congestion),     cmocka_unit_test(test_rto_min),
     };
     return lc_mp_run_filtered("test_transport", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, NULL, NULL);
