@@ -30,7 +30,7 @@ typedef struct {
     const char *tcp_congestion; /* LC_TCP_CONGESTION: congestion control of every connection
                                    (NULL = the system's default) */
     uint32_t tcp_rto_min_us;    /* LC_TCP_RTO_MIN_US: floor of every connection's retransmission
-                                   timeout (default 10000; 0 = the kernel's, 200 ms) */
+                                   timeout in us (default 10000; 0 = the system's floor) */
     lc_algo_t algo;     /* LC_ALGO: auto|ring|tree|recdbl|chain|twophase|pairwise|sparse (default
                            auto) */
     size_t chunk_bytes; /* LC_CHUNK_BYTES: pipeline chunk (default 512 KiB) */

@@ -670,41 +670,50 @@ static void lc__tcp_stats(const lc_tl_t *tl_, lc_tl_stats_t *stats)
     *stats = ((const lc_tl_tcp_t *)tl_)->stats;
 }
 
-/* Socket options of every connection (control and data): no Nagle, keepalive
- * and a user timeout at the peer timeout, the buffer sizes and congestion
- * control asked for. */
-/* TCP_RTO_MIN_US (Linux 6.15): the floor of a connection's retransmission
- * timeout, in microseconds. Debian 12's headers predate it; older kernels
- * refuse it with ENOPROTOOPT. */
-#ifndef TCP_RTO_MIN_US
-#define TCP_RTO_MIN_US 45
-#endif
-
 /*
- * A message's last segments, dropped where several senders converge on one
- * receiver's queue (all-to-all, two-phase all-reduce), have no later segment
- * to bring duplicate ACKs: only the retransmission timer resends them, after
- * at least the kernel's 200 ms floor, however short the round trip. Measured
- * on the dc links slowed to 250 Mbit/s (4 ranks, onebit 64 MiB, two-phase):
- * 350-466 ms per call with that floor, 170-192 ms with 10 ms. The kernel derives
- * the timeout from the measured round trip above the floor, so long links
- * keep theirs; it also caps delayed ACKs at the floor, so a lone last
- * segment is not resent while its ACK is merely delayed.
+ * The retransmission floor. A message's last segments, dropped where several
+ * senders converge on one receiver's queue (all-to-all, two-phase
+ * all-reduce), have no later segment to bring duplicate ACKs: only the
+ * retransmission timer resends them, after the round trip plus at least the
+ * system's floor (net.ipv4.tcp_rto_min_us, 200 ms by default), however short
+ * the round trip. Measured on the dc links slowed to 250 Mbit/s (4 ranks,
+ * onebit 64 MiB, two-phase): 350-466 ms per call with 200 ms, 170-192 ms
+ * with 10 ms. The timeout is the smoothed round trip plus the larger of 4
+ * deviations and the floor, so a long link's timeout stays above its round
+ * trip; since Linux 6.11 delayed ACKs are capped below the floor, so a lone
+ * last segment is not resent while its ACK is merely delayed. The kernel
+ * keeps the floor in clock ticks and refuses less than 2 of them: a refused
+ * value is doubled (up to 200 ms, the most it takes) until one is taken. A
+ * route's locked rto_min overrides the socket's.
  */
 static void lc__tcp_set_rto_min(uint32_t us, int fd)
 {
     static atomic_int said;
     int v = (int)us;
 
-    if (us == 0 || setsockopt(fd, IPPROTO_TCP, TCP_RTO_MIN_US, &v, sizeof(v)) == 0) return;
-    if (atomic_exchange(&said, 1)) return;
-    if (errno == ENOPROTOOPT)
-        lc_info("tcp: this kernel has no TCP_RTO_MIN_US (Linux < 6.15): retransmission "
-                "timeouts keep its floor (LC_TCP_RTO_MIN_US ignored)");
-    else
-        lc_warn("LC_TCP_RTO_MIN_US=%u: %s", us, strerror(errno));
+    if (us == 0) return;
+    while (setsockopt(fd, IPPROTO_TCP, TCP_RTO_MIN_US, &v, sizeof(v)) != 0) {
+        int err = errno;
+        if (err == EINVAL && v < 200000) {
+            v = v > 100000 ? 200000 : 2 * v;
+            continue;
+        }
+        if (atomic_exchange(&said, 1)) return;
+        if (err == ENOPROTOOPT)
+            lc_info("tcp: this kernel has no TCP_RTO_MIN_US (Linux < 6.15): retransmission "
+                    "timeouts keep the system's floor (LC_TCP_RTO_MIN_US ignored)");
+        else
+            lc_warn("LC_TCP_RTO_MIN_US=%u on a connection: %s", us, strerror(err));
+        return;
+    }
+    if ((uint32_t)v != us && !atomic_exchange(&said, 1))
+        lc_info("tcp: LC_TCP_RTO_MIN_US=%u is under 2 of this kernel's clock ticks: %d used", us,
+                v);
 }
 
+/* Socket options of every connection (control and data): no Nagle, keepalive
+ * and a user timeout at the peer timeout, the buffer sizes and congestion
+ * control asked for, the retransmission floor. */
 static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
 {
     int one = 1, v;

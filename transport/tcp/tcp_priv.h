@@ -8,6 +8,7 @@
 #include "transport/tcp/tcp_frame.h"
 #include "transport/transport.h"
 
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,6 +77,13 @@ typedef struct lc_tl_tcp {
     lc_tl_stats_t stats;
     uint8_t *discard; /* sink for dropped payloads */
 } lc_tl_tcp_t;
+
+/* TCP_RTO_MIN_US (Linux 6.15): the floor of a connection's retransmission
+ * timeout, in microseconds. Debian 12's headers predate it; older kernels
+ * refuse it with ENOPROTOOPT. */
+#ifndef TCP_RTO_MIN_US
+#define TCP_RTO_MIN_US 45
+#endif
 
 #define LC_TCP_DISCARD_BYTES (64u << 10)
 
