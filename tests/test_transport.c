@@ -477,6 +477,45 @@ static void test_rto_min(void **s)
     assert_int_equal(lc_mp_run(2, rto_rank, (void *)"0", 60, NULL, NULL), 0);
 }
 
+/* ------------------------------------------------------------ keepalive */
+
+/* With LC_PEER_TIMEOUT_MS=10000 an idle connection is probed every 2 s and
+ * dropped after 10 s without an acknowledgement: the kernel drops it at the
+ * first probe after the user timeout, so probing at the full timeout would
+ * let a single lost probe end a live peer's connection. */
+static int keepalive_rank(int rank, int n, void *arg)
+{
+    tt_t t;
+    int bad = 0;
+    (void)arg;
+
+    setenv("LC_PEER_TIMEOUT_MS", "10000", 1);
+    if (tt_up(&t, rank, n)) return lc_mp_fail(rank, "transport up");
+    const lc_tl_tcp_t *tl = (const lc_tl_tcp_t *)t.tl;
+    for (int i = 0; i <= tl->ndata; i++) {
+        int fd = tl->peers[1 - rank].conns[i].fd, on = 0, idle = 0, intvl = 0;
+        unsigned int uto = 0;
+        socklen_t l1 = sizeof(on), l2 = sizeof(idle), l3 = sizeof(intvl), l4 = sizeof(uto);
+        if (getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &l1) != 0 ||
+            getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l2) != 0 ||
+            getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l3) != 0 ||
+            getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, &l4) != 0)
+            bad = lc_mp_fail(rank, "getsockopt: %s", strerror(errno));
+        else if (!on || idle != 2 || intvl != 2 || uto != 10000)
+            bad = lc_mp_fail(rank,
+                             "connection %d: keepalive %d idle %d s every %d s, user timeout %u ms",
+                             i, on, idle, intvl, uto);
+    }
+    tt_down(&t);
+    return bad;
+}
+
+static void test_keepalive(void **s)
+{
+    (void)s;
+    assert_int_equal(lc_mp_run(2, keepalive_rank, NULL, 60, NULL, NULL), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +523,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_corrupt_header), cmocka_unit_test(test_corrupt_crc),
         cmocka_unit_test(test_strangers),      cmocka_unit_test(test_hosts),
         cmocka_unit_test(test_congestion),     cmocka_unit_test(test_rto_min),
+        cmocka_unit_test(test_keepalive),
     };
     return lc_mp_run_filtered("test_transport", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, NULL, NULL);

@@ -712,15 +712,21 @@ static void lc__tcp_set_rto_min(uint32_t us, int fd)
 }
 
 /* Socket options of every connection (control and data): no Nagle, keepalive
- * and a user timeout at the peer timeout, the buffer sizes and congestion
- * control asked for, the retransmission floor. */
+ * and a user timeout within the peer timeout, the buffer sizes and
+ * congestion control asked for, the retransmission floor. */
 static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
 {
     int one = 1, v;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* Keepalive probes an idle connection every quarter of the peer timeout
+     * (whole seconds, at least 1), and the user timeout drops it once nothing
+     * was acknowledged for the whole peer timeout: several probes lost in a
+     * row, not one, drop a live peer's connection. With probes at the full
+     * timeout, one probe lost where other traffic overflowed a queue was
+     * enough (the kernel checks the user timeout at the next probe). */
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    v = (int)LC_MAX(1u, cfg->peer_timeout_ms / 1000);
+    v = (int)LC_MAX(1u, cfg->peer_timeout_ms / 4000);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof(v));
     v = 3;
