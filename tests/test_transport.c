@@ -479,17 +479,21 @@ static void test_rto_min(void **s)
 
 /* ------------------------------------------------------------ keepalive */
 
-/* With LC_PEER_TIMEOUT_MS=10000 an idle connection is probed every 2 s and
- * dropped after 10 s without an acknowledgement: the kernel drops it at the
- * first probe after the user timeout, so probing at the full timeout would
- * let a single lost probe end a live peer's connection. */
+/* Keepalive (arg: LC_PEER_TIMEOUT_MS): an idle connection is probed every
+ * quarter of the peer timeout (whole seconds, at least 1) and dropped after
+ * the user timeout, the peer timeout but at least 4 probe intervals. The
+ * kernel drops it at the first probe past the user timeout with a probe
+ * unanswered, so 3 probes must be lost in a row: with probes at the full
+ * timeout (as before), one lost probe ended a live peer's connection. */
 static int keepalive_rank(int rank, int n, void *arg)
 {
+    const char *t_ms = arg;
+    const int ms = atoi(t_ms), want_intvl = ms >= 8000 ? ms / 4000 : 1;
+    const unsigned int want_uto = (unsigned)(ms > 4000 * want_intvl ? ms : 4000 * want_intvl);
     tt_t t;
     int bad = 0;
-    (void)arg;
 
-    setenv("LC_PEER_TIMEOUT_MS", "10000", 1);
+    setenv("LC_PEER_TIMEOUT_MS", t_ms, 1);
     if (tt_up(&t, rank, n)) return lc_mp_fail(rank, "transport up");
     const lc_tl_tcp_t *tl = (const lc_tl_tcp_t *)t.tl;
     for (int i = 0; i <= tl->ndata; i++) {
@@ -501,10 +505,12 @@ static int keepalive_rank(int rank, int n, void *arg)
             getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l3) != 0 ||
             getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, &l4) != 0)
             bad = lc_mp_fail(rank, "getsockopt: %s", strerror(errno));
-        else if (!on || idle != 2 || intvl != 2 || uto != 10000)
+        else if (!on || idle != want_intvl || intvl != want_intvl || uto != want_uto ||
+                 uto < 4000u * (unsigned)intvl)
             bad = lc_mp_fail(rank,
-                             "connection %d: keepalive %d idle %d s every %d s, user timeout %u ms",
-                             i, on, idle, intvl, uto);
+                             "peer timeout %s ms, connection %d: keepalive %d idle %d s every "
+                             "%d s, user timeout %u ms",
+                             t_ms, i, on, idle, intvl, uto);
     }
     tt_down(&t);
     return bad;
@@ -513,7 +519,8 @@ static int keepalive_rank(int rank, int n, void *arg)
 static void test_keepalive(void **s)
 {
     (void)s;
-    assert_int_equal(lc_mp_run(2, keepalive_rank, NULL, 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(2, keepalive_rank, (void *)"10000", 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(2, keepalive_rank, (void *)"2000", 60, NULL, NULL), 0);
 }
 
 int main(int argc, char **argv)

@@ -23,6 +23,7 @@
 #include "transport/tcp/tcp_priv.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
@@ -688,17 +689,19 @@ static void lc__tcp_stats(const lc_tl_t *tl_, lc_tl_stats_t *stats)
  */
 static void lc__tcp_set_rto_min(uint32_t us, int fd)
 {
-    static atomic_int said;
-    int v = (int)us;
+    static atomic_int taken;                  /* the value the kernel took, once known */
+    static atomic_int said_raised, said_fail; /* each said once per process */
+    int v = atomic_load(&taken);
 
     if (us == 0) return;
+    if (v == 0) v = (int)us;
     while (setsockopt(fd, IPPROTO_TCP, TCP_RTO_MIN_US, &v, sizeof(v)) != 0) {
         int err = errno;
         if (err == EINVAL && v < 200000) {
             v = v > 100000 ? 200000 : 2 * v;
             continue;
         }
-        if (atomic_exchange(&said, 1)) return;
+        if (atomic_exchange(&said_fail, 1)) return;
         if (err == ENOPROTOOPT)
             lc_info("tcp: this kernel has no TCP_RTO_MIN_US (Linux < 6.15): retransmission "
                     "timeouts keep the system's floor (LC_TCP_RTO_MIN_US ignored)");
@@ -706,7 +709,8 @@ static void lc__tcp_set_rto_min(uint32_t us, int fd)
             lc_warn("LC_TCP_RTO_MIN_US=%u on a connection: %s", us, strerror(err));
         return;
     }
-    if ((uint32_t)v != us && !atomic_exchange(&said, 1))
+    atomic_store(&taken, v);
+    if ((uint32_t)v != us && !atomic_exchange(&said_raised, 1))
         lc_info("tcp: LC_TCP_RTO_MIN_US=%u is under 2 of this kernel's clock ticks: %d used", us,
                 v);
 }
@@ -720,18 +724,23 @@ static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* Keepalive probes an idle connection every quarter of the peer timeout
-     * (whole seconds, at least 1), and the user timeout drops it once nothing
-     * was acknowledged for the whole peer timeout: several probes lost in a
-     * row, not one, drop a live peer's connection. With probes at the full
-     * timeout, one probe lost where other traffic overflowed a queue was
-     * enough (the kernel checks the user timeout at the next probe). */
+     * (whole seconds: at least 1, at most the kernel's 32767), and the user
+     * timeout, the peer timeout but at least 4 probe intervals, drops it when
+     * nothing was acknowledged for that long. The kernel checks the user
+     * timeout at each probe and drops the connection at the first one past
+     * it with a probe unanswered: so it takes 3 probes lost in a row, not
+     * one, to drop a live peer's connection (with probes at the full peer
+     * timeout, one probe lost in a queue that other traffic overflowed was
+     * enough). A silent peer is still declared lost at the peer timeout, by
+     * the heartbeat check (lc__tcp_tick). */
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    v = (int)LC_MAX(1u, cfg->peer_timeout_ms / 4000);
+    v = (int)LC_MIN(32767u, LC_MAX(1u, cfg->peer_timeout_ms / 4000));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof(v));
-    v = 3;
+    unsigned int uto = LC_MIN((unsigned int)INT_MAX, /* the kernel reads an int */
+                              LC_MAX(cfg->peer_timeout_ms, 4000u * (unsigned int)v));
+    v = 4;
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v));
-    unsigned int uto = cfg->peer_timeout_ms;
     setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
     if (cfg->tcp_bufsize > 0) {
         v = cfg->tcp_bufsize;
