@@ -8,7 +8,6 @@
 #include "core/util.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +144,7 @@ static void lc__config_load(void)
     c->transport = lc__env_str("LC_TRANSPORT", "tcp");
     c->ifaddr = lc__env_str("LC_IFADDR", NULL);
     c->timeout_ms = (uint32_t)lc__env_size("LC_TIMEOUT_MS", 300000, 1, UINT32_MAX);
-    c->peer_timeout_ms = (uint32_t)lc__env_size("LC_PEER_TIMEOUT_MS", 2000, 10, INT_MAX);
+    c->peer_timeout_ms = (uint32_t)lc__env_size("LC_PEER_TIMEOUT_MS", 2000, 10, UINT32_MAX);
     c->connect_timeout_ms = (uint32_t)lc__env_size("LC_CONNECT_TIMEOUT_MS", 30000, 10, UINT32_MAX);
     c->tcp_conns = (int)lc__env_size("LC_TCP_CONNS", 2, 1, 64);
     c->tcp_bufsize = (int)lc__env_size("LC_TCP_BUFSIZE", 0, 0, 1u << 30);

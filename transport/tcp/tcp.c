@@ -23,7 +23,6 @@
 #include "transport/tcp/tcp_priv.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdatomic.h>
@@ -715,33 +714,31 @@ static void lc__tcp_set_rto_min(uint32_t us, int fd)
                 v);
 }
 
-/* Socket options of every connection (control and data): no Nagle, keepalive
- * and a user timeout within the peer timeout, the buffer sizes and
- * congestion control asked for, the retransmission floor. */
+/* Socket options of every connection (control and data): no Nagle,
+ * keepalive within the peer timeout, the buffer sizes and congestion control
+ * asked for, the retransmission floor. */
 static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
 {
     int one = 1, v;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* Keepalive probes an idle connection every quarter of the peer timeout
-     * (whole seconds: at least 1, at most the kernel's 32767), and the user
-     * timeout, the peer timeout but at least 4 probe intervals, drops it when
-     * nothing was acknowledged for that long. The kernel checks the user
-     * timeout at each probe and drops the connection at the first one past
-     * it with a probe unanswered: so it takes 3 probes lost in a row, not
-     * one, to drop a live peer's connection (with probes at the full peer
-     * timeout, one probe lost in a queue that other traffic overflowed was
-     * enough). A silent peer is still declared lost at the peer timeout, by
-     * the heartbeat check (lc__tcp_tick). */
+     * (whole seconds: at least 1, at most the kernel's 32767) and drops it
+     * after 4 probes unanswered in a row. No TCP_USER_TIMEOUT: a receiver
+     * that posts its receive late (a straggler still computing) stops reading
+     * a parked connection, its window closes, and since Linux 5.11 the user
+     * timeout ends a connection whose window stays shut that long, peer alive
+     * or not (test_straggler: 7 s late against a 4 s user timeout). With the
+     * user timeout at the peer timeout, one lost keepalive probe also ended a
+     * live connection at the next probe. A dead or silent peer is declared
+     * lost at the peer timeout by the heartbeat check (lc__tcp_tick), which
+     * closes its connections. */
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     v = (int)LC_MIN(32767u, LC_MAX(1u, cfg->peer_timeout_ms / 4000));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof(v));
-    unsigned int uto = LC_MIN((unsigned int)INT_MAX, /* the kernel reads an int */
-                              LC_MAX(cfg->peer_timeout_ms, 4000u * (unsigned int)v));
     v = 4;
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v));
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
     if (cfg->tcp_bufsize > 0) {
         v = cfg->tcp_bufsize;
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
