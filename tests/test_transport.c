@@ -496,10 +496,16 @@ static int straggler_rank(int rank, int n, void *arg)
     (void)arg;
 
     if (buf == NULL) return lc_mp_fail(rank, "malloc");
+    /* The default peer timeout, and socket buffers far smaller than the
+     * message, whatever the environment says: the send must wait. */
+    setenv("LC_PEER_TIMEOUT_MS", "2000", 1);
+    setenv("LC_TCP_BUFSIZE", "1048576", 1);
     if (tt_up(&t, rank, n)) return lc_mp_fail(rank, "transport up");
     if (rank == 0) {
         for (size_t i = 0; i < LEN; i++) buf[i] = (uint8_t)(i * 13);
         t.ops->send(t.tl, 1, &tag, buf, LEN, tt_complete, &op);
+        if (tt_until(&t, &op.done, late_s - 2) == 0)
+            bad = lc_mp_fail(rank, "the send finished before the receive was posted");
     } else {
         tt_until(&t, &never, late_s); /* computing: the engine runs, no receive posted */
         memset(buf, 0, LEN);

@@ -732,7 +732,10 @@ static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
      * user timeout at the peer timeout, one lost keepalive probe also ended a
      * live connection at the next probe. A dead or silent peer is declared
      * lost at the peer timeout by the heartbeat check (lc__tcp_tick), which
-     * closes its connections. */
+     * closes its connections. Not covered by it: one data connection
+     * black-holed while the control connection still carries heartbeats
+     * (its send surfaces at LC_TIMEOUT_MS), and a peer that said goodbye
+     * (keepalive only: 5 probe intervals). */
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     v = (int)LC_MIN(32767u, LC_MAX(1u, cfg->peer_timeout_ms / 4000));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v));
