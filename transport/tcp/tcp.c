@@ -728,7 +728,7 @@ static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
      * that posts its receive late (a straggler still computing) stops reading
      * a parked connection, its window closes, and since Linux 5.11 the user
      * timeout ends a connection whose window stays shut that long, peer alive
-     * or not (test_straggler: 7 s late against a 4 s user timeout). With the
+     * or not (test_straggler: a receive 7 s late at the 2 s default). With the
      * user timeout at the peer timeout, one lost keepalive probe also ended a
      * live connection at the next probe. A dead or silent peer is declared
      * lost at the peer timeout by the heartbeat check (lc__tcp_tick), which
