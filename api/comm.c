@@ -126,6 +126,7 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
         lc_tl_stats_t ts;
         comm->tl_ops->stats(comm->tl, &ts);
         comm->link.rtt_us = ts.link_rtt_us;
+        comm->link.mbps = ts.link_mbps;
         comm->link.one_host = ts.link_one_host;
     }
     if (bs != NULL) {

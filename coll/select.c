@@ -55,12 +55,37 @@
  * 150 / 162 ms; wan onebit 171 / 179 ms, topk 155 / 179 ms. On loopback
  * two-phase was ahead for every codec.
  *
+ * The link rate measured at set-up (transport/tcp/tcp_probe.c) moves that
+ * line: between hosts, a link that carries at most LC_CODED_RING_MBPS (8000)
+ * Mbit/s of uncompressed data (its rate times the codec's ratio) gives the
+ * ring to every codec, whatever the round trip. There the wire, not the
+ * encoders, sets the pace: two-phase's converging senders share each
+ * receiver's link while the ring streams one sender into each, and the
+ * ring's extra re-encodes cost time the link would have made them wait
+ * anyway. Measured at 64 MiB on 4 hosts, ring against two-phase:
+ * - int8 (3.9x) on 1 Gbit/s veth links with a 0.01 ms round trip (which the
+ *   round-trip rule calls short): 222-227 ms against 245-278; bf16 436-440
+ *   against 504-513;
+ * - onebit (31x) on dc slowed to 250 Mbit/s: 149-152 against 171-205; topk
+ *   1% (about 50x there) 134-148 against 137-165, even;
+ * - above the line, two-phase: onebit on dc (1 Gbit/s) 114 ms against the
+ *   ring's 151; int8 on 10 Gbit/s veth 82-90 against 94-104; at 10-20
+ *   Gbit/s of data (int8 at 2.5 Gbit/s, bf16 at 10) the two were even.
+ * The probe reads rates through this machine's emulator and 2 cores low (dc,
+ * 1 Gbit/s: 408-866 Mbit/s), which leaves onebit there at 13000+, above the
+ * line. An unknown rate (probe off, or a link too long for it: wan) leaves
+ * the round-trip rule alone.
+ *
  * The compressed double binary tree only from LC_CODED_TREE_RANKS (16) ranks
  * up: 2 log2(n) hops beat two-phase's n-1 converging senders only on many
  * ranks. On dc with 4 ranks, 64 MiB, it took 233 ms (onebit) and 242 ms
  * (topk 1%) against two-phase's 114 and 150 ms, with its sends in flight for
  * only 3 and 16 ms: two children feed one parent, the shallow queue drops,
  * and a 200 ms retransmission timeout follows (as for the uncompressed tree).
+ * With a 10 ms floor on that timeout (LC_TCP_RTO_MIN_US) the tree came level
+ * on dc (onebit 105-112 ms against 103-127), but lost at 250 Mbit/s (214-229
+ * against 167-204), on 1 Gbit/s veth (60-64 against 54-60), on 10 Gbit/s
+ * and on wan: no rate picks it on 4 ranks.
  *
  * Sparse all-gather for topk while n x density <= LC_SPARSE_FILL_PCT (2%).
  * It receives n/2 times the bytes of two-phase for the same number of
@@ -120,19 +145,31 @@ static double lc__sparse_density(const lc_coll_args_t *a)
 /* On long links, codecs that shrink data less than this use the ring. */
 #define LC_CODED_RING_RATIO 8.0
 
-static lc_algo_t lc__select_coded(const lc_coll_args_t *a, int n, const lc_config_t *cfg,
-                                  int long_haul)
+/* The codec's worst-case ratio on a whole chunk (its message size), whatever
+ * the buffer's: on a tiny buffer the headers would make every codec look
+ * weak and send a latency-bound call round the ring. */
+static double lc__coded_ratio(const lc_coll_args_t *a)
 {
-    double d = lc__sparse_density(a);
+    size_t ce = lc__coded_chunk_elems(a);
+    return (double)ce * sizeof(float) / (double)lc__codec_max_encoded_size(a->codec, ce);
+}
+
+/* 1 when the links, not the machines, limit a compressed all-reduce: ranks
+ * on several hosts whose slowest link, measured at set-up, carries at most
+ * LC_CODED_RING_MBPS of uncompressed data (its rate times the codec's ratio). */
+static int lc__coded_link_bound(const lc_coll_link_t *link, const lc_config_t *cfg, double ratio)
+{
+    return link != NULL && !link->one_host && link->mbps > 0 &&
+           (double)link->mbps * ratio <= (double)cfg->coded_ring_mbps;
+}
+
+static lc_algo_t lc__select_coded(const lc_coll_args_t *a, int n, const lc_config_t *cfg,
+                                  const lc_coll_link_t *link, int long_haul)
+{
+    double d = lc__sparse_density(a), ratio = lc__coded_ratio(a);
     if (d > 0 && 100.0 * d * n <= cfg->sparse_fill_pct) return LC_ALGO_SPARSE;
-    if (long_haul) {
-        /* The codec's worst-case ratio on a whole chunk (its message size),
-         * whatever the buffer's: on a tiny buffer the headers would make
-         * every codec look weak and send a latency-bound call round the ring. */
-        size_t ce = lc__coded_chunk_elems(a);
-        size_t max = lc__codec_max_encoded_size(a->codec, ce);
-        if ((double)ce * sizeof(float) < LC_CODED_RING_RATIO * (double)max) return LC_ALGO_RING;
-    }
+    if ((long_haul && ratio < LC_CODED_RING_RATIO) || lc__coded_link_bound(link, cfg, ratio))
+        return LC_ALGO_RING;
     return n >= cfg->coded_tree_ranks ? LC_ALGO_TREE : LC_ALGO_TWOPHASE;
 }
 
@@ -156,7 +193,9 @@ lc_status_t lc__coll_select(const lc_coll_args_t *a, int nranks, const lc_config
     }
     if (a->codec != NULL) {
         switch (a->type) {
-        case LC_COLL_ALLREDUCE: *algo_p = lc__select_coded(a, nranks, cfg, long_haul); return LC_OK;
+        case LC_COLL_ALLREDUCE:
+            *algo_p = lc__select_coded(a, nranks, cfg, link, long_haul);
+            return LC_OK;
         case LC_COLL_BROADCAST: *algo_p = LC_ALGO_CHAIN; return LC_OK;
         case LC_COLL_ALLGATHER: *algo_p = LC_ALGO_RING; return LC_OK;
         case LC_COLL_ALLTOALL:

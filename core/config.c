@@ -150,6 +150,7 @@ static void lc__config_load(void)
     c->tcp_bufsize = (int)lc__env_size("LC_TCP_BUFSIZE", 0, 0, 1u << 30);
     c->tcp_congestion = lc__env_str("LC_TCP_CONGESTION", NULL);
     c->tcp_rto_min_us = (uint32_t)lc__env_size("LC_TCP_RTO_MIN_US", 10000, 0, 200000);
+    c->link_probe_bytes = (uint32_t)lc__env_size("LC_LINK_PROBE_BYTES", 2u << 20, 0, 1u << 30);
     c->chunk_bytes = (size_t)lc__env_size("LC_CHUNK_BYTES", 512u << 10, 64, 1u << 30);
     c->small_bytes = (size_t)lc__env_size("LC_SMALL_BYTES", 16u << 10, 0, 1ull << 40);
     c->tree_bytes = (size_t)lc__env_size("LC_TREE_BYTES", 256u << 10, 0, 1ull << 40);
@@ -157,6 +158,7 @@ static void lc__config_load(void)
     c->wan_rtt_us = (uint32_t)lc__env_size("LC_WAN_RTT_US", 250, 0, UINT32_MAX);
     c->checksum = lc__env_int("LC_CHECKSUM", 0) != 0;
     c->coded_tree_ranks = (int)lc__env_size("LC_CODED_TREE_RANKS", 16, 2, 1u << 20);
+    c->coded_ring_mbps = (uint32_t)lc__env_size("LC_CODED_RING_MBPS", 8000, 0, UINT32_MAX);
     c->sparse_fill_pct = (int)lc__env_size("LC_SPARSE_FILL_PCT", 2, 0, 100);
     c->algo = LC_ALGO_AUTO;
     const char *algo = lc__env_str("LC_ALGO", NULL);
@@ -183,11 +185,13 @@ void lc__config_print(const lc_config_t *c)
             c->ifaddr ? c->ifaddr : "(auto)");
     lc_info("config: LC_TIMEOUT_MS=%u LC_PEER_TIMEOUT_MS=%u LC_CONNECT_TIMEOUT_MS=%u "
             "LC_TCP_CONNS=%d LC_TCP_BUFSIZE=%d LC_TCP_CONGESTION=%s LC_TCP_RTO_MIN_US=%u "
-            "LC_CHECKSUM=%d",
+            "LC_LINK_PROBE_BYTES=%u LC_CHECKSUM=%d",
             c->timeout_ms, c->peer_timeout_ms, c->connect_timeout_ms, c->tcp_conns, c->tcp_bufsize,
-            c->tcp_congestion ? c->tcp_congestion : "(system)", c->tcp_rto_min_us, c->checksum);
+            c->tcp_congestion ? c->tcp_congestion : "(system)", c->tcp_rto_min_us,
+            c->link_probe_bytes, c->checksum);
     lc_info("config: LC_ALGO=%s LC_CHUNK_BYTES=%zu LC_SMALL_BYTES=%zu LC_TREE_BYTES=%zu "
-            "LC_RING_MAX_RANKS=%d LC_WAN_RTT_US=%u LC_CODED_TREE_RANKS=%d LC_SPARSE_FILL_PCT=%d",
+            "LC_RING_MAX_RANKS=%d LC_WAN_RTT_US=%u LC_CODED_TREE_RANKS=%d LC_CODED_RING_MBPS=%u "
+            "LC_SPARSE_FILL_PCT=%d",
             lc_algo_str(c->algo), c->chunk_bytes, c->small_bytes, c->tree_bytes, c->ring_max_ranks,
-            c->wan_rtt_us, c->coded_tree_ranks, c->sparse_fill_pct);
+            c->wan_rtt_us, c->coded_tree_ranks, c->coded_ring_mbps, c->sparse_fill_pct);
 }

@@ -31,6 +31,9 @@ typedef struct {
                                    (NULL = the system's default) */
     uint32_t tcp_rto_min_us;    /* LC_TCP_RTO_MIN_US: floor of every connection's retransmission
                                    timeout in us (default 10000; 0 = the system's floor) */
+    uint32_t link_probe_bytes;  /* LC_LINK_PROBE_BYTES: bytes each rank sends its ring
+                                   neighbour at set-up to measure the link rate (default 2 MiB;
+                                   0 = do not measure) */
     lc_algo_t algo;     /* LC_ALGO: auto|ring|tree|recdbl|chain|twophase|pairwise|sparse (default
                            auto) */
     size_t chunk_bytes; /* LC_CHUNK_BYTES: pipeline chunk (default 512 KiB) */
@@ -40,15 +43,19 @@ typedef struct {
     int ring_max_ranks; /* LC_RING_MAX_RANKS: above tree_bytes with every rank on one host,
                            the ring on at most this many ranks, the tree on more (default 2;
                            ranks on several hosts get the ring) */
-    uint32_t wan_rtt_us;  /* LC_WAN_RTT_US: links whose round trip, measured at set-up, is at
-                             least this long are treated as long-haul by the algorithm choice
-                             (default 250; 0 = never) */
-    int checksum;         /* LC_CHECKSUM: CRC32C on every payload (default 0) */
-    int coded_tree_ranks; /* LC_CODED_TREE_RANKS: compressed allreduce on short links uses the
-                             double binary tree from this many ranks up, two-phase below
-                             (default 16) */
-    int sparse_fill_pct;  /* LC_SPARSE_FILL_PCT: topk allreduce uses the sparse all-gather while
-                             ranks x density is at most this many percent (default 2) */
+    uint32_t wan_rtt_us;      /* LC_WAN_RTT_US: links whose round trip, measured at set-up, is at
+                                 least this long are treated as long-haul by the algorithm choice
+                                 (default 250; 0 = never) */
+    int checksum;             /* LC_CHECKSUM: CRC32C on every payload (default 0) */
+    int coded_tree_ranks;     /* LC_CODED_TREE_RANKS: compressed allreduce on short links uses the
+                                 double binary tree from this many ranks up, two-phase below
+                                 (default 16) */
+    uint32_t coded_ring_mbps; /* LC_CODED_RING_MBPS: compressed allreduce between hosts uses
+                                 the ring when the link rate measured at set-up times the
+                                 codec's ratio is at most this many Mbit/s (default 8000;
+                                 0 = never) */
+    int sparse_fill_pct;      /* LC_SPARSE_FILL_PCT: topk allreduce uses the sparse all-gather while
+                                 ranks x density is at most this many percent (default 2) */
 } lc_config_t;
 
 /* The process-wide configuration, parsed on first use (thread-safe). */

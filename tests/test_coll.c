@@ -165,6 +165,57 @@ static void test_coded_auto(void **s)
     lc__codec_destroy(bf);
 }
 
+/* Compressed all-reduce between hosts whose measured rate times the codec's
+ * ratio is at most LC_CODED_RING_MBPS (the links limit, not the machines)
+ * gets the ring, on short links as on long ones; a faster link, ranks on
+ * one host, an unmeasured rate or LC_CODED_RING_MBPS=0 leave the choice to
+ * the other rules. The links are those measured in README (Performance):
+ * 250 and 1000 Mbit/s at 0.5 ms (dc), 1000 Mbit/s at 0.01 ms (veth), 10
+ * Gbit/s (lan). */
+static void test_coded_link_rate(void **s)
+{
+    lc_config_t c = *lc__config_get();
+    lc_coll_link_t dc250 = { .rtt_us = 600, .mbps = 220 }, dc = { .rtt_us = 600, .mbps = 450 };
+    lc_coll_link_t veth = { .rtt_us = 10, .mbps = 800 }, lan = { .rtt_us = 8, .mbps = 6000 };
+    lc_coll_link_t local = { .rtt_us = 5, .mbps = 800, .one_host = 1 };
+    lc_coll_link_t unmeasured = { .rtt_us = 10, .mbps = 0 };
+    lc_codec_t *t1 = make_codec("topk:0.01"), *ob = make_codec("onebit");
+    lc_codec_t *i8 = make_codec("int8"), *bf = make_codec("bf16");
+    const size_t count = 1 << 24;
+    (void)s;
+    c.wan_rtt_us = 250;
+    c.coded_tree_ranks = 16;
+    c.sparse_fill_pct = 2;
+    c.coded_ring_mbps = 8000;
+    for (int n = 2; n <= 32; n *= 2) {
+        /* onebit (31x): 220 x 31 <= 8000 < 450 x 31. */
+        assert_int_equal(pick_coded(ob, count, n, &c, &dc250), LC_ALGO_RING);
+        assert_int_equal(pick_coded(ob, count, n, &c, &dc),
+                         n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
+        assert_int_equal(pick_coded(ob, count, n, &c, &veth),
+                         n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
+        /* int8 and bf16 on a short 1 Gbit/s link: the ring (two-phase on 10 Gbit/s). */
+        assert_int_equal(pick_coded(i8, count, n, &c, &veth), LC_ALGO_RING);
+        assert_int_equal(pick_coded(bf, count, n, &c, &veth), LC_ALGO_RING);
+        assert_int_equal(pick_coded(i8, count, n, &c, &lan),
+                         n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
+        assert_int_equal(pick_coded(i8, count, n, &c, &local),
+                         n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
+        assert_int_equal(pick_coded(i8, count, n, &c, &unmeasured),
+                         n >= 16 ? LC_ALGO_TREE : LC_ALGO_TWOPHASE);
+    }
+    /* topk 1% sends about 50x less: two-phase even at 220 Mbit/s; sparse on 2 ranks. */
+    assert_int_equal(pick_coded(t1, count, 4, &c, &dc250), LC_ALGO_TWOPHASE);
+    assert_int_equal(pick_coded(t1, count, 2, &c, &dc250), LC_ALGO_SPARSE);
+    c.coded_ring_mbps = 0;
+    assert_int_equal(pick_coded(i8, count, 4, &c, &veth), LC_ALGO_TWOPHASE);
+    assert_int_equal(pick_coded(ob, count, 4, &c, &dc250), LC_ALGO_TWOPHASE);
+    lc__codec_destroy(t1);
+    lc__codec_destroy(ob);
+    lc__codec_destroy(i8);
+    lc__codec_destroy(bf);
+}
+
 static void test_other_auto(void **s)
 {
     lc_config_t c = *lc__config_get();
@@ -197,8 +248,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allreduce_auto), cmocka_unit_test(test_allreduce_long_haul),
-        cmocka_unit_test(test_coded_auto),     cmocka_unit_test(test_other_auto),
-        cmocka_unit_test(test_forced),
+        cmocka_unit_test(test_coded_auto),     cmocka_unit_test(test_coded_link_rate),
+        cmocka_unit_test(test_other_auto),     cmocka_unit_test(test_forced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

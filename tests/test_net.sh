@@ -3,9 +3,9 @@
 # adds the configured delay, limits the rate and drops as configured, and
 # perf/net/topo.sh always removes what it created. Needs root and `ip netns`;
 # without them it says so and is skipped (exit 77).
-#   test_net.sh LINKEMU NETPROBE
+#   test_net.sh LINKEMU NETPROBE [LC_BENCH]
 set -uo pipefail
-EMU=$1 PROBE=$2
+EMU=$1 PROBE=$2 BENCH=${3:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 topo=$here/perf/net/topo.sh
 prefix="lct$$"
@@ -79,6 +79,33 @@ kill -USR1 "$pid"; sleep 0.2
 drops=$(grep -o 'drop_loss=[0-9]*' "/run/lc-topo/$prefix/emu.log" | awk -F= '{s += $2} END {print s + 0}')
 if [ "${drops:-0}" -gt 0 ]; then ok "emulator counted $drops lost packets"; else fail "no loss counted"; fi
 down
+
+# --- Laconic's link probe at set-up reads a shaped rate, and the compressed all-reduce
+# choice follows it: at 200 Mbit/s, int8 (4x) carries 800 Mbit/s of data, under
+# LC_CODED_RING_MBPS (8000), so the ring; with LC_CODED_RING_MBPS=0, two-phase.
+# LC_WAN_RTT_US=0: the 0.5 ms round trip alone would give int8 the ring too.
+# TCP's goodput at MTU 9000 is 199 Mbit/s; the probe reads slow start's first
+# round trips and shares 2 cores with the emulator and 4 ranks (it read 158-175 here);
+# the bounds catch a unit or timing error.
+if [ -n "$BENCH" ] && command -v mpirun >/dev/null; then
+    up 4 --rate-mbit 200 --delay-ms 0.25 --mtu 9000
+    # lc_bench RING_MBPS: prints "RATE ALGO" (the slowest rate rank 0 logged, the algorithm)
+    lc_bench() {
+        timeout -k 5 120 bash "$topo" mpirun --prefix "$prefix" -- --mca pml ob1 \
+            --mca btl self,tcp -x LC_LOG=info -x LC_WAN_RTT_US=0 -x LC_CODED_RING_MBPS="$1" "$BENCH" \
+            --coll allreduce -b 4M -e 4M -n 1 -w 0 --codec int8 -c 0 2>&1 |
+            awk '/rank 0 .*Mbit\/s the slowest/ { for (i = 1; i < NF; i++) if ($i == "Mbit/s" && $(i + 1) == "the") r = $(i - 1) }
+                 /^ +[0-9]/ { a = $6 } END { print r + 0, a }'
+    }
+    read -r rate algo < <(lc_bench 8000)
+    if within "${rate:-0}" 100 205; then ok "link probe: $rate Mbit/s for 200 Mbit/s"; else fail "link probe: ${rate:-?} Mbit/s, want 100..205"; fi
+    if [ "$algo" = ring ]; then ok "int8 all-reduce at $rate Mbit/s: ring"; else fail "int8 all-reduce at $rate Mbit/s: '${algo:-none}', want ring"; fi
+    read -r rate algo < <(lc_bench 0)
+    if [ "$algo" = twophase ]; then ok "LC_CODED_RING_MBPS=0: twophase"; else fail "LC_CODED_RING_MBPS=0: '${algo:-none}', want twophase"; fi
+    down
+else
+    echo "# no lc-bench or mpirun: the link probe checks are skipped"
+fi
 
 # --- clean-up
 if ip netns list | grep -q "^$prefix-"; then fail "namespaces left behind"; else ok "no namespaces left"; fi

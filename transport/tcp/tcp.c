@@ -827,8 +827,15 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
         goto err;
     }
     LC_CHECK_GOTO(lc__tcp_wireup(p, ndata, fds), st, err);
+    /* The probe runs on connections set up as the data path will use them. */
+    for (int i = 0; i < p->size * per; i++) {
+        if (fds[i] >= 0) lc__tcp_set_opts(p->config, fds[i]);
+    }
+    /* Round trips first: the probe's bytes would queue in front of them. */
     LC_CHECK_GOTO(lc__tcp_agree_link(p, fds, per, &tl->stats.link_rtt_us, &tl->stats.link_one_host),
                   st, err_fds);
+    LC_CHECK_GOTO(lc__tcp_probe_rate(p, fds, per, tl->stats.link_rtt_us, &tl->stats.link_mbps), st,
+                  err_fds);
     /* Silence is counted from here: every rank has finished wiring up (the
      * exchange above waited for all of them), however long that took. */
     now = lc__now_ns();
@@ -856,7 +863,6 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
             c->rx_state = LC_TCP_RX_HDR;
             c->events = EPOLLIN | EPOLLRDHUP;
             lc__sock_set_nonblock(c->fd, 1);
-            lc__tcp_set_opts(p->config, c->fd);
             st = lc__progress_fd_add(p->progress, c->fd, c->events, lc__tcp_conn_event, c, &c->h);
             if (st != LC_OK) {
                 close(c->fd);

@@ -106,6 +106,19 @@ lc_status_t lc__tcp_wireup(const lc_tl_params_t *params, int ndata, int *fds);
 lc_status_t lc__tcp_agree_link(const lc_tl_params_t *params, const int *fds, int per,
                                uint32_t *rtt_us, uint8_t *one_host);
 
+/*
+ * After lc__tcp_agree_link, on the blocking connections: send
+ * LC_LINK_PROBE_BYTES to the next rank while receiving from the previous one
+ * (tcp_probe.c), and return in *mbps the slowest link rate any rank measured,
+ * in Mbit/s, the same on every rank: 0 when unknown (a probe of 0 bytes, one
+ * rank, or a probe too short for rtt_us). Every rank must call it.
+ * LC_ERR_TIMEOUT or LC_ERR_PEER_LOST when a rank does not take part within
+ * LC_CONNECT_TIMEOUT_MS (or its probe failed), LC_ERR_CORRUPT when a
+ * neighbour announces a probe larger than 1 GiB.
+ */
+lc_status_t lc__tcp_probe_rate(const lc_tl_params_t *params, const int *fds, int per,
+                               uint32_t rtt_us, uint32_t *mbps);
+
 /* Set fd's TCP congestion control to name (setsockopt's result: 0, or -1
  * with errno). */
 int lc__tcp_set_congestion(int fd, const char *name);
