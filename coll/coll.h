@@ -49,7 +49,7 @@ typedef struct {
 /* What the communicator measured of its links at set-up (the same on every rank). */
 typedef struct {
     uint32_t rtt_us; /* longest round trip between any two ranks; 0 = unknown */
-    uint32_t mbps;   /* slowest link rate measured between ranks, Mbit/s; 0 = unknown */
+    uint32_t mbps;   /* slowest link rate measured between hosts, Mbit/s; 0 = unknown */
     int one_host;    /* 1: all ranks on one host (their links are memory copies) */
 } lc_coll_link_t;
 

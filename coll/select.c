@@ -58,7 +58,8 @@
  * The link rate measured at set-up (transport/tcp/tcp_probe.c) moves that
  * line: between hosts, a link that carries at most LC_CODED_RING_MBPS (8000)
  * Mbit/s of uncompressed data (its rate times the codec's ratio) gives the
- * ring to every codec, whatever the round trip. There the wire, not the
+ * ring to every codec (after the sparse rule for topk), whatever the round
+ * trip. There the wire, not the
  * encoders, sets the pace: two-phase's converging senders share each
  * receiver's link while the ring streams one sender into each, and the
  * ring's extra re-encodes cost time the link would have made them wait
@@ -72,7 +73,7 @@
  *   ring's 151; int8 on 10 Gbit/s veth 82-90 against 94-104; at 10-20
  *   Gbit/s of data (int8 at 2.5 Gbit/s, bf16 at 10) the two were even.
  * The probe reads rates through this machine's emulator and 2 cores low (dc,
- * 1 Gbit/s: 408-866 Mbit/s), which leaves onebit there at 13000+, above the
+ * 1 Gbit/s: 408-866 Mbit/s), which leaves onebit there at 12800+, above the
  * line. An unknown rate (probe off, or a link too long for it: wan) leaves
  * the round-trip rule alone.
  *

@@ -207,6 +207,13 @@ static void test_coded_link_rate(void **s)
     /* topk 1% sends about 50x less: two-phase even at 220 Mbit/s; sparse on 2 ranks. */
     assert_int_equal(pick_coded(t1, count, 4, &c, &dc250), LC_ALGO_TWOPHASE);
     assert_int_equal(pick_coded(t1, count, 2, &c, &dc250), LC_ALGO_SPARSE);
+    /* The line itself: rate x ratio at LC_CODED_RING_MBPS is the ring, 1 Mbit/s more is not. */
+    size_t ce = (512u << 10) / sizeof(float);
+    double ratio = (double)(ce * sizeof(float)) / (double)lc__codec_max_encoded_size(i8, ce);
+    lc_coll_link_t edge = { .rtt_us = 10, .mbps = (uint32_t)(8000.0 / ratio) };
+    assert_int_equal(pick_coded(i8, count, 4, &c, &edge), LC_ALGO_RING);
+    edge.mbps++;
+    assert_int_equal(pick_coded(i8, count, 4, &c, &edge), LC_ALGO_TWOPHASE);
     c.coded_ring_mbps = 0;
     assert_int_equal(pick_coded(i8, count, 4, &c, &veth), LC_ALGO_TWOPHASE);
     assert_int_equal(pick_coded(ob, count, 4, &c, &dc250), LC_ALGO_TWOPHASE);

@@ -91,8 +91,8 @@ typedef struct {
     uint64_t wire_bytes_sent; /* payload + frame headers */
     uint32_t link_rtt_us;     /* the longest round trip any rank measured to any peer at set-up:
                                  the same value on every rank (0 = not measured) */
-    uint32_t link_mbps;       /* the slowest link rate any rank measured at set-up (Mbit/s): the
-                                 same value on every rank (0 = not measured) */
+    uint32_t link_mbps;       /* the slowest rate measured at set-up on a link between two
+                                 hosts (Mbit/s): the same value on every rank (0 = unknown) */
     uint8_t link_one_host;    /* 1: every rank reached every peer at its own address (all ranks
                                  on one host); the same on every rank (0 = no, or unknown) */
 } lc_tl_stats_t;

@@ -834,8 +834,8 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
     /* Round trips first: the probe's bytes would queue in front of them. */
     LC_CHECK_GOTO(lc__tcp_agree_link(p, fds, per, &tl->stats.link_rtt_us, &tl->stats.link_one_host),
                   st, err_fds);
-    LC_CHECK_GOTO(lc__tcp_probe_rate(p, fds, per, tl->stats.link_rtt_us, &tl->stats.link_mbps), st,
-                  err_fds);
+    LC_CHECK_GOTO(lc__tcp_probe_rate(p, fds, per, tl->stats.link_one_host, &tl->stats.link_mbps),
+                  st, err_fds);
     /* Silence is counted from here: every rank has finished wiring up (the
      * exchange above waited for all of them), however long that took. */
     now = lc__now_ns();

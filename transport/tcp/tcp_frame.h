@@ -46,7 +46,7 @@
 #define LC_TCP_FLAG_CRC 1u
 
 #define LC_TCP_HELLO_MAGIC 0x3148434cu
-#define LC_TCP_HELLO_VERSION 1u
+#define LC_TCP_HELLO_VERSION 2u /* 2: the link probe follows the handshake */
 #define LC_TCP_HELLO1_LEN 44
 #define LC_TCP_HELLO2_LEN 32
 

@@ -109,15 +109,20 @@ lc_status_t lc__tcp_agree_link(const lc_tl_params_t *params, const int *fds, int
 /*
  * After lc__tcp_agree_link, on the blocking connections: send
  * LC_LINK_PROBE_BYTES to the next rank while receiving from the previous one
- * (tcp_probe.c), and return in *mbps the slowest link rate any rank measured,
- * in Mbit/s, the same on every rank: 0 when unknown (a probe of 0 bytes, one
- * rank, or a probe too short for rtt_us). Every rank must call it.
- * LC_ERR_TIMEOUT or LC_ERR_PEER_LOST when a rank does not take part within
- * LC_CONNECT_TIMEOUT_MS (or its probe failed), LC_ERR_CORRUPT when a
- * neighbour announces a probe larger than 1 GiB.
+ * (tcp_probe.c), and return in *mbps the slowest rate measured on a link
+ * between two hosts, in Mbit/s, the same on every rank: 0 when unknown
+ * (one_host, one rank, LC_LINK_PROBE_BYTES=0, or a link the probe could not
+ * measure). Every rank must call it with the same one_host. On failure the
+ * rank whose exchange failed returns its reason (LC_ERR_TIMEOUT,
+ * LC_ERR_PEER_LOST, LC_ERR_CORRUPT for a count over 1 GiB, LC_ERR_SYSTEM or
+ * LC_ERR_NO_MEMORY) and the others LC_ERR_PEER_LOST.
  */
-lc_status_t lc__tcp_probe_rate(const lc_tl_params_t *params, const int *fds, int per,
-                               uint32_t rtt_us, uint32_t *mbps);
+lc_status_t lc__tcp_probe_rate(const lc_tl_params_t *params, const int *fds, int per, int one_host,
+                               uint32_t *mbps);
+
+/* 1 when the connection's two ends have the same address (a peer on this
+ * host), else 0 (or when the addresses cannot be read). */
+int lc__tcp_same_host(int fd);
 
 /* Set fd's TCP congestion control to name (setsockopt's result: 0, or -1
  * with errno). */

@@ -5,15 +5,17 @@
  *
  * Every rank sends LC_LINK_PROBE_BYTES to the next rank (rank + 1 mod n) on
  * its first data connection and receives from the previous one, all ranks at
- * once, so each host sends one stream and receives one, the load of a ring
- * step. An 8-byte count goes first, so ranks configured differently still
- * finish (a rank that sends or receives nothing measures nothing, and the
- * result is then unknown on every rank). Then each rank answers its sender
- * with one byte ("all received"), and when the next rank's answer is in,
- * every probe byte this rank sent has been acknowledged.
+ * once: with one rank per host, each host sends one stream and receives one,
+ * the load of a ring step. A link within a host (both ends at one address)
+ * carries no probe bytes and its figure is not counted; when every rank is
+ * on one host there is no probe at all. An 8-byte count goes first, so ranks
+ * configured differently still finish (a rank that sends or receives
+ * nothing measures nothing, and the result is then unknown on every rank).
  *
- * The figure is the receiver's: the bytes after its first read over the
- * time from that read to its last. On a connection still in slow start that
+ * The receiver times the bytes: those after its first read over the time
+ * from that read to its last, and sends both back to the sender (16 bytes),
+ * which knows the link's round trip (lc__probe_min_rtt) and makes the
+ * figure for its outgoing link. On a connection still in slow start the
  * time includes the round trips spent waiting for the window to open, so the
  * figure is a lower bound there, and the probe says so by reporting no rate
  * unless its bytes took at least LC_PROBE_RTTS round trips: slow start
@@ -26,14 +28,17 @@
  * tried as well: on 250 Mbit/s links it read 33 to 300 Mbit/s.)
  *
  * The ranks then exchange their figures through the bootstrap and all keep
- * the smallest: a collective goes at the pace of its slowest link.
+ * the smallest between hosts (unknown if any of those is): a collective
+ * goes at the pace of its slowest link.
  *
  * It runs after the round trips were read (lc__tcp_agree_link, whose
  * exchange is a barrier): started while other ranks still shook hands, its
  * bytes queued in front of their handshakes and a 0.5 ms round trip read
- * 6 ms at 250 Mbit/s. The exchange is bounded by LC_CONNECT_TIMEOUT_MS; a
- * peer that closes or stays silent fails the set-up like any other wire-up
- * error.
+ * 6 ms at 250 Mbit/s. The exchange is bounded by LC_CONNECT_TIMEOUT_MS (so
+ * the probe must fit in it: 2 MiB does above 0.6 Mbit/s at 30 s); a peer
+ * that closes or stays silent fails the set-up like any other wire-up error,
+ * and a rank whose exchange failed shuts its two connections down so that
+ * its neighbours stop at once rather than at their deadline.
  */
 #include "core/log.h"
 #include "core/util.h"
@@ -51,6 +56,7 @@
 #define LC_PROBE_BUF (256u << 10)
 #define LC_PROBE_MAX (1ull << 30) /* LC_LINK_PROBE_BYTES's largest */
 #define LC_PROBE_RTTS 16
+#define LC_PROBE_LOCAL UINT32_MAX /* a figure for a link within one host: not counted */
 
 /* One direction of an exchange. buf holds the whole message when cap >=
  * total, else it is scratch reused for every piece (probe bytes). */
@@ -117,23 +123,52 @@ static lc_status_t lc__probe_move(lc_probe_dir_t *tx, lc_probe_dir_t *rx, uint64
 static uint32_t lc__probe_mbps(double bytes_per_s)
 {
     double m = bytes_per_s * 8.0 / 1e6;
-    return m >= (double)UINT32_MAX ? UINT32_MAX : m < 1.0 && m > 0 ? 1u : (uint32_t)m;
+    return m >= (double)(LC_PROBE_LOCAL - 1) ? LC_PROBE_LOCAL - 1
+           : m < 1.0 && m > 0                ? 1u
+                                             : (uint32_t)m;
 }
 
-/* The exchange with both neighbours and this rank's figure in Mbit/s (0 =
- * unknown: no bytes either way, or fewer than LC_PROBE_RTTS round trips of
- * rtt_us). */
-static lc_status_t lc__probe_own(const lc_tl_params_t *p, const int *fds, int per, uint32_t rtt_us,
-                                 uint32_t *mbps)
+/* The smallest round trip the kernel measured on fd, in us: tcpi_min_rtt
+ * (Linux 4.10+), read at its fixed place in the kernel's struct tcp_info
+ * because glibc's copy of the struct ends before it; else the smoothed round
+ * trip; 0 = unknown. Only a connection's data sender measures its round
+ * trip: on the receiving end one read 5 ms on loopback (the handshake's
+ * delayed acknowledgements), and the sender's smoothed figure after the
+ * probe counts the queue the probe built (6 ms at 250 Mbit/s, 0.5 ms). */
+#define LC_TCPI_MIN_RTT_AT 148
+static uint32_t lc__probe_min_rtt(int fd)
 {
-    const uint64_t bytes = p->config->link_probe_bytes;
-    const int idx = per > 1 ? 1 : 0;
-    int next = (p->rank + 1) % p->size, prev = (p->rank + p->size - 1) % p->size;
-    int tx_fd = fds[next * per + idx], rx_fd = fds[prev * per + idx];
+    uint8_t raw[256];
+    struct tcp_info ti;
+    socklen_t len = sizeof(raw);
+    uint32_t v = 0;
+
+    memset(raw, 0, sizeof(raw));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, raw, &len) != 0) return 0;
+    if (len >= LC_TCPI_MIN_RTT_AT + sizeof(v)) memcpy(&v, raw + LC_TCPI_MIN_RTT_AT, sizeof(v));
+    if (v == 0 && len >= sizeof(ti)) {
+        memcpy(&ti, raw, sizeof(ti));
+        v = ti.tcpi_rtt;
+    }
+    return v;
+}
+
+/* The exchange with both neighbours and this rank's figure for the link it
+ * sends on, in Mbit/s: LC_PROBE_LOCAL for a link within this host (no bytes
+ * sent), 0 when unknown (no bytes, no round trip, or a receive that took
+ * fewer than LC_PROBE_RTTS round trips). The receiver times the bytes and
+ * tells the sender in its answer; the sender knows the round trip. */
+static lc_status_t lc__probe_own(const lc_tl_params_t *p, const int *fds, int per, int next,
+                                 int prev, uint32_t *mbps)
+{
+    const int idx = per > 1 ? 1 : 0, tx_fd = fds[next * per + idx], rx_fd = fds[prev * per + idx];
+    const int local = lc__tcp_same_host(tx_fd);
+    const uint64_t bytes = local ? 0 : p->config->link_probe_bytes;
     uint64_t deadline = lc__now_ns() + (uint64_t)p->config->connect_timeout_ms * 1000000ull;
-    uint64_t t0 = lc__now_ns(), t_first = 0, b_first = 0, t_last = 0, in;
-    uint8_t hdr_out[8], hdr_in[8], *buf = NULL;
-    double rx_rate = 0;
+    uint64_t t0 = lc__now_ns(), t_first = 0, b_first = 0, t_last = 0, in, counted, ns;
+    uint8_t hdr_out[8], hdr_in[8], ans_out[16], ans_in[16], *buf = NULL;
+    uint32_t rtt_us = 0;
+    double rate = 0;
     lc_status_t st;
 
     *mbps = 0;
@@ -164,22 +199,33 @@ static lc_status_t lc__probe_own(const lc_tl_params_t *p, const int *fds, int pe
         lc_probe_dir_t rx = { rx_fd, buf, LC_PROBE_BUF, 0, in };
         st = lc__probe_move(&tx, &rx, deadline, &t_first, &b_first, &t_last);
     }
-    /* Too short for the round trip: slow start, not the link, set its pace. */
-    if (st == LC_OK && t_last > t_first &&
-        t_last - t_first >= (uint64_t)LC_PROBE_RTTS * rtt_us * 1000ull)
-        rx_rate = (double)(in - b_first) * 1e9 / (double)(t_last - t_first);
-    if (st == LC_OK) { /* the answer: one byte back to the sender, one from our receiver */
-        uint8_t ack_out = 1, ack_in;
-        lc_probe_dir_t tx = { rx_fd, &ack_out, 1, 0, 1 }, rx = { tx_fd, &ack_in, 1, 0, 1 };
+    if (st != LC_OK) goto out;
+    /* The answer to the sender: the bytes after the first read, and how long they took. */
+    lc__put_u64(ans_out, in - b_first);
+    lc__put_u64(ans_out + 8, t_last - t_first);
+    {
+        lc_probe_dir_t tx = { rx_fd, ans_out, 16, 0, 16 }, rx = { tx_fd, ans_in, 16, 0, 16 };
         st = lc__probe_move(&tx, &rx, deadline, NULL, NULL, NULL);
     }
     if (st != LC_OK) goto out;
-    if (bytes > 0) *mbps = lc__probe_mbps(rx_rate);
-    lc_debug("tcp: link probe in %.1f ms: %llu bytes to rank %d; %llu bytes from rank %d in %.2f "
-             "ms (%u round trips of %u us) at %u Mbit/s",
-             (double)(lc__now_ns() - t0) / 1e6, (unsigned long long)bytes, next,
-             (unsigned long long)in, prev, (double)(t_last - t_first) / 1e6,
-             rtt_us ? (unsigned)((t_last - t_first) / 1000ull / rtt_us) : 0u, rtt_us, *mbps);
+    counted = lc__get_u64(ans_in);
+    ns = lc__get_u64(ans_in + 8);
+    if (counted > bytes) {
+        lc_error("tcp: rank %d answered the link probe with %llu bytes received of %llu sent", next,
+                 (unsigned long long)counted, (unsigned long long)bytes);
+        st = LC_ERR_CORRUPT;
+        goto out;
+    }
+    rtt_us = lc__probe_min_rtt(tx_fd);
+    /* Too short for the round trip: slow start, not the link, set its pace. */
+    if (counted > 0 && rtt_us > 0 && ns >= (uint64_t)LC_PROBE_RTTS * rtt_us * 1000ull)
+        rate = (double)counted * 1e9 / (double)ns;
+    *mbps = local ? LC_PROBE_LOCAL : lc__probe_mbps(rate);
+    lc_debug("tcp: link probe in %.1f ms: %llu bytes to rank %d, received in %.2f ms (%llu "
+             "round trips of %u us): %u Mbit/s; %llu bytes from rank %d",
+             (double)(lc__now_ns() - t0) / 1e6, (unsigned long long)bytes, next, (double)ns / 1e6,
+             rtt_us ? (unsigned long long)(ns / 1000ull / rtt_us) : 0ull, rtt_us,
+             local ? 0u : *mbps, (unsigned long long)in, prev);
 out:
     if (st != LC_OK)
         lc_error("tcp: link probe with ranks %d and %d failed: %s", next, prev, lc_status_str(st));
@@ -189,36 +235,50 @@ out:
     return st;
 }
 
-lc_status_t lc__tcp_probe_rate(const lc_tl_params_t *p, const int *fds, int per, uint32_t rtt_us,
+lc_status_t lc__tcp_probe_rate(const lc_tl_params_t *p, const int *fds, int per, int one_host,
                                uint32_t *mbps)
 {
+    const int idx = per > 1 ? 1 : 0;
+    int next = (p->rank + 1) % p->size, prev = (p->rank + p->size - 1) % p->size;
+    int tx_fd = fds[next * per + idx], rx_fd = fds[prev * per + idx];
     /* Per rank: [0] its figure, [1] 1 if its exchange failed (it still
      * joins this exchange, so every rank stops rather than waits). */
     uint32_t mine[2] = { 0, 0 }, *all;
+    int known = 1, counted = 0;
     lc_status_t own, st;
 
     *mbps = 0;
-    if (p->size < 2) return LC_OK;
-    own = lc__probe_own(p, fds, per, rtt_us, &mine[0]);
-    mine[1] = own != LC_OK;
+    /* Every rank agreed on one_host: all skip together. */
+    if (p->size < 2 || one_host) return LC_OK;
     all = malloc((size_t)p->size * sizeof(mine));
-    if (all == NULL) return LC_ERR_NO_MEMORY;
+    own = all == NULL ? LC_ERR_NO_MEMORY : lc__probe_own(p, fds, per, next, prev, &mine[0]);
+    mine[1] = own != LC_OK;
+    if (own != LC_OK) {
+        /* Neighbours still inside the exchange see the connection end now
+         * rather than at their deadline; the set-up fails anyway. */
+        shutdown(tx_fd, SHUT_RDWR);
+        shutdown(rx_fd, SHUT_RDWR);
+        if (all == NULL) return own; /* cannot take part: the bootstrap times out */
+    }
     st = p->bootstrap->ops->allgather(p->bootstrap, mine, sizeof(mine), all);
+    for (int r = 0; r < p->size && st == LC_OK; r++) {
+        const uint32_t *o = all + 2 * r;
+        if (o[1]) {
+            if (r != p->rank) lc_error("tcp: rank %d's link probe failed", r);
+            st = own != LC_OK ? own : LC_ERR_PEER_LOST;
+        } else if (o[0] != LC_PROBE_LOCAL) {
+            *mbps = counted++ ? LC_MIN(*mbps, o[0]) : o[0];
+            if (o[0] == 0) known = 0;
+        }
+    }
     if (st == LC_OK) {
-        uint32_t slowest = all[0];
-        for (int r = 0; r < p->size && st == LC_OK; r++) {
-            slowest = LC_MIN(slowest, all[2 * r]);
-            if (all[2 * r + 1]) {
-                if (r != p->rank) lc_error("tcp: rank %d's link probe failed", r);
-                st = own != LC_OK ? own : LC_ERR_PEER_LOST;
-            }
-        }
-        if (st == LC_OK) {
-            *mbps = slowest;
-            lc_info("tcp: link rate %u Mbit/s measured here, %u Mbit/s the slowest (0: not "
-                    "measured)",
-                    mine[0], slowest);
-        }
+        if (!known) *mbps = 0;
+        lc_info("tcp: link rate %s%u Mbit/s measured here, %u Mbit/s the slowest between hosts "
+                "(0: not measured)",
+                mine[0] == LC_PROBE_LOCAL ? "(within this host) " : "",
+                mine[0] == LC_PROBE_LOCAL ? 0u : mine[0], *mbps);
+    } else {
+        *mbps = 0;
     }
     free(all);
     return st;

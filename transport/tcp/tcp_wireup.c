@@ -261,9 +261,7 @@ out:
     return st;
 }
 
-/* 1 when the connection's two ends have the same address (a peer on this
- * host), else 0 (or when the addresses cannot be read). */
-static int lc__tcp_same_host(int fd)
+int lc__tcp_same_host(int fd)
 {
     struct sockaddr_storage me, peer;
     socklen_t ml = sizeof(me), pl = sizeof(peer);
