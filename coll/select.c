@@ -59,23 +59,25 @@
  * line: between hosts, a link that carries at most LC_CODED_RING_MBPS (8000)
  * Mbit/s of uncompressed data (its rate times the codec's ratio) gives the
  * ring to every codec (after the sparse rule for topk), whatever the round
- * trip. There the wire, not the
- * encoders, sets the pace: two-phase's converging senders share each
- * receiver's link while the ring streams one sender into each, and the
- * ring's extra re-encodes cost time the link would have made them wait
- * anyway. Measured at 64 MiB on 4 hosts, ring against two-phase:
+ * trip. There the wire, not the encoders, sets the pace: two-phase's
+ * converging senders share each receiver's link while the ring streams one
+ * sender into each, and the ring's extra re-encodes cost time the link
+ * would have made them wait anyway. Measured at 64 MiB on 4 hosts, ring
+ * against two-phase (README, Performance, "Choosing by the measured link
+ * rate"; the rate as the probe read it):
  * - int8 (3.9x) on 1 Gbit/s veth links with a 0.01 ms round trip (which the
- *   round-trip rule calls short): 222-227 ms against 245-278; bf16 436-440
- *   against 504-513;
- * - onebit (31x) on dc slowed to 250 Mbit/s: 149-152 against 171-205; topk
- *   1% (about 50x there) 134-148 against 137-165, even;
- * - above the line, two-phase: onebit on dc (1 Gbit/s) 114 ms against the
- *   ring's 151; int8 on 10 Gbit/s veth 82-90 against 94-104; at 10-20
- *   Gbit/s of data (int8 at 2.5 Gbit/s, bf16 at 10) the two were even.
+ *   round-trip rule calls short), 3100-3900 Mbit/s of data: 222-227 ms
+ *   against 242-278; bf16 436-445 against 473-513;
+ * - onebit (31x) on dc slowed to 250 Mbit/s, 6300-7000: 149-169 against
+ *   159-205;
+ * - above the line, two-phase: onebit on dc (1 Gbit/s, 10000+) 114 ms
+ *   against the ring's 151; int8 on 10 Gbit/s veth (10500+) 82-90 against
+ *   94-104; from about 5000 to 10000 (int8 at 2.5 Gbit/s, bf16 at 10, topk
+ *   1% at 250 Mbit/s) the two were even.
  * The probe reads rates through this machine's emulator and 2 cores low (dc,
- * 1 Gbit/s: 408-866 Mbit/s), which leaves onebit there at 12800+, above the
- * line. An unknown rate (probe off, or a link too long for it: wan) leaves
- * the round-trip rule alone.
+ * 1 Gbit/s: 318-866 Mbit/s per link), which still leaves onebit there above
+ * the line. An unknown rate (probe off, or a link too long for it: wan)
+ * leaves the round-trip rule alone.
  *
  * The compressed double binary tree only from LC_CODED_TREE_RANKS (16) ranks
  * up: 2 log2(n) hops beat two-phase's n-1 converging senders only on many
