@@ -72,7 +72,7 @@
  *   159-205;
  * - above the line, two-phase: onebit on dc (1 Gbit/s, 10000+) 114 ms
  *   against the ring's 151; int8 on 10 Gbit/s veth (10500+) 82-90 against
- *   94-104; from about 5000 to 10000 (int8 at 2.5 Gbit/s, bf16 at 10, topk
+ *   94-104; from about 5000 to 12600 (int8 at 2.5 Gbit/s, bf16 at 10, topk
  *   1% at 250 Mbit/s) the two were even.
  * The probe reads rates through this machine's emulator and 2 cores low (dc,
  * 1 Gbit/s: 318-866 Mbit/s per link), which still leaves onebit there above

@@ -114,7 +114,8 @@ lc_status_t lc__tcp_agree_link(const lc_tl_params_t *params, const int *fds, int
  * (one_host, one rank, LC_LINK_PROBE_BYTES=0, or a link the probe could not
  * measure). Every rank must call it with the same one_host. On failure the
  * rank whose exchange failed returns its reason (LC_ERR_TIMEOUT,
- * LC_ERR_PEER_LOST, LC_ERR_CORRUPT for a count over 1 GiB, LC_ERR_SYSTEM or
+ * LC_ERR_PEER_LOST, LC_ERR_CORRUPT for a count over 1 GiB or an answer
+ * that claims more bytes or time than were sent, LC_ERR_SYSTEM or
  * LC_ERR_NO_MEMORY) and the others LC_ERR_PEER_LOST.
  */
 lc_status_t lc__tcp_probe_rate(const lc_tl_params_t *params, const int *fds, int per, int one_host,

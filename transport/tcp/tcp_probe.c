@@ -9,11 +9,14 @@
  * the load of a ring step. A link within a host (both ends at one address)
  * carries no probe bytes and its figure is not counted; when every rank is
  * on one host there is no probe at all. An 8-byte count goes first, so ranks
- * configured differently still finish (a rank that sends or receives
- * nothing measures nothing, and the result is then unknown on every rank).
+ * configured differently still finish (a rank that sends nothing to a rank
+ * on another host leaves that link unmeasured, and the result is then
+ * unknown on every rank).
  *
- * The receiver times the bytes: those after its first read over the time
- * from that read to its last, and sends both back to the sender (16 bytes),
+ * The receiver times the bytes: those after its first read that empties the
+ * socket (what queued before it looked, and the wait for a late sender,
+ * are left out) over the time from that read to its last, and sends both
+ * back to the sender (16 bytes),
  * which knows the link's round trip (lc__probe_min_rtt) and makes the
  * figure for its outgoing link. On a connection still in slow start the
  * time includes the round trips spent waiting for the window to open, so the
@@ -67,7 +70,8 @@ typedef struct {
     uint64_t done, total;
 } lc_probe_dir_t;
 
-/* Move what fd takes without blocking; 1 = progress, 0 = would block, -1 = error or closed. */
+/* Move what fd takes without blocking: 2 = all that was asked, 1 = less
+ * (nothing more was waiting), 0 = would block, -1 = error or closed. */
 static int lc__probe_step(lc_probe_dir_t *d, int sending)
 {
     uint8_t *at = d->cap >= d->total ? d->buf + d->done : d->buf;
@@ -75,45 +79,57 @@ static int lc__probe_step(lc_probe_dir_t *d, int sending)
     ssize_t r = sending ? send(d->fd, at, want, MSG_NOSIGNAL) : recv(d->fd, at, want, 0);
     if (r > 0) {
         d->done += (uint64_t)r;
-        return 1;
+        return (size_t)r == want ? 2 : 1;
     }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return 0;
     return -1;
 }
 
-/* Send tx->total and receive rx->total bytes at once. For the receive, the
- * time and byte count of its first read and the time of its last (NULL: not
- * wanted). */
+/* Send tx->total and receive rx->total bytes at once. For the receive
+ * (t_last NULL: not wanted): the time of the first read that emptied the
+ * socket and the bytes received by then (*t_first, *b_first), and the time
+ * of the last read. Bytes that queued before this rank began to read
+ * arrived while it was not watching and are left out, as is the wait for
+ * a sender that started late; with every byte queued before the first read,
+ * *t_first stays 0. */
 static lc_status_t lc__probe_move(lc_probe_dir_t *tx, lc_probe_dir_t *rx, uint64_t deadline,
                                   uint64_t *t_first, uint64_t *b_first, uint64_t *t_last)
 {
+    const short hup = POLLHUP | POLLRDHUP;
+    int started = 0;
+
     while (tx->done < tx->total || rx->done < rx->total) {
         int want_tx = tx->done < tx->total, want_rx = rx->done < rx->total;
-        struct pollfd pf[2] = { { .fd = want_tx ? tx->fd : -1, .events = POLLOUT },
-                                { .fd = want_rx ? rx->fd : -1, .events = POLLIN } };
+        struct pollfd pf[2] = { { .fd = want_tx ? tx->fd : -1, .events = POLLOUT | POLLRDHUP },
+                                { .fd = want_rx ? rx->fd : -1, .events = POLLIN | POLLRDHUP } };
         uint64_t now = lc__now_ns();
         int r;
         if (tx->fd == rx->fd) { /* two ranks: one connection both ways */
             pf[0].fd = tx->fd;
-            pf[0].events = (short)((want_tx ? POLLOUT : 0) | (want_rx ? POLLIN : 0));
+            pf[0].events = (short)((want_tx ? POLLOUT : 0) | (want_rx ? POLLIN : 0) | POLLRDHUP);
             pf[1].fd = -1;
         }
         if (now >= deadline) return LC_ERR_TIMEOUT;
         r = poll(pf, 2, (int)LC_MIN(LC_DIV_UP(deadline - now, 1000000ull), 1000ull));
         if (r < 0 && errno != EINTR) return LC_ERR_SYSTEM;
         if (r <= 0) continue;
-        if ((pf[0].revents | pf[1].revents) & (POLLERR | POLLNVAL)) return LC_ERR_PEER_LOST;
+        /* Nobody closes or shuts a connection down during the probe: a
+         * neighbour whose exchange failed did (lc__tcp_probe_rate). Data it
+         * sent before that is still read first. */
+        for (int i = 0; i < 2; i++) {
+            if ((pf[i].revents & (POLLERR | POLLNVAL)) ||
+                ((pf[i].revents & hup) && !(pf[i].revents & POLLIN)))
+                return LC_ERR_PEER_LOST;
+        }
         if (want_tx && lc__probe_step(tx, 1) < 0) return LC_ERR_PEER_LOST;
         if (want_rx) {
-            uint64_t before = rx->done;
             int s = lc__probe_step(rx, 0);
             if (s < 0) return LC_ERR_PEER_LOST;
-            if (s > 0 && t_last != NULL) {
-                *t_last = lc__now_ns();
-                if (before == 0) {
-                    *t_first = *t_last;
-                    *b_first = rx->done;
-                }
+            if (t_last != NULL && s > 0 && started) *t_last = lc__now_ns();
+            if (t_last != NULL && !started && rx->done > 0 && s < 2) {
+                started = 1;
+                *t_first = *t_last = lc__now_ns();
+                *b_first = rx->done;
             }
         }
     }
@@ -145,7 +161,10 @@ static uint32_t lc__probe_min_rtt(int fd)
 
     memset(raw, 0, sizeof(raw));
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, raw, &len) != 0) return 0;
+    /* The fallback figure can only be larger: it makes the 16 round trips
+     * harder to reach, never easier. */
     if (len >= LC_TCPI_MIN_RTT_AT + sizeof(v)) memcpy(&v, raw + LC_TCPI_MIN_RTT_AT, sizeof(v));
+    if (v == UINT32_MAX) v = 0; /* no sample yet */
     if (v == 0 && len >= sizeof(ti)) {
         memcpy(&ti, raw, sizeof(ti));
         v = ti.tcpi_rtt;
@@ -165,7 +184,7 @@ static lc_status_t lc__probe_own(const lc_tl_params_t *p, const int *fds, int pe
     const int local = lc__tcp_same_host(tx_fd);
     const uint64_t bytes = local ? 0 : p->config->link_probe_bytes;
     uint64_t deadline = lc__now_ns() + (uint64_t)p->config->connect_timeout_ms * 1000000ull;
-    uint64_t t0 = lc__now_ns(), t_first = 0, b_first = 0, t_last = 0, in, counted, ns;
+    uint64_t t0 = lc__now_ns(), t_pay = 0, t_first = 0, b_first = 0, t_last = 0, in, counted, ns;
     uint8_t hdr_out[8], hdr_in[8], ans_out[16], ans_in[16], *buf = NULL;
     uint32_t rtt_us = 0;
     double rate = 0;
@@ -197,6 +216,7 @@ static lc_status_t lc__probe_own(const lc_tl_params_t *p, const int *fds, int pe
     {
         lc_probe_dir_t tx = { tx_fd, buf, LC_PROBE_BUF, 0, bytes };
         lc_probe_dir_t rx = { rx_fd, buf, LC_PROBE_BUF, 0, in };
+        t_pay = lc__now_ns();
         st = lc__probe_move(&tx, &rx, deadline, &t_first, &b_first, &t_last);
     }
     if (st != LC_OK) goto out;
@@ -210,9 +230,12 @@ static lc_status_t lc__probe_own(const lc_tl_params_t *p, const int *fds, int pe
     if (st != LC_OK) goto out;
     counted = lc__get_u64(ans_in);
     ns = lc__get_u64(ans_in + 8);
-    if (counted > bytes) {
-        lc_error("tcp: rank %d answered the link probe with %llu bytes received of %llu sent", next,
-                 (unsigned long long)counted, (unsigned long long)bytes);
+    /* Our bytes cannot have taken longer to arrive than we have been sending them. */
+    if (counted > bytes || ns > lc__now_ns() - t_pay) {
+        lc_error("tcp: rank %d answered the link probe with %llu of %llu bytes in %llu ns, more "
+                 "than this rank sent or longer than it took",
+                 next, (unsigned long long)counted, (unsigned long long)bytes,
+                 (unsigned long long)ns);
         st = LC_ERR_CORRUPT;
         goto out;
     }
@@ -258,7 +281,9 @@ lc_status_t lc__tcp_probe_rate(const lc_tl_params_t *p, const int *fds, int per,
          * rather than at their deadline; the set-up fails anyway. */
         shutdown(tx_fd, SHUT_RDWR);
         shutdown(rx_fd, SHUT_RDWR);
-        if (all == NULL) return own; /* cannot take part: the bootstrap times out */
+        /* Cannot take part: the others' exchange fails at the TCP bootstrap's
+         * timeout (as for lc__tcp_agree_link's). */
+        if (all == NULL) return own;
     }
     st = p->bootstrap->ops->allgather(p->bootstrap, mine, sizeof(mine), all);
     for (int r = 0; r < p->size && st == LC_OK; r++) {
