@@ -88,6 +88,13 @@ static void lc__comm_coll_done(void *arg, lc_status_t status)
          * the cause directly must not wait for messages that never come. */
         if (comm->tl != NULL && comm->abort_from_peer != req->seq)
             comm->tl_ops->notify_abort(comm->tl, req->seq, status);
+        /* A membership failure breaks the communicator now, not when the
+         * transport's event about it comes (it may come later, or only to
+         * the ranks linked to the lost one): otherwise a caller's next
+         * collective starts and sends its first messages to ranks still
+         * inside this one, which take them for a schedule that differs
+         * (LC_ERR_MISMATCH instead of LC_ERR_PEER_LOST: test_sigkill_4). */
+        if (status <= LC_ERR_PEER_LOST && comm->broken == LC_OK) comm->broken = status;
     }
     comm->active = NULL;
     lc__req_complete(req, status);
