@@ -61,22 +61,19 @@
 #define LC_PROBE_RTTS 16
 #define LC_PROBE_LOCAL UINT32_MAX /* a figure for a link within one host: not counted */
 
-/* One direction of an exchange. buf holds the whole message when cap >=
- * total, else it is scratch reused for every piece (probe bytes). */
+/* One direction of the probe's bytes (their content does not matter: one
+ * scratch buffer serves both directions). */
 typedef struct {
     int fd;
-    uint8_t *buf;
-    size_t cap;
     uint64_t done, total;
 } lc_probe_dir_t;
 
 /* Move what fd takes without blocking: 2 = all that was asked, 1 = less
  * (nothing more was waiting), 0 = would block, -1 = error or closed. */
-static int lc__probe_step(lc_probe_dir_t *d, int sending)
+static int lc__probe_step(lc_probe_dir_t *d, uint8_t *buf, int sending)
 {
-    uint8_t *at = d->cap >= d->total ? d->buf + d->done : d->buf;
-    size_t want = (size_t)LC_MIN((uint64_t)LC_MIN(d->cap, LC_PROBE_BUF), d->total - d->done);
-    ssize_t r = sending ? send(d->fd, at, want, MSG_NOSIGNAL) : recv(d->fd, at, want, 0);
+    size_t want = (size_t)LC_MIN((uint64_t)LC_PROBE_BUF, d->total - d->done);
+    ssize_t r = sending ? send(d->fd, buf, want, MSG_NOSIGNAL) : recv(d->fd, buf, want, 0);
     if (r > 0) {
         d->done += (uint64_t)r;
         return (size_t)r == want ? 2 : 1;
@@ -85,15 +82,15 @@ static int lc__probe_step(lc_probe_dir_t *d, int sending)
     return -1;
 }
 
-/* Send tx->total and receive rx->total bytes at once. For the receive
- * (t_last NULL: not wanted): the time of the first read that emptied the
- * socket and the bytes received by then (*t_first, *b_first), and the time
- * of the last read. Bytes that queued before this rank began to read
- * arrived while it was not watching and are left out, as is the wait for
- * a sender that started late; with every byte queued before the first read,
- * *t_first stays 0. */
-static lc_status_t lc__probe_move(lc_probe_dir_t *tx, lc_probe_dir_t *rx, uint64_t deadline,
-                                  uint64_t *t_first, uint64_t *b_first, uint64_t *t_last)
+/* Send tx->total and receive rx->total bytes at once, through buf. For the
+ * receive: the time of the first read that emptied the socket and the bytes
+ * received by then (*t_first, *b_first), and the time of the last read.
+ * Bytes that queued before this rank began to read arrived while it was not
+ * watching and are left out, as is the wait for a sender that started late;
+ * with every byte queued before the first read, *t_first stays 0. */
+static lc_status_t lc__probe_move(lc_probe_dir_t *tx, lc_probe_dir_t *rx, uint8_t *buf,
+                                  uint64_t deadline, uint64_t *t_first, uint64_t *b_first,
+                                  uint64_t *t_last)
 {
     const short hup = POLLHUP | POLLRDHUP;
     int started = 0;
@@ -121,12 +118,12 @@ static lc_status_t lc__probe_move(lc_probe_dir_t *tx, lc_probe_dir_t *rx, uint64
                 ((pf[i].revents & hup) && !(pf[i].revents & POLLIN)))
                 return LC_ERR_PEER_LOST;
         }
-        if (want_tx && lc__probe_step(tx, 1) < 0) return LC_ERR_PEER_LOST;
+        if (want_tx && lc__probe_step(tx, buf, 1) < 0) return LC_ERR_PEER_LOST;
         if (want_rx) {
-            int s = lc__probe_step(rx, 0);
+            int s = lc__probe_step(rx, buf, 0);
             if (s < 0) return LC_ERR_PEER_LOST;
-            if (t_last != NULL && s > 0 && started) *t_last = lc__now_ns();
-            if (t_last != NULL && !started && rx->done > 0 && s < 2) {
+            if (s > 0 && started) *t_last = lc__now_ns();
+            if (!started && rx->done > 0 && s < 2) {
                 started = 1;
                 *t_first = *t_last = lc__now_ns();
                 *b_first = rx->done;
@@ -177,10 +174,9 @@ static uint32_t lc__probe_min_rtt(int fd)
  * sent), 0 when unknown (no bytes, no round trip, or a receive that took
  * fewer than LC_PROBE_RTTS round trips). The receiver times the bytes and
  * tells the sender in its answer; the sender knows the round trip. */
-static lc_status_t lc__probe_own(const lc_tl_params_t *p, const int *fds, int per, int next,
-                                 int prev, uint32_t *mbps)
+static lc_status_t lc__probe_own(const lc_tl_params_t *p, int tx_fd, int next, int rx_fd, int prev,
+                                 uint32_t *mbps)
 {
-    const int idx = per > 1 ? 1 : 0, tx_fd = fds[next * per + idx], rx_fd = fds[prev * per + idx];
     const int local = lc__tcp_same_host(tx_fd);
     const uint64_t bytes = local ? 0 : p->config->link_probe_bytes;
     uint64_t deadline = lc__now_ns() + (uint64_t)p->config->connect_timeout_ms * 1000000ull;
@@ -195,11 +191,11 @@ static lc_status_t lc__probe_own(const lc_tl_params_t *p, const int *fds, int pe
         st = LC_ERR_SYSTEM;
         goto out;
     }
+    /* The count and the answer are a few bytes on a connection with room for
+     * them: written first, then read, they cannot hold each other up. */
     lc__put_u64(hdr_out, bytes);
-    {
-        lc_probe_dir_t tx = { tx_fd, hdr_out, 8, 0, 8 }, rx = { rx_fd, hdr_in, 8, 0, 8 };
-        st = lc__probe_move(&tx, &rx, deadline, NULL, NULL, NULL);
-    }
+    st = lc__sock_write_full(tx_fd, hdr_out, sizeof(hdr_out), deadline);
+    if (st == LC_OK) st = lc__sock_read_full(rx_fd, hdr_in, sizeof(hdr_in), deadline);
     if (st != LC_OK) goto out;
     in = lc__get_u64(hdr_in);
     if (in > LC_PROBE_MAX) {
@@ -214,19 +210,16 @@ static lc_status_t lc__probe_own(const lc_tl_params_t *p, const int *fds, int pe
         goto out;
     }
     {
-        lc_probe_dir_t tx = { tx_fd, buf, LC_PROBE_BUF, 0, bytes };
-        lc_probe_dir_t rx = { rx_fd, buf, LC_PROBE_BUF, 0, in };
+        lc_probe_dir_t tx = { tx_fd, 0, bytes }, rx = { rx_fd, 0, in };
         t_pay = lc__now_ns();
-        st = lc__probe_move(&tx, &rx, deadline, &t_first, &b_first, &t_last);
+        st = lc__probe_move(&tx, &rx, buf, deadline, &t_first, &b_first, &t_last);
     }
     if (st != LC_OK) goto out;
     /* The answer to the sender: the bytes after the first read, and how long they took. */
     lc__put_u64(ans_out, in - b_first);
     lc__put_u64(ans_out + 8, t_last - t_first);
-    {
-        lc_probe_dir_t tx = { rx_fd, ans_out, 16, 0, 16 }, rx = { tx_fd, ans_in, 16, 0, 16 };
-        st = lc__probe_move(&tx, &rx, deadline, NULL, NULL, NULL);
-    }
+    st = lc__sock_write_full(rx_fd, ans_out, sizeof(ans_out), deadline);
+    if (st == LC_OK) st = lc__sock_read_full(tx_fd, ans_in, sizeof(ans_in), deadline);
     if (st != LC_OK) goto out;
     counted = lc__get_u64(ans_in);
     ns = lc__get_u64(ans_in + 8);
@@ -274,7 +267,7 @@ lc_status_t lc__tcp_probe_rate(const lc_tl_params_t *p, const int *fds, int per,
     /* Every rank agreed on one_host: all skip together. */
     if (p->size < 2 || one_host) return LC_OK;
     all = malloc((size_t)p->size * sizeof(mine));
-    own = all == NULL ? LC_ERR_NO_MEMORY : lc__probe_own(p, fds, per, next, prev, &mine[0]);
+    own = all == NULL ? LC_ERR_NO_MEMORY : lc__probe_own(p, tx_fd, next, rx_fd, prev, &mine[0]);
     mine[1] = own != LC_OK;
     if (own != LC_OK) {
         /* Neighbours still inside the exchange see the connection end now
