@@ -35,7 +35,13 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 extern const lc_codec_ops_t lc__codec_none_ops, lc__codec_onebit_ops, lc__codec_topk_ops,
     lc__codec_int8_ops, lc__codec_fp16_ops, lc__codec_bf16_ops;
 
-/* The registry: a new codec is one line here (and its file). */
+/* The registry, indexed by codec id. A new codec takes more than its line here:
+ * its file (codecs/<name>.c, built by the codecs/ glob) with its ops; a new
+ * id in the public lc_codec_type_t (laconic.h; ids go into every message
+ * header, so they never change) and LC_CODEC_ID_MAX (codec.h) raised; its
+ * ops declared above; its default spec in api/collectives.c (for
+ * lc_op_params_t::codec); and its parameters in lc__parse_opt,
+ * lc__codec_normalize and lc__codec_format below, which name codecs by id. */
 static const lc_codec_ops_t *const lc__codec_registry[LC_CODEC_ID_MAX] = {
     [LC_CODEC_NONE] = &lc__codec_none_ops, [LC_CODEC_ONEBIT] = &lc__codec_onebit_ops,
     [LC_CODEC_TOPK] = &lc__codec_topk_ops, [LC_CODEC_INT8] = &lc__codec_int8_ops,

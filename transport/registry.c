@@ -1,6 +1,8 @@
 /*
- * The transports built into this library. Adding one is a new folder plus
- * one line here.
+ * The transports built into this library, found by name (LC_TRANSPORT,
+ * lc_comm_params_t::transport). Adding one is a new folder under transport/,
+ * that folder in the transport sources of the top-level CMakeLists.txt, and
+ * its ops declared and listed here.
  */
 #include "transport/transport.h"
 

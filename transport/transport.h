@@ -82,7 +82,6 @@ typedef struct {
     const lc_config_t *config; /* LC_TCP_CONNS, LC_TCP_BUFSIZE, LC_IFADDR, timeouts... */
     lc_tl_event_cb_t event_cb; /* peer lost / remote abort; on the progress thread */
     void *event_arg;
-    void *transport_arg; /* transport-specific (loop: the shared in-process fabric) */
 } lc_tl_params_t;
 
 typedef struct {
