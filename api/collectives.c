@@ -6,7 +6,10 @@
  * the algorithm (deterministic from the arguments and configuration, hence
  * the same on every rank), computes the argument signature that every
  * message of the collective carries, and queues the request for the
- * progress thread. Blocking calls are the lc_i* call plus lc_wait.
+ * progress thread. Blocking calls do the same checks and queue the same
+ * way, but when the engine is free they run it on the calling thread until
+ * their collective completes (lc__comm_run, api/driver.c); else they wait
+ * as lc_wait does.
  */
 #include "api/comm.h"
 #include "coll/coll_util.h"
@@ -309,7 +312,8 @@ lc_status_t lc_wait(lc_request_t *req, lc_op_info_t *info)
 
     if (req == NULL) return LC_ERR_INVALID_ARG;
     pthread_mutex_lock(&req->lock);
-    /* The progress thread completes every request: successfully, or with
+    /* Whoever runs the engine (the progress thread, or a blocking call on its
+     * own thread) completes every request: successfully, or with
      * LC_ERR_TIMEOUT after LC_TIMEOUT_MS without progress, or with an error
      * when a peer is lost. */
     while (atomic_load(&req->state) != LC_REQ_DONE) pthread_cond_wait(&req->cond, &req->lock);

@@ -5,8 +5,9 @@
  * (core/), a transport (transport/), and a schedule (coll/) per communicator
  * and wires their callbacks together. Collectives on one communicator run one
  * at a time in submission order: the caller's thread validates arguments,
- * picks the algorithm, numbers the collective and queues it; the progress
- * thread builds and runs its schedule and completes the request.
+ * picks the algorithm, numbers the collective and queues it; whoever runs
+ * the engine (the progress thread, or a blocking call: api/driver.c) builds
+ * and runs its schedule and completes the request.
  */
 #ifndef LC_API_COMM_H
 #define LC_API_COMM_H
@@ -137,7 +138,8 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
 /* Apply the fields of p named in its field_mask to cfg (NULL p: nothing). */
 void lc__comm_apply_params(lc_config_t *cfg, const lc_comm_params_t *p);
 
-/* Validate, number and queue a collective; the progress thread runs it. */
+/* Validate, number and queue a collective, and wake the progress thread to
+ * run it. */
 lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,
                             const lc_op_params_t *params, lc_request_t **req_p);
 

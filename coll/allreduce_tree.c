@@ -132,10 +132,10 @@ lc_status_t lc__allreduce_tree(lc_sched_t *s, const lc_coll_args_t *a, int r, in
         for (int j = 0; j < LC_COLL_SLOTS; j++) t->slot_user[j][0] = t->slot_user[j][1] = -1;
     }
     /* Between hosts the way up runs LC_TREE_LAG chunks ahead (lc__tree_schedule
-     * says why). Not when every rank is on one host: there a chunk's round
-     * trip is a few memory copies, and the lag only spreads the working set
-     * (measured on this 2-core machine, 4 ranks over loopback, 16 MiB: 18 ms
-     * in step, 33 ms with a lag of 4; 4 hosts at 1 Gbit/s: 678 ms in step,
-     * 238-254 ms with the lag). */
+     * says why), which made the tree much faster on 4 hosts. Not
+     * when every rank is on one host: there a chunk's round trip is a few
+     * memory copies, and the lag only spreads the working set over more
+     * memory, which made the same call slower on loopback (measured:
+     * docs/performance.md, "Between hosts"). */
     return lc__tree_schedule(s, nc, a->one_host ? 0 : LC_TREE_LAG, lc__tree_up, lc__tree_down, &x);
 }

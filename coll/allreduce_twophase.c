@@ -25,9 +25,8 @@
  * s rank r sends to r + s and receives from r - s), all posted at once: the
  * encodes run in step order, so the data for r + 1 leaves first and the
  * senders converging on one receiver are staggered. Holding step s + 1 back
- * until step s's receives were in was measured and lost (dc scenario, 4
- * ranks, int8 64 MiB: 400-440 ms against 333-365 ms ungated, one connection
- * per peer): every step restarted its TCP flows from idle.
+ * until step s's receives were in was measured and lost on the dc links
+ * (docs/performance.md): every step restarted its TCP flows from idle.
  *
  * Pipelining: chunk c goes out as soon as it is encoded and is added by the
  * owner as it lands, while later chunks are still being encoded, on the wire

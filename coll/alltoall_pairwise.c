@@ -8,18 +8,17 @@
  * encodes run in step order, the data for r + 1 leaves first). Holding a
  * step's sends until the previous step's receives were in, so that each
  * receiver has one sender at a time, was measured and lost on long links
- * (wan, 4 ranks, 64 MiB per rank: 1.28 s against 0.68 s uncompressed,
- * onebit 319 ms against 141 ms: every step drains the pipe) and did not
- * win clearly on dc (bf16 0.83 s against 0.78 s, uncompressed 1.10 s
- * against 1.05 s). Each block is cut into pipeline chunks; this rank's own
- * block is copied locally.
+ * (every step drains the pipe: on wan it was much slower,
+ * compressed or not) and did not win clearly on dc (measured:
+ * docs/performance.md, "Compressed collectives"). Each block is cut into
+ * pipeline chunks; this rank's own block is copied locally.
  *
  * One connection per peer: with every peer sending at once, striping each
  * pair's chunks over several connections (which a ring needs to fill a long
  * link with one peer) only multiplies the flows converging on each
- * receiver's queue. Measured on dc (4 ranks, 64 MiB per rank, bf16):
- * 347-479 ms on one connection per peer, 421-866 ms on two. With two ranks
- * there is one peer, and all connections are used.
+ * receiver's queue: on dc, two connections per peer were slower than one
+ * (measured: docs/performance.md, "Compressed collectives"). With two
+ * ranks there is one peer, and all connections are used.
  *
  * With a codec, the sender encodes each chunk once (with its residual for
  * that destination's block when error feedback is on: the worker residual

@@ -3,11 +3,12 @@
  *
  * A schedule is an array of ops plus dependency edges. Each op counts the
  * dependencies it still waits for; when the count reaches zero the op is
- * ready. Local ops (reduce, copy, scale, nop) run at once on the progress
- * thread; sends and receives are handed to the transport, but only in the
- * order they were added per peer and direction, because the transport
- * matches messages between a pair of ranks in FIFO order. A ready send whose
- * predecessor to the same peer is not yet posted waits for it.
+ * ready. Local ops (reduce, copy, scale, zero, encode, decode, check, nop)
+ * run at once on the progress thread; sends and receives are handed to the
+ * transport, but only in the order they were added per peer and direction,
+ * because the transport matches messages between a pair of ranks in FIFO
+ * order. A ready send whose predecessor to the same peer is not yet posted
+ * waits for it.
  *
  * Every entry point (start, transport completion, abort, resume) funnels
  * into lc__sched_kick(), which drains the ready list iteratively (no

@@ -1,10 +1,12 @@
 /*
  * Schedules: a collective is built as a small dataflow graph of operations
- * (send, receive, reduce, copy, scale) over chunks, and the engine runs it on
- * the progress thread. An operation starts when everything it depends on has
- * finished; sends to one peer, and receives from one peer, are handed to the
- * transport in the order they were added (the FIFO order the transport
- * matches by), however early they become ready.
+ * (send, receive, reduce, copy, scale, zero; encode and decode for the
+ * compressed collectives; a count check for all-to-all-v) over chunks, and
+ * the engine runs it on the progress thread. An operation starts when
+ * everything it depends on has finished; sends to one peer, and receives
+ * from one peer, are handed to the transport in the order they were added
+ * (the FIFO order the transport matches by), however early they become
+ * ready.
  *
  * Building: lc__sched_reset() then lc__sched_send/recv/... which return an
  * op id (>= 0), lc__sched_dep(s, before, after) to order them. Builders do

@@ -9,10 +9,10 @@
  * hops but pipelined, and no rank sends more than twice its data), and above
  * it the ring (2(n-1)/n of the data per rank, but 2(n-1) dependent steps) on
  * communicators of at most LC_RING_MAX_RANKS ranks, the tree on larger ones.
- * The default of 2 is measured with every rank on one host (README,
- * Performance): on 3, 4 and 8 ranks the pipelined tree finished 4-64 MiB
- * sooner than the ring, by up to 35%; on 2 ranks the ring won above 1 MiB.
- * Between hosts see below. Broadcast: the
+ * The default of 2 comes from runs with every rank on one host: there the
+ * pipelined tree was ahead of the ring on 3, 4 and 8 ranks from 4 to 16 MiB
+ * and level or ahead at 64 MiB, and the ring won on 2 (measured:
+ * docs/performance.md, "On loopback"). Between hosts see below. Broadcast: the
  * binary tree up to LC_TREE_BYTES, the pipelined chain above (each link
  * carries the data once). All-gather and reduce-scatter: the ring. Barrier:
  * dissemination whatever is asked.
@@ -24,36 +24,37 @@
  * streams at the link rate after a pipeline fill of 2(n-1) one-way delays.
  * The tree reduces into a few scratch slots per child, so on a long link
  * its children outrun the posted receives and the stream stalls on the round
- * trip (measured: 64 MiB on 4 hosts at 1 Gbit/s and 40 ms RTT, ring 0.93 s =
- * 86% of the bound, tree 10.5 s). And two children sending to one parent
- * at once overflow a shallow switch queue: at 1 Gbit/s and 0.5 ms, where
- * the queue holds 176 KB, 64 MiB took the tree 13.5 s (drops, then 200 ms
- * retransmission timeouts) and the ring 0.88 s. So above LC_SMALL_BYTES
- * long links get the ring, whatever the rank count.
+ * trip. And two children sending to one parent at once overflow a shallow
+ * switch queue: each tail drop then waits for a 200 ms retransmission
+ * timeout, while the ring sends each host's data to one neighbour and no
+ * queue sees two senders. At 64 MiB on 4 hosts, on the wan links (40 ms)
+ * and on the dc links (1 Gbit/s, 0.5 ms, shallow queues; the scenarios are
+ * perf/scenarios/), the tree took many times the ring's time
+ * (measured: docs/performance.md). So above LC_SMALL_BYTES long links get
+ * the ring, whatever the rank count.
  *
  * Ranks on several hosts (the transport compares each connection's two
  * addresses at set-up) get the ring above LC_TREE_BYTES even on a short
- * link: the 2:1 fan-in into every parent is there whatever the round
- * trip. Measured on veth links shaped by tbf, 0.01 ms round trip: 4 hosts
- * at 1 Gbit/s, ring 55, 217, 905 ms against tree 71, 238, 932 ms for 4, 16
- * and 64 MiB; 8 hosts at 200 Mbit/s, ring 106, 534, 1713 ms against tree
- * 198, 1361, 2480 ms for 1, 4 and 16 MiB. LC_RING_MAX_RANKS decides only
- * when every rank is on one host (or the link is unknown). Many hosts were
- * not measurable here; the ring's 2(n-1) hops will cost there.
+ * link: the ring wins between hosts because each tree parent takes two
+ * children's streams through one link of the same rate, whatever the round
+ * trip. On veth links shaped by tbf with a negligible round trip, 4 and 8
+ * hosts, the ring was ahead of the tree at every size above LC_TREE_BYTES
+ * that was tried, or level with it (measured: docs/performance.md, "Between
+ * hosts"). LC_RING_MAX_RANKS decides only when every rank is on one host
+ * (or the link is unknown). Many hosts were not measurable here; the ring's
+ * 2(n-1) hops will cost there.
  *
  * Compressed all-reduce: two-phase (every rank's segments straight to
  * their owners, two encodes per element, two dependent hops), except on
  * long links for codecs that compress less than LC_CODED_RING_RATIO (8x:
  * int8, fp16, bf16, zstd), which get the compressed ring. Two-phase has n-1
- * senders converging on every receiver; on the dc scenario (4 ranks, 1
- * Gbit/s, 0.5 ms, a 190 KB switch queue) that cost int8 64 MiB 490-640 ms
- * against the ring's 310-350 ms, and bf16 650-870 ms against 680-730 ms; on
- * wan (40 ms) int8 took 426 ms against the ring's 270. Onebit and topk send
- * 31-75x less: their messages are small, the queue holds them, and the
- * ring's 2(n-1) dependent hops cost more than the incast. Measured at 64
- * MiB on 4 ranks, two-phase against ring: dc onebit 114 / 151 ms, topk 1%
- * 150 / 162 ms; wan onebit 171 / 179 ms, topk 155 / 179 ms. On loopback
- * two-phase was ahead for every codec.
+ * senders converging on every receiver; with those codecs' large messages
+ * that incast overflows a shallow switch queue: on the dc links the ring
+ * beat two-phase for int8 and bf16, and on wan for int8. Onebit and topk
+ * send 31-75x less: their messages are small, the queue holds them, and
+ * the ring's 2(n-1) dependent hops cost more than the incast, so two-phase
+ * won for both on dc and wan, and for every codec on loopback (measured:
+ * docs/performance.md, "Which compressed all-reduce").
  *
  * The link rate measured at set-up (transport/tcp/tcp_probe.c) moves that
  * line: between hosts, a link that carries at most LC_CODED_RING_MBPS (8000)
@@ -62,42 +63,39 @@
  * trip. There the wire, not the encoders, sets the pace: two-phase's
  * converging senders share each receiver's link while the ring streams one
  * sender into each, and the ring's extra re-encodes cost time the link
- * would have made them wait anyway. Measured at 64 MiB on 4 hosts, ring
- * against two-phase (README, Performance, "Choosing by the measured link
- * rate"; the rate as the probe read it):
- * - int8 (3.9x) on 1 Gbit/s veth links with a 0.01 ms round trip (which the
- *   round-trip rule calls short), 3100-3900 Mbit/s of data: 222-227 ms
- *   against 242-278; bf16 436-445 against 473-513;
- * - onebit (31x) on dc slowed to 250 Mbit/s, 6300-7000: 149-169 against
- *   159-205;
- * - above the line, two-phase: onebit on dc (1 Gbit/s, 10000+) 114 ms
- *   against the ring's 151; int8 on 10 Gbit/s veth (10500+) 82-90 against
- *   94-104; from about 5000 to 12600 (int8 at 2.5 Gbit/s, bf16 at 10, topk
- *   1% at 250 Mbit/s) the two were even.
- * The probe reads rates through this machine's emulator and 2 cores low (dc,
- * 1 Gbit/s: 318-866 Mbit/s per link), which still leaves onebit there above
- * the line. An unknown rate (probe off, or a link too long for it: wan)
- * leaves the round-trip rule alone.
+ * would have made them wait anyway. Ring against two-phase on 4 hosts
+ * (measured: docs/performance.md, "Choosing by the measured link rate"):
+ * below the line the ring won (int8 and bf16 on 1 Gbit/s veth links with a
+ * round trip the round-trip rule calls short; onebit on links slowed to 250
+ * Mbit/s); well above it two-phase won (onebit on 1 Gbit/s, int8 on 10
+ * Gbit/s); in a band around the line the two were even, and the default
+ * sits in that band. The probe reads links low when the ranks and the link
+ * emulator share a few cores, as on the machine those runs used; that
+ * still left onebit on dc above the line. An unknown rate
+ * (probe off, or a link too long for it: wan) leaves the round-trip rule
+ * alone.
  *
  * The compressed double binary tree only from LC_CODED_TREE_RANKS (16) ranks
  * up: 2 log2(n) hops beat two-phase's n-1 converging senders only on many
- * ranks. On dc with 4 ranks, 64 MiB, it took 233 ms (onebit) and 242 ms
- * (topk 1%) against two-phase's 114 and 150 ms, with its sends in flight for
- * only 3 and 16 ms: two children feed one parent, the shallow queue drops,
- * and a 200 ms retransmission timeout follows (as for the uncompressed tree).
- * With a 10 ms floor on that timeout (LC_TCP_RTO_MIN_US) the tree came level
- * on dc (onebit 105-112 ms against 103-127), but lost at 250 Mbit/s (214-229
- * against 167-204), on 1 Gbit/s veth (60-64 against 54-60), on 10 Gbit/s
- * and on wan: no rate picks it on 4 ranks.
+ * ranks (an estimate: 16 ranks were beyond the machine the measurements ran
+ * on). On 4 ranks it lost to two-phase on dc with its sends in flight for a
+ * small part of the call: two children feed one parent, the shallow queue
+ * drops, and a 200 ms retransmission timeout follows (as for the
+ * uncompressed tree). With a 10 ms floor on that timeout
+ * (LC_TCP_RTO_MIN_US) the tree came level on dc, but lost at 250 Mbit/s, on
+ * 1 Gbit/s veth, on 10 Gbit/s and on wan: no rate picks it on 4 ranks
+ * (measured: docs/performance.md, "Which compressed all-reduce" and
+ * "Choosing by the measured link rate").
  *
  * Sparse all-gather for topk while n x density <= LC_SPARSE_FILL_PCT (2%).
  * It receives n/2 times the bytes of two-phase for the same number of
  * encodes (each element is encoded n times in both) and one lossy stage
- * instead of two (relative error 0.64 against 0.79 for topk 1% on 4 ranks).
- * Measured at 64 MiB, topk 1%: on dc with 4 ranks (n d = 4%) 197 ms against
- * two-phase's 150 and the ring's 162; on loopback even (4 ranks: 78, 79,
- * 82 ms; 2 ranks: 38, 42, 40 ms). On 2 ranks the volumes are equal, so 2%
- * takes it there and leaves 4 ranks at 1% to the dense-at-owner algorithms.
+ * instead of two, so its error is smaller. On 4 ranks at topk 1% (n d = 4%)
+ * it sends twice two-phase's bytes and lost to two-phase and the ring on
+ * dc; on loopback the three were even, on 4 ranks and on 2 (measured:
+ * docs/performance.md, "Which compressed all-reduce"). On 2 ranks the
+ * volumes are equal, so 2% takes it there and leaves 4 ranks at 1% to the
+ * dense-at-owner algorithms.
  */
 #include "coll/coll.h"
 #include "coll/coll_util.h"

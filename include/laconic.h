@@ -307,7 +307,7 @@ typedef struct {
                                keeps 1%). Overridden by @c codec_spec. */
     const char *codec_spec; /**< Codec as a spec string, e.g. "onebit", "topk:0.01",
                                "int8", "bf16", "fp16", "topk:0.001+zstd", "zstd" (see
-                               README, Codecs). Every rank must pass the same codec:
+                               docs/codecs.md). Every rank must pass the same codec:
                                ranks that differ get ::LC_ERR_MISMATCH. */
     uint64_t tensor_key;    /**< Names the tensor across calls: the communicator keeps its
                                error-feedback residuals under this key (see

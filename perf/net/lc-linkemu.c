@@ -429,7 +429,8 @@ int main(int argc, char **argv)
     fflush(stdout);
     /* A timer fires some tens of us after the time it was armed for (more
      * in a VM): paid at each of a packet's stages, that would add a fixed
-     * amount to every delay (+30% RTT at 0.5 ms). So the lateness of the
+     * amount to every delay, a large part of a short one (measured:
+     * docs/performance.md, "Emulated links"). So the lateness of the
      * wake-ups is tracked and the timer armed that much early; whatever is
      * due within it leaves now. A sample is taken only when the timer alone
      * woke us (the clock read straight after the wait, so the time spent

@@ -5,7 +5,8 @@
  * send is queued on its connection and written with writev (header and
  * payload in one call) as far as the socket takes it; EPOLLOUT is armed only
  * while a queue is stuck. A receive is queued on the connection its message
- * will arrive on (1 + index mod LC_TCP_CONNS), and the payload is read
+ * will arrive on (1 + index mod the collective's lanes: LC_TCP_CONNS, or
+ * the tag's lanes when fewer; lc__tcp_lane), and the payload is read
  * straight into the caller's buffer: no staging copy.
  *
  * A frame whose receive is not posted yet is *parked*: the header is kept,
@@ -676,15 +677,17 @@ static void lc__tcp_stats(const lc_tl_t *tl_, lc_tl_stats_t *stats)
  * all-reduce), have no later segment to bring duplicate ACKs: only the
  * retransmission timer resends them, after the round trip plus at least the
  * system's floor (net.ipv4.tcp_rto_min_us, 200 ms by default), however short
- * the round trip. Measured on the dc links slowed to 250 Mbit/s (4 ranks,
- * onebit 64 MiB, two-phase): 350-466 ms per call with 200 ms, 170-192 ms
- * with 10 ms. The timeout is the smoothed round trip plus the larger of 4
- * deviations and the floor, so a long link's timeout stays above its round
- * trip; since Linux 6.11 delayed ACKs are capped below the floor, so a lone
- * last segment is not resent while its ACK is merely delayed. The kernel
- * keeps the floor in clock ticks and refuses less than 2 of them: a refused
- * value is doubled (up to 200 ms, the most it takes) until one is taken. A
- * route's locked rto_min overrides the socket's.
+ * the round trip. On links where three senders converge on every host (the
+ * dc links slowed to 250 Mbit/s, a compressed two-phase all-reduce), a 10 ms
+ * floor made calls much faster than the system's 200 ms (measured:
+ * docs/performance.md, "Compressed collectives"). The timeout is the
+ * smoothed round trip plus the larger of 4 deviations and the floor, so a
+ * long link's timeout stays above its round trip; since Linux 6.11 delayed
+ * ACKs are capped below the floor, so a lone last segment is not resent
+ * while its ACK is merely delayed. The kernel keeps the floor in clock ticks
+ * and refuses less than 2 of them: a refused value is doubled (up to 200 ms,
+ * the most it takes) until one is taken. A route's locked rto_min overrides
+ * the socket's.
  */
 static void lc__tcp_set_rto_min(uint32_t us, int fd)
 {

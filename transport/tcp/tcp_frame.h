@@ -28,9 +28,11 @@
  *     own nonce || own rank u32 || connection index u32 || job id u64)
  *
  * Connection 0 to a peer carries HEARTBEAT, ABORT and BYE frames only; DATA
- * message k travels on connection 1 + (k mod LC_TCP_CONNS). ABORT's seq is
- * the failed collective (its index the status); BYE's seq is the last
- * collective the sender took part in before closing.
+ * message k travels on connection 1 + (k mod lanes), lanes being
+ * LC_TCP_CONNS or the collective's lc_tl_tag_t.lanes when that is fewer
+ * (both sides of a pair use the same). ABORT's seq is the failed collective
+ * (its index the status); BYE's seq is the last collective the sender took
+ * part in before closing.
  */
 #ifndef LC_TRANSPORT_TCP_FRAME_H
 #define LC_TRANSPORT_TCP_FRAME_H

@@ -56,7 +56,7 @@ typedef struct lc_tcp_peer {
     int alive;
     int said_bye;         /* sent BYE: it is closing on purpose */
     uint64_t bye_seq;     /* ... after taking part in collectives up to this one */
-    lc_tcp_conn_t *conns; /* 1 + nconns_data */
+    lc_tcp_conn_t *conns; /* 1 + ndata: control, then data */
     uint64_t last_rx_ns;
     uint64_t last_ctrl_tx_ns;
 } lc_tcp_peer_t;

@@ -28,7 +28,8 @@
  * links whose rate times round trip is up to 128 KB (1 Gbit/s at 1 ms, 250
  * Mbit/s at 4 ms); on longer ones the rate stays unknown, unless
  * LC_LINK_PROBE_BYTES is raised. (The sender's TCP_INFO delivery rate was
- * tried as well: on 250 Mbit/s links it read 33 to 300 Mbit/s.)
+ * tried as well: on 250 Mbit/s links it read from a small fraction of the
+ * rate to above it; docs/performance.md.)
  *
  * The ranks then exchange their figures through the bootstrap and all keep
  * the smallest between hosts (unknown if any of those is): a collective
@@ -36,12 +37,13 @@
  *
  * It runs after the round trips were read (lc__tcp_agree_link, whose
  * exchange is a barrier): started while other ranks still shook hands, its
- * bytes queued in front of their handshakes and a 0.5 ms round trip read
- * 6 ms at 250 Mbit/s. The exchange is bounded by LC_CONNECT_TIMEOUT_MS (so
- * the probe must fit in it: 2 MiB does above 0.6 Mbit/s at 30 s); a peer
- * that closes or stays silent fails the set-up like any other wire-up error,
- * and a rank whose exchange failed shuts its two connections down so that
- * its neighbours stop at once rather than at their deadline.
+ * bytes queued in front of their handshakes, and the round trips read there
+ * came out many times the link's (docs/performance.md). The exchange is
+ * bounded by LC_CONNECT_TIMEOUT_MS (so the probe must fit in it: 2 MiB does
+ * above 0.6 Mbit/s at 30 s); a peer that closes or stays silent fails the
+ * set-up like any other wire-up error, and a rank whose exchange failed
+ * shuts its two connections down so that its neighbours stop at once rather
+ * than at their deadline.
  */
 #include "core/log.h"
 #include "core/util.h"
@@ -145,9 +147,10 @@ static uint32_t lc__probe_mbps(double bytes_per_s)
  * (Linux 4.10+), read at its fixed place in the kernel's struct tcp_info
  * because glibc's copy of the struct ends before it; else the smoothed round
  * trip; 0 = unknown. Only a connection's data sender measures its round
- * trip: on the receiving end one read 5 ms on loopback (the handshake's
- * delayed acknowledgements), and the sender's smoothed figure after the
- * probe counts the queue the probe built (6 ms at 250 Mbit/s, 0.5 ms). */
+ * trip: on the receiving end the figure counts the handshake's delayed
+ * acknowledgements (milliseconds, even on loopback), and the sender's
+ * smoothed figure after the probe counts the queue the probe built (many
+ * times the link's round trip; docs/performance.md). */
 #define LC_TCPI_MIN_RTT_AT 148
 static uint32_t lc__probe_min_rtt(int fd)
 {
