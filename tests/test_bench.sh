@@ -12,7 +12,9 @@
 # the Gloo store directory is removed (also when rank 0 is stopped by SIGTERM
 # while the store is in use), that a NaN result (injected with
 # LC_BENCH_FAULT=nan) counts as wrong with relerr nan/null, and that without
-# Gloo --baseline gloo fails with a clear message.
+# Gloo --baseline gloo fails with a clear message. --codec LIST (several
+# codecs in one run, one Laconic row each, the baselines once) and
+# perf/headline.py's table, Markdown and chart from its rows.
 #   test_bench.sh LCRUN LC_BENCH HAVE_GLOO(0|1)
 # Exit 77 (skipped) without python3.
 set -uo pipefail
@@ -84,6 +86,49 @@ bench codec_rs --coll reduce_scatter -b 64K -e 64K --codec onebit
 if [ "$(grep -c "reduce_scatter takes no codec" "$tmp/codec_rs.err")" = 1 ]; then
     ok "codec: reduce_scatter runs uncompressed, said once on stderr"
 else fail "codec: no single 'reduce_scatter takes no codec' note"; cat "$tmp/codec_rs.err"; fi
+
+# Several codecs in one run (--codec LIST, the main job's form): one Laconic
+# row per codec at each size, the baselines once, every row on the same
+# gradient-like data; then perf/headline.py's table (and chart) from them.
+HEADLINE=$(dirname "$0")/../perf/headline.py
+multi=(-b 64K -e 64K --coded-warmup 3 --codec none,onebit,bf16)
+[ "$GLOO" = 1 ] && multi+=(--baseline gloo --gloo-store "$tmp/store")
+timeout -k 5 150 "$LCRUN" -n 3 --timeout 120 -- "$BENCH" -n 3 -w 1 --link-mbps 1000 \
+    --scenario test --json "$tmp/multi.jsonl" "${multi[@]}" >"$tmp/multi.out" 2>"$tmp/multi.err"
+rc=$?
+if [ $rc -eq 0 ] && python3 - "$tmp/multi.jsonl" "$GLOO" <<'PY'; then ok "--codec LIST: one row per codec, baselines once"; else
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+lc = [r for r in rows if r["impl"] == "lc"]
+assert [r["codec"] for r in lc] == ["none", "onebit", "bf16"], [r["codec"] for r in lc]
+base = [r for r in rows if r["impl"] != "lc"]
+assert len(base) == (3 if sys.argv[2] == "1" else 0), base
+for r in rows:
+    assert r["data"] == "gradient" and r["wrong"] == 0, r
+    assert r["relerr"] is not None, r
+none, onebit, bf16 = lc
+assert none["ratio"] == 1 and none["relerr_bound"] == 1e-5 and none["relerr"] <= 1e-5, none
+assert none["ef"] == 0 and onebit["ef"] == 1 and bf16["ef"] == 0, lc
+assert 20 < onebit["ratio"] < 40 and 0 < onebit["relerr"] <= 1.0, onebit
+assert 1.9 < bf16["ratio"] < 2.1 and 0 < bf16["relerr"] <= 0.02, bf16
+PY
+    fail "--codec LIST (rc $rc)"; sed 's/^/  out: /' "$tmp/multi.out"; sed 's/^/  err: /' "$tmp/multi.err"; fi
+python3 "$HEADLINE" "$tmp/multi.jsonl" --md "$tmp/headline.md" --png "$tmp/headline.png" \
+    >"$tmp/headline.out" 2>&1
+rc=$?
+if [ "$GLOO" = 1 ]; then
+    # uncompressed, onebit and bf16 each with a speedup over the best Gloo row.
+    if [ $rc -eq 0 ] && [ "$(grep -cE '^(uncompressed|onebit|bf16) .* Gloo (ring|hd|bcube) .*[0-9.]+x ' \
+        "$tmp/headline.out")" = 3 ] && grep -q '^| onebit | ' "$tmp/headline.md" &&
+        { ! command -v gnuplot >/dev/null || [ -s "$tmp/headline.png" ]; }; then
+        ok "headline.py: table, Markdown and chart"
+    else fail "headline.py (rc $rc)"; sed 's/^/  /' "$tmp/headline.out"; fi
+elif [ $rc -eq 1 ] && grep -q 'need Laconic and baseline' "$tmp/headline.out"; then
+    ok "headline.py without a baseline row fails clearly"
+else fail "headline.py without a baseline: rc $rc"; sed 's/^/  /' "$tmp/headline.out"; fi
+"$BENCH" --coded-warmup -2 >"$tmp/cw.out" 2>&1
+if [ $? -ne 0 ] && grep -q 'coded-warmup' "$tmp/cw.out"; then ok "--coded-warmup -2 refused"; else
+    fail "--coded-warmup -2 accepted"; cat "$tmp/cw.out"; fi
 
 # A NaN in the result: LC_BENCH_FAULT=nan makes rank 0 overwrite the first
 # output element with NaN before the check. It must count as wrong, and the
