@@ -208,6 +208,11 @@ int lc_mp_run(int size, lc_mp_fn_t fn, void *arg, int timeout_s, const char *con
 int lc_mp_run_filtered(const char *group, const struct CMUnitTest *tests, size_t n,
                        const char *pattern, int (*setup)(void **), int (*teardown)(void **))
 {
+    if (pattern && strcmp(pattern, "--list") == 0) {
+        /* One name a line: tests/CMakeLists.txt makes each a ctest entry. */
+        for (size_t i = 0; i < n; i++) printf("%s\n", tests[i].name);
+        return fflush(stdout) != 0;
+    }
     struct CMUnitTest *sel = calloc(n ? n : 1, sizeof(*sel));
     size_t k = 0;
     if (!sel) return 1;

@@ -52,6 +52,7 @@ int lc_mp_fail(int rank, const char *fmt, ...) __attribute__((format(printf, 2, 
  * Run the cmocka tests whose names match the shell pattern pattern (fnmatch:
  * "test_[nbu]*"), all of them when pattern is NULL. A pattern that matches
  * no test is an error (returns 1), so a mistyped filter cannot pass.
+ * pattern "--list" prints the tests' names, one a line, and runs none.
  */
 struct CMUnitTest;
 int lc_mp_run_filtered(const char *group, const struct CMUnitTest *tests, size_t n,

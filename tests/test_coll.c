@@ -11,6 +11,7 @@
 
 #include "coll/coll.h"
 #include "core/config.h"
+#include "tests/mp.h"
 
 static lc_algo_t pick(lc_coll_type_t type, size_t bytes, int nranks, const lc_config_t *cfg)
 {
@@ -251,12 +252,14 @@ static void test_forced(void **s)
     assert_int_equal(lc__coll_select(&a, 4, &c, NULL, &algo), LC_ERR_UNSUPPORTED);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allreduce_auto), cmocka_unit_test(test_allreduce_long_haul),
         cmocka_unit_test(test_coded_auto),     cmocka_unit_test(test_coded_link_rate),
         cmocka_unit_test(test_other_auto),     cmocka_unit_test(test_forced),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* Optional filter: test_coll '<shell pattern>' runs the matching tests. */
+    return lc_mp_run_filtered("test_coll", tests, sizeof(tests) / sizeof(tests[0]),
+                              argc > 1 ? argv[1] : NULL, NULL, NULL);
 }

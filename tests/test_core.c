@@ -7,6 +7,7 @@
 #include "core/progress.h"
 #include "core/util.h"
 #include "laconic.h"
+#include "tests/mp.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,7 +158,7 @@ static void test_random(void **s)
     assert_memory_not_equal(a, b, sizeof(a));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_env),
@@ -167,5 +168,7 @@ int main(void)
         cmocka_unit_test(test_progress_thread_ticks),
         cmocka_unit_test(test_random),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* Optional filter: test_core '<shell pattern>' runs the matching tests. */
+    return lc_mp_run_filtered("test_core", tests, sizeof(tests) / sizeof(tests[0]),
+                              argc > 1 ? argv[1] : NULL, NULL, NULL);
 }

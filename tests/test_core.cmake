@@ -1,1 +1,1 @@
-lc_add_test(test_core SOURCES test_core.c TIMEOUT 60 LABELS "core;threaded")
+lc_add_test(test_core SOURCES test_core.c TIMEOUT 30 LABELS "core;threaded")
