@@ -1,0 +1,98 @@
+"""Zero-copy views of torch tensors and NumPy arrays as (pointer, count, dtype).
+
+A collective hands the C library the memory of the caller's tensor or array
+itself, never a copy: the buffer must be on the CPU, contiguous (C order)
+and of a datatype the library reduces. Anything else is refused with a
+``TypeError`` (not a tensor or array, an unsupported dtype, another device)
+or a ``ValueError`` (non-contiguous, read-only output, a size that does not
+fit the collective), so that nothing is ever silently copied or written
+past its end. Neither torch nor NumPy is imported here: a buffer is
+recognised by the modules the caller already loaded.
+"""
+
+import sys
+
+from . import _capi
+
+_TORCH_DTYPES = {"torch.float32": "float32", "torch.float16": "float16",
+                 "torch.bfloat16": "bfloat16", "torch.float64": "float64",
+                 "torch.int32": "int32", "torch.int64": "int64", "torch.uint8": "uint8"}
+_NUMPY_DTYPES = {"float32": "float32", "float16": "float16", "float64": "float64",
+                 "int32": "int32", "int64": "int64", "uint8": "uint8"}
+
+
+class Buffer:
+    """One buffer as the C call sees it. ``obj`` is the caller's object, kept
+    so that a non-blocking call holds it alive until the request ends."""
+
+    __slots__ = ("obj", "ptr", "count", "dtype", "dtype_name")
+
+    def __init__(self, obj, ptr, count, dtype_name):
+        self.obj = obj
+        self.ptr = ptr
+        self.count = count
+        self.dtype_name = dtype_name
+        self.dtype = _capi.DTYPES[dtype_name]
+
+
+def _torch_buffer(t, what, writable):
+    if t.device.type != "cpu":
+        raise TypeError("laconic: %s is on %s; only CPU tensors are supported" % (what, t.device))
+    if str(t.layout) != "torch.strided":
+        raise TypeError("laconic: %s has layout %s; pass a dense (strided) tensor"
+                        % (what, t.layout))
+    name = _TORCH_DTYPES.get(str(t.dtype))
+    if name is None:
+        raise TypeError("laconic: %s has dtype %s; supported: %s"
+                        % (what, t.dtype, ", ".join(sorted(_TORCH_DTYPES))))
+    if not t.is_contiguous():
+        raise ValueError("laconic: %s is not contiguous (call .contiguous() and pass the copy)"
+                         % what)
+    return Buffer(t, t.data_ptr(), t.numel(), name)
+
+
+def _numpy_buffer(a, what, writable):
+    name = _NUMPY_DTYPES.get(a.dtype.name) if a.dtype.isnative else None
+    if name is None:
+        raise TypeError("laconic: %s has dtype %s; supported: %s"
+                        % (what, a.dtype, ", ".join(sorted(_NUMPY_DTYPES))))
+    if not a.flags["C_CONTIGUOUS"]:
+        raise ValueError("laconic: %s is not C-contiguous (np.ascontiguousarray gives a copy)"
+                         % what)
+    if writable and not a.flags["WRITEABLE"]:
+        raise ValueError("laconic: %s is read-only and the collective writes into it" % what)
+    return Buffer(a, a.__array_interface__["data"][0], a.size, name)
+
+
+def as_buffer(obj, what, writable=False):
+    """The C view of ``obj`` (a CPU torch tensor or a NumPy array)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(obj, torch.Tensor):
+        return _torch_buffer(obj, what, writable)
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(obj, np.ndarray):
+        return _numpy_buffer(obj, what, writable)
+    raise TypeError("laconic: %s must be a torch.Tensor or numpy.ndarray, not %s"
+                    % (what, type(obj).__name__))
+
+
+def same_kind(a, b, what):
+    """Raise unless two buffers have one dtype."""
+    if a.dtype != b.dtype:
+        raise TypeError("laconic: %s: dtypes differ (%s and %s)" % (what, a.dtype_name,
+                                                                    b.dtype_name))
+
+
+def check_count(buf, expected, what):
+    """Raise unless ``buf`` holds exactly ``expected`` elements."""
+    if buf.count != expected:
+        raise ValueError("laconic: %s holds %d elements, the collective needs %d"
+                         % (what, buf.count, expected))
+
+
+def overlaps(a, b):
+    """Whether two buffers share any byte."""
+    if a.count == 0 or b.count == 0:
+        return False
+    size = _capi.lc_dtype_size(a.dtype)
+    return a.ptr < b.ptr + b.count * size and b.ptr < a.ptr + a.count * size

@@ -1,0 +1,16 @@
+"""PyTorch integration of Laconic: a DDP communication hook and a
+``torch.distributed`` backend (importing this module registers "laconic").
+
+    import laconic, laconic.torch
+    dist.init_process_group("laconic")                        # Gloo-like backend
+    state = laconic.torch.HookState(comm, codec="onebit", model=model)
+    model.register_comm_hook(state, laconic.torch.allreduce_hook)
+"""
+
+from .backend import LaconicOptions, LaconicWork, ProcessGroupLaconic, register
+from .hook import HookState, allreduce_hook
+
+register()
+
+__all__ = ["HookState", "allreduce_hook", "ProcessGroupLaconic", "LaconicOptions",
+           "LaconicWork", "register"]
