@@ -7,12 +7,14 @@ A test file defines cases with the :func:`case` decorator and ends with
 ``harness.main()``. Running a case starts ``ranks`` processes of the same
 file, each in its own session, with the environment of a rank: LC_RANK,
 LC_WORLD_SIZE and LC_COORD for Laconic, RANK, WORLD_SIZE, MASTER_ADDR and
-MASTER_PORT for torch.distributed (free loopback ports, picked here). The
+MASTER_PORT for torch.distributed, LC_TEST_PORT2 for a second store (free
+loopback ports, picked here). The
 case passes when every rank exits as the case expects within ``timeout``
 seconds; otherwise every process group still running is killed (also when
 the runner itself is interrupted) and the ranks' output is printed.
 """
 
+import faulthandler
 import os
 import signal
 import socket
@@ -35,6 +37,16 @@ def case(ranks=4, timeout=60, exits=None, env=None):
     return wrap
 
 
+def finish():
+    """End a passing rank at once, before its case's locals are destroyed.
+    torch 1.13 can deadlock tearing a Gloo process group down inside DDP's
+    reducer (its worker threads free tensors that need the GIL the
+    destructor holds), so cases that leave DDP on Gloo call this last."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -46,7 +58,8 @@ def _launch(name, spec):
     base = dict(os.environ)
     base.update({"LC_WORLD_SIZE": str(n), "WORLD_SIZE": str(n),
                  "LC_COORD": "127.0.0.1:%d" % _free_port(), "MASTER_ADDR": "127.0.0.1",
-                 "MASTER_PORT": str(_free_port()), "PYTHONUNBUFFERED": "1"})
+                 "MASTER_PORT": str(_free_port()), "LC_TEST_PORT2": str(_free_port()),
+                 "PYTHONUNBUFFERED": "1"})
     base.update(spec["env"])
     procs = []
     out_files = []
@@ -113,6 +126,8 @@ def main():
         return
     if len(args) == 2 and args[0] == "--rank":
         spec = _CASES[args[1]]
+        # a rank that hangs prints where, before the runner kills it
+        faulthandler.dump_traceback_later(max(1, spec["timeout"] - 5), exit=True)
         try:
             spec["fn"](int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
         except BaseException:  # noqa: BLE001 (report whatever ended the rank)
