@@ -35,4 +35,22 @@ LD_LIBRARY_PATH=$(dirname "$lib") "$tmp/cm/b/use" | grep -q "peer lost"
 so=$(ls "$(dirname "$lib")"/liblaconic.so | head -1)
 leaked=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^lc_[a-z]' | grep -v '^_' || true)
 if [ -n "$leaked" ]; then echo "install: non-lc_ symbols exported: $leaked"; exit 1; fi
-echo "install: pkg-config and find_package(Laconic) both work; only lc_* exported"
+# The Python package: importable from the prefix alone (no LACONIC_LIB, no
+# build tree), it loads the installed library and runs a one-rank all-reduce.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+pkg=$(find "$tmp/prefix" -name __init__.py -path "*/laconic/__init__.py" | head -1)
+[ -n "$pkg" ] || { echo "install: the laconic Python package was not installed"; exit 1; }
+env -u LACONIC_LIB PYTHONPATH="$(dirname "$(dirname "$pkg")")" LC_RANK=0 LC_WORLD_SIZE=1 \
+    LC_COORD=127.0.0.1:0 "$py" - "$tmp/prefix" <<'PY'
+import os, sys
+import numpy as np
+import laconic
+prefix = os.path.realpath(sys.argv[1])
+assert os.path.realpath(laconic.lib_path).startswith(prefix + "/"), laconic.lib_path
+with laconic.Communicator() as c:
+    x = np.arange(5, dtype=np.float32)
+    c.allreduce(x)
+    assert (x == np.arange(5)).all() and c.size == 1
+PY
+echo "install: pkg-config and find_package(Laconic) both work; only lc_* exported; Python package imports and runs"

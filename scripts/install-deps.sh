@@ -8,7 +8,8 @@ PKGS=(build-essential cmake pkg-config git
       libopenmpi-dev openmpi-bin libucx-dev libibverbs-dev libzstd-dev
       libcmocka-dev libgloo-dev
       clang clang-format libclang-rt-14-dev
-      iproute2 procps valgrind python3 gnuplot-nox)
+      iproute2 procps valgrind python3 gnuplot-nox
+      python3-torch python3-numpy python3-sklearn)
 
 missing=()
 for p in "${PKGS[@]}"; do
