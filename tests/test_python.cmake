@@ -24,7 +24,7 @@ endif()
 set(_lc_py_env
   "PYTHONPATH=${PROJECT_BINARY_DIR}/python"
   "LC_LAYOUT_BIN=$<TARGET_FILE:lc_layout>"
-  "LC_TEST_PYTHON=1")
+  "LC_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 foreach(file test_package test_torch test_example)
   set(_src ${CMAKE_CURRENT_SOURCE_DIR}/python/${file}.py)
   if(NOT EXISTS ${_src})

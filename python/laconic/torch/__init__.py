@@ -7,10 +7,10 @@
     model.register_comm_hook(state, laconic.torch.allreduce_hook)
 """
 
-from .backend import LaconicOptions, LaconicWork, ProcessGroupLaconic, register
+from .backend import LaconicOptions, LaconicWork, ProcessGroupLaconic, communicator, register
 from .hook import HookState, allreduce_hook
 
 register()
 
 __all__ = ["HookState", "allreduce_hook", "ProcessGroupLaconic", "LaconicOptions",
-           "LaconicWork", "register"]
+           "LaconicWork", "communicator", "register"]

@@ -160,14 +160,24 @@ def _single(tensors, what):
 class ProcessGroupLaconic(dist.ProcessGroup):
     """A torch.distributed process group over a :class:`laconic.Communicator`."""
 
-    def __init__(self, store, rank, size, timeout=None, options=None):
+    def __init__(self, store, rank, size, timeout=None, options=None, comm=None):
         super().__init__(rank, size)
-        kw = {}
-        if timeout is not None:
-            ms = int(timeout.total_seconds() * 1000)
-            kw["timeout_ms"] = max(1, min(ms, 2 ** 32 - 1))
-        self.comm = Communicator.from_store(store, rank, size, prefix="laconic/pg", **kw)
+        if comm is None:
+            kw = {}
+            if timeout is not None:
+                ms = int(timeout.total_seconds() * 1000)
+                kw["timeout_ms"] = max(1, min(ms, 2 ** 32 - 1))
+            comm = Communicator.from_store(store, rank, size, prefix="laconic/pg", **kw)
+        self.comm = comm
         self.options = options or LaconicOptions()
+
+    @classmethod
+    def from_communicator(cls, comm, options=None):
+        """A process group over an existing communicator (e.g. one made from
+        the environment under ``lcrun`` or ``mpirun``), for
+        ``DistributedDataParallel(process_group=...)`` without
+        ``init_process_group``."""
+        return cls(None, comm.rank, comm.size, options=options, comm=comm)
 
     # --- helpers -----------------------------------------------------------------
 
@@ -295,6 +305,16 @@ class ProcessGroupLaconic(dist.ProcessGroup):
 
     def reduce(self, tensors, opts=None):
         self._unsupported("reduce")
+
+
+def communicator(group=None):
+    """The :class:`laconic.Communicator` of a "laconic" process group (the
+    default group when ``group`` is None), e.g. for the DDP hook's state."""
+    pg = group if group is not None else dist.distributed_c10d._get_default_group()
+    comm = getattr(pg, "comm", None)
+    if not isinstance(comm, Communicator):
+        raise ValueError("laconic: %r is not a laconic process group" % (pg,))
+    return comm
 
 
 def _create(store, rank, size, timeout):
