@@ -21,6 +21,9 @@ _NUMPY_DTYPES = {"float32": "float32", "float16": "float16", "float64": "float64
                  "int32": "int32", "int64": "int64", "uint8": "uint8"}
 
 
+_DTYPE_IDS = _capi.DTYPES
+
+
 class Buffer:
     """One buffer as the C call sees it. ``obj`` is the caller's object, kept
     so that a non-blocking call holds it alive until the request ends."""
@@ -32,48 +35,81 @@ class Buffer:
         self.ptr = ptr
         self.count = count
         self.dtype_name = dtype_name
-        self.dtype = _capi.DTYPES[dtype_name]
+        self.dtype = _DTYPE_IDS[dtype_name]
 
 
-def _torch_buffer(t, what, writable):
-    if t.device.type != "cpu":
-        raise TypeError("laconic: %s is on %s; only CPU tensors are supported" % (what, t.device))
-    if str(t.layout) != "torch.strided":
-        raise TypeError("laconic: %s has layout %s; pass a dense (strided) tensor"
-                        % (what, t.layout))
+def _torch_dtype_name(t, what):
     name = _TORCH_DTYPES.get(str(t.dtype))
     if name is None:
         raise TypeError("laconic: %s has dtype %s; supported: %s"
                         % (what, t.dtype, ", ".join(sorted(_TORCH_DTYPES))))
+    return name
+
+
+def _torch_buffer(t, what, writable, torch):
+    name = _torch_names.get(t.dtype)
+    if name is None:
+        name = _torch_names[t.dtype] = _torch_dtype_name(t, what)
+    if not t.is_cpu:
+        raise TypeError("laconic: %s is on %s; only CPU tensors are supported" % (what, t.device))
+    if t.layout is not torch.strided:
+        raise TypeError("laconic: %s has layout %s; pass a dense (strided) tensor"
+                        % (what, t.layout))
     if not t.is_contiguous():
         raise ValueError("laconic: %s is not contiguous (call .contiguous() and pass the copy)"
                          % what)
     return Buffer(t, t.data_ptr(), t.numel(), name)
 
 
-def _numpy_buffer(a, what, writable):
+def _numpy_dtype_name(a, what):
     name = _NUMPY_DTYPES.get(a.dtype.name) if a.dtype.isnative else None
     if name is None:
         raise TypeError("laconic: %s has dtype %s; supported: %s"
                         % (what, a.dtype, ", ".join(sorted(_NUMPY_DTYPES))))
-    if not a.flags["C_CONTIGUOUS"]:
+    return name
+
+
+def _numpy_buffer(a, what, writable, np):
+    name = _numpy_names.get(a.dtype)
+    if name is None:
+        name = _numpy_names[a.dtype] = _numpy_dtype_name(a, what)
+    flags = a.flags
+    if not flags.c_contiguous:
         raise ValueError("laconic: %s is not C-contiguous (np.ascontiguousarray gives a copy)"
                          % what)
-    if writable and not a.flags["WRITEABLE"]:
+    if writable and not flags.writeable:
         raise ValueError("laconic: %s is read-only and the collective writes into it" % what)
     return Buffer(a, a.__array_interface__["data"][0], a.size, name)
 
 
-def as_buffer(obj, what, writable=False):
-    """The C view of ``obj`` (a CPU torch tensor or a NumPy array)."""
+# Checked dtypes (dtype object -> our name) and the handler of each buffer
+# type met so far: an 8-byte all-reduce is a few microseconds of Python,
+# and the lookups by name and isinstance were most of them.
+_torch_names = {}
+_numpy_names = {}
+_handlers = {}
+
+
+def _handler(obj):
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(obj, torch.Tensor):
-        return _torch_buffer(obj, what, writable)
+        return _torch_buffer, torch
     np = sys.modules.get("numpy")
     if np is not None and isinstance(obj, np.ndarray):
-        return _numpy_buffer(obj, what, writable)
-    raise TypeError("laconic: %s must be a torch.Tensor or numpy.ndarray, not %s"
-                    % (what, type(obj).__name__))
+        return _numpy_buffer, np
+    return None
+
+
+def as_buffer(obj, what, writable=False):
+    """The C view of ``obj`` (a CPU torch tensor or a NumPy array)."""
+    h = _handlers.get(type(obj))
+    if h is None:
+        h = _handler(obj)
+        if h is None:
+            raise TypeError("laconic: %s must be a torch.Tensor or numpy.ndarray, not %s"
+                            % (what, type(obj).__name__))
+        _handlers[type(obj)] = h
+    return h[0](obj, what, writable, h[1])
 
 
 def same_kind(a, b, what):
@@ -90,9 +126,13 @@ def check_count(buf, expected, what):
                          % (what, buf.count, expected))
 
 
+DTYPE_SIZES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int32": 4,
+               "int64": 8, "uint8": 1}
+
+
 def overlaps(a, b):
     """Whether two buffers share any byte."""
     if a.count == 0 or b.count == 0:
         return False
-    size = _capi.lc_dtype_size(a.dtype)
-    return a.ptr < b.ptr + b.count * size and b.ptr < a.ptr + a.count * size
+    return (a.ptr < b.ptr + b.count * DTYPE_SIZES[b.dtype_name]
+            and b.ptr < a.ptr + a.count * DTYPE_SIZES[a.dtype_name])

@@ -29,7 +29,7 @@ import threading
 import weakref
 
 from . import _capi
-from ._buffer import as_buffer, check_count, overlaps, same_kind
+from ._buffer import DTYPE_SIZES, as_buffer, check_count, overlaps, same_kind
 from .errors import RevokedError, check, error_for
 
 _ALGO_NAMES = {v: k for k, v in _capi.ALGOS.items()}
@@ -367,6 +367,9 @@ class Communicator:
 
     @staticmethod
     def _op(op):
+        o = _capi.OPS.get(op)
+        if o is not None:
+            return o
         o = _capi.OPS.get(str(op).lower())
         if o is None:
             raise ValueError("laconic: unknown op %r; one of %s" % (op, ", ".join(_capi.OPS)))
@@ -410,12 +413,18 @@ class Communicator:
         sb = as_buffer(send, "send", writable=recv is None)
         rb = sb if recv is None else as_buffer(recv, "recv", writable=True)
         if rb is not sb:
-            same_kind(sb, rb, "allreduce")
-            check_count(rb, sb.count, "recv")
+            if rb.dtype != sb.dtype or rb.count != sb.count:
+                same_kind(sb, rb, "allreduce")
+                check_count(rb, sb.count, "recv")
             if rb.ptr != sb.ptr and overlaps(sb, rb):
                 raise ValueError("laconic: allreduce: send and recv overlap without being equal")
-        p = self._op_params(codec, key, error_feedback, algo, chunk_bytes)
-        args = (sb.ptr, rb.ptr, sb.count, sb.dtype, self._op(op))
+        if codec is None and key is None and error_feedback is None and algo is None \
+                and chunk_bytes is None:
+            p = None
+        else:
+            p = self._op_params(codec, key, error_feedback, algo, chunk_bytes)
+        o = _capi.OPS.get(op)
+        args = (sb.ptr, rb.ptr, sb.count, sb.dtype, o if o is not None else self._op(op))
         return self._run("allreduce", _capi.lc_allreduce, _capi.lc_iallreduce, args, p,
                          rb.obj, (sb, rb), async_op)
 
@@ -438,7 +447,7 @@ class Communicator:
         rb = as_buffer(recv, "recv", writable=True)
         same_kind(sb, rb, "allgather")
         check_count(rb, sb.count * self.size, "recv")
-        esz = _capi.lc_dtype_size(sb.dtype)
+        esz = DTYPE_SIZES[sb.dtype_name]
         if overlaps(sb, rb) and sb.ptr != rb.ptr + self.rank * sb.count * esz:
             raise ValueError("laconic: allgather: send overlaps recv other than as its own block")
         p = self._op_params(codec, key, error_feedback, algo, chunk_bytes)
@@ -454,7 +463,7 @@ class Communicator:
         rb = as_buffer(recv, "recv", writable=True)
         same_kind(sb, rb, "reduce_scatter")
         check_count(sb, rb.count * self.size, "send")
-        esz = _capi.lc_dtype_size(sb.dtype)
+        esz = DTYPE_SIZES[sb.dtype_name]
         if overlaps(sb, rb) and rb.ptr != sb.ptr + self.rank * rb.count * esz:
             raise ValueError("laconic: reduce_scatter: recv overlaps send other than as its block")
         p = self._op_params(None, None, None, algo, chunk_bytes)
