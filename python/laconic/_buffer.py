@@ -38,18 +38,19 @@ class Buffer:
         self.dtype = _DTYPE_IDS[dtype_name]
 
 
-def _torch_dtype_name(t, what):
-    name = _TORCH_DTYPES.get(str(t.dtype))
+def _dtype_name(table, key, shown, what):
+    """Our name of a dtype (its key in ``table``), or a TypeError naming it."""
+    name = table.get(key)
     if name is None:
         raise TypeError("laconic: %s has dtype %s; supported: %s"
-                        % (what, t.dtype, ", ".join(sorted(_TORCH_DTYPES))))
+                        % (what, shown, ", ".join(sorted(table))))
     return name
 
 
 def _torch_buffer(t, what, writable, torch):
     name = _torch_names.get(t.dtype)
     if name is None:
-        name = _torch_names[t.dtype] = _torch_dtype_name(t, what)
+        name = _torch_names[t.dtype] = _dtype_name(_TORCH_DTYPES, str(t.dtype), t.dtype, what)
     if not t.is_cpu:
         raise TypeError("laconic: %s is on %s; only CPU tensors are supported" % (what, t.device))
     if t.layout is not torch.strided:
@@ -61,18 +62,11 @@ def _torch_buffer(t, what, writable, torch):
     return Buffer(t, t.data_ptr(), t.numel(), name)
 
 
-def _numpy_dtype_name(a, what):
-    name = _NUMPY_DTYPES.get(a.dtype.name) if a.dtype.isnative else None
-    if name is None:
-        raise TypeError("laconic: %s has dtype %s; supported: %s"
-                        % (what, a.dtype, ", ".join(sorted(_NUMPY_DTYPES))))
-    return name
-
-
 def _numpy_buffer(a, what, writable, np):
     name = _numpy_names.get(a.dtype)
     if name is None:
-        name = _numpy_names[a.dtype] = _numpy_dtype_name(a, what)
+        key = a.dtype.name if a.dtype.isnative else "non-native " + a.dtype.str
+        name = _numpy_names[a.dtype] = _dtype_name(_NUMPY_DTYPES, key, a.dtype, what)
     flags = a.flags
     if not flags.c_contiguous:
         raise ValueError("laconic: %s is not C-contiguous (np.ascontiguousarray gives a copy)"

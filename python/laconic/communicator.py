@@ -439,6 +439,14 @@ class Communicator:
         return self._run("broadcast", _capi.lc_broadcast, _capi.lc_ibroadcast, args, p, b.obj,
                          (b,), async_op)
 
+    def _check_own_block(self, whole, block, what):
+        """In place, ``block`` may be this rank's block of ``whole``; any
+        other overlap of the two is refused."""
+        esz = DTYPE_SIZES[whole.dtype_name]
+        if overlaps(whole, block) and block.ptr != whole.ptr + self.rank * block.count * esz:
+            raise ValueError("laconic: %s: the buffers overlap other than as this rank's block"
+                             % what)
+
     def allgather(self, send, recv, *, codec=None, key=None, error_feedback=None, algo=None,
                   chunk_bytes=None, async_op=False):
         """Gather every rank's ``send`` into ``recv`` (size x len(send)
@@ -447,9 +455,7 @@ class Communicator:
         rb = as_buffer(recv, "recv", writable=True)
         same_kind(sb, rb, "allgather")
         check_count(rb, sb.count * self.size, "recv")
-        esz = DTYPE_SIZES[sb.dtype_name]
-        if overlaps(sb, rb) and sb.ptr != rb.ptr + self.rank * sb.count * esz:
-            raise ValueError("laconic: allgather: send overlaps recv other than as its own block")
+        self._check_own_block(rb, sb, "allgather")
         p = self._op_params(codec, key, error_feedback, algo, chunk_bytes)
         args = (sb.ptr, rb.ptr, sb.count, sb.dtype)
         return self._run("allgather", _capi.lc_allgather, _capi.lc_iallgather, args, p, rb.obj,
@@ -463,9 +469,7 @@ class Communicator:
         rb = as_buffer(recv, "recv", writable=True)
         same_kind(sb, rb, "reduce_scatter")
         check_count(sb, rb.count * self.size, "send")
-        esz = DTYPE_SIZES[sb.dtype_name]
-        if overlaps(sb, rb) and rb.ptr != sb.ptr + self.rank * rb.count * esz:
-            raise ValueError("laconic: reduce_scatter: recv overlaps send other than as its block")
+        self._check_own_block(sb, rb, "reduce_scatter")
         p = self._op_params(None, None, None, algo, chunk_bytes)
         args = (sb.ptr, rb.ptr, rb.count, sb.dtype, self._op(op))
         return self._run("reduce_scatter", _capi.lc_reduce_scatter, _capi.lc_ireduce_scatter,

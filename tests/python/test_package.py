@@ -299,9 +299,10 @@ def bad_arguments(rank, size):
         comm.allreduce(x)
         assert torch.all(x == size)
         fds2 = _fds()
-        assert fds2.keys() == fds1.keys(), "descriptors: %s then %s" % (fds1, fds2)
+        # none opened (the rendezvous may close its own meanwhile)
+        assert fds2.keys() <= fds1.keys(), "descriptors: %s then %s" % (fds1, fds2)
     assert threading.active_count() == 1, threading.enumerate()
-    assert _fds() == fds0, (fds0, _fds())
+    assert _fds().keys() <= fds0.keys(), (fds0, _fds())
     try:
         comm.allreduce(x)
     except laconic.RevokedError:
