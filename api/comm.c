@@ -278,6 +278,14 @@ lc_status_t lc_get_unique_id(lc_unique_id_t *id_p)
 
 lc_status_t lc_comm_init_rank(int nranks, const lc_unique_id_t *id, int rank, lc_comm_t **comm_p)
 {
+    return lc_comm_init_rank_params(nranks, id, rank, NULL, comm_p);
+}
+
+lc_status_t lc_comm_init_rank_params(int nranks, const lc_unique_id_t *id, int rank,
+                                     const lc_comm_params_t *params, lc_comm_t **comm_p)
+{
+    const uint64_t from_id = LC_COMM_PARAM_FIELD_RANK | LC_COMM_PARAM_FIELD_SIZE |
+                             LC_COMM_PARAM_FIELD_COORD | LC_COMM_PARAM_FIELD_JOB_KEY;
     lc_config_t cfg = *lc__config_get();
     lc_unique_id_body_t body;
     lc_bootstrap_t *bs = NULL;
@@ -287,6 +295,13 @@ lc_status_t lc_comm_init_rank(int nranks, const lc_unique_id_t *id, int rank, lc
         lc_error("lc_comm_init_rank: invalid arguments (nranks %d, rank %d)", nranks, rank);
         return LC_ERR_INVALID_ARG;
     }
+    if (params != NULL && (params->field_mask & from_id)) {
+        lc_error("lc_comm_init_rank_params: rank, size, coord and job key come from the id and "
+                 "the arguments, not from params (field_mask 0x%llx)",
+                 (unsigned long long)params->field_mask);
+        return LC_ERR_INVALID_ARG;
+    }
+    lc__comm_apply_params(&cfg, params);
     memcpy(&body, id->internal, sizeof(body));
     if (body.magic != LC_UNIQUE_ID_MAGIC || memchr(body.host, '\0', sizeof(body.host)) == NULL) {
         lc_error("lc_comm_init_rank: not an id made by lc_get_unique_id");

@@ -244,6 +244,23 @@ LC_API lc_status_t lc_comm_init_rank(int nranks, const lc_unique_id_t *id, int r
                                      lc_comm_t **comm_p);
 
 /**
+ * @brief lc_comm_init_rank() with parameters: the timeouts and transport of
+ * @p params (lc_comm_params_t::timeout_ms, lc_comm_params_t::peer_timeout_ms,
+ * lc_comm_params_t::transport) override the environment for this
+ * communicator alone. Rank, size, rendezvous and job key come from the id
+ * and the arguments: a @p params that names them is refused.
+ * @param nranks Number of ranks.
+ * @param id The id made by lc_get_unique_id() on one rank.
+ * @param rank This process's rank, 0 <= rank < nranks.
+ * @param params Parameters, or NULL (then as lc_comm_init_rank()).
+ * @param comm_p Receives the new communicator.
+ * @return As lc_comm_init(); ::LC_ERR_INVALID_ARG if @p params sets rank,
+ *   size, coord or job_key.
+ */
+LC_API lc_status_t lc_comm_init_rank_params(int nranks, const lc_unique_id_t *id, int rank,
+                                            const lc_comm_params_t *params, lc_comm_t **comm_p);
+
+/**
  * @brief Destroy a communicator. Collectives still in flight fail with
  * ::LC_ERR_REVOKED; their requests must still be freed. Not collective, but
  * peers of a destroyed communicator see it as lost.

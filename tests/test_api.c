@@ -16,6 +16,7 @@
  * - no file descriptor or thread outlives lc_comm_destroy.
  */
 #include "laconic.h"
+#include "api/comm.h"
 #include "core/reduce.h"
 #include "mp.h"
 
@@ -852,8 +853,22 @@ static int unique_id_rank(int rank, int n, void *arg)
         for (int i = 0; i < 3000 && !__atomic_load_n(&g_sh->uid_ready, __ATOMIC_ACQUIRE); i++)
             usleep(2000);
     }
-    if (lc_comm_init_rank(n, &g_sh->uid, rank, &comm) != LC_OK)
-        return lc_mp_fail(rank, "init_rank failed");
+    /* Rank 1 takes the plain call; the others set timeouts through params,
+     * which must hold although rank 0's lc_get_unique_id read the
+     * environment first. Params naming what the id gives are refused. */
+    lc_comm_params_t bad = {.field_mask = LC_COMM_PARAM_FIELD_RANK, .rank = rank};
+    if (lc_comm_init_rank_params(n, &g_sh->uid, rank, &bad, &comm) != LC_ERR_INVALID_ARG)
+        return lc_mp_fail(rank, "init_rank_params took a rank in params");
+    lc_comm_params_t p = {.field_mask = LC_COMM_PARAM_FIELD_TIMEOUT_MS |
+                                        LC_COMM_PARAM_FIELD_PEER_TIMEOUT_MS,
+                          .timeout_ms = 12345,
+                          .peer_timeout_ms = 4321};
+    lc_status_t st = rank == 1 ? lc_comm_init_rank(n, &g_sh->uid, rank, &comm)
+                               : lc_comm_init_rank_params(n, &g_sh->uid, rank, &p, &comm);
+    if (st != LC_OK) return lc_mp_fail(rank, "init_rank failed");
+    if (rank != 1 && (comm->cfg.timeout_ms != 12345 || comm->cfg.peer_timeout_ms != 4321))
+        return lc_mp_fail(rank, "params' timeouts not in effect (%u, %u)", comm->cfg.timeout_ms,
+                          comm->cfg.peer_timeout_ms);
     if (lc_allreduce(&x, &x, 1, LC_FLOAT32, LC_SUM, comm, NULL) != LC_OK || x != (float)n)
         return lc_mp_fail(rank, "allreduce over a unique-id communicator");
     lc_comm_destroy(comm);

@@ -84,11 +84,12 @@ def main(argv=None):
 
     with torch.no_grad():
         acc = (model(torch.from_numpy(xte)).argmax(1).numpy() == yte).mean()
+    # payload bytes every rank sent (frame headers not counted), summed
     sent = np.array([state.bytes_sent, state.bytes_uncompressed], dtype=np.float64)
-    comm.allreduce(sent)                             # every rank's bytes, summed
+    comm.allreduce(sent)
     if rank == 0:
         plain = sent[1] * 2 * (size - 1) / size      # an uncompressed ring sends this much
-        print("codec %-10s ranks %d  steps %d  test accuracy %.2f%%  wire bytes %.2f MB "
+        print("codec %-10s ranks %d  steps %d  test accuracy %.2f%%  payload sent %.2f MB "
               "(%.1fx less than uncompressed)  comm %.0f ms of %.0f ms"
               % (args.codec, size, args.steps, 100 * acc, sent[0] / 1e6, plain / sent[0],
                  state.comm_us / 1e3, took * 1e3), flush=True)

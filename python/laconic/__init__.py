@@ -19,11 +19,15 @@ built or installed with, else the dynamic linker's search.
 from . import errors
 from ._capi import lib_path
 from .communicator import Communicator, OpInfo, Request, tensor_key
-from .errors import (CorruptError, LaconicError, MembershipError, MismatchError,
-                     PeerLostError, RevokedError, TimeoutError, UnsupportedError)
+from .errors import (CoordLostError, CorruptError, InvalidArgumentError, LaconicError,
+                     MembershipError, MismatchError, NoMemoryError, PeerLostError,
+                     RejectedError, RevokedError, SystemError_, TimeoutError, TooFewPeersError,
+                     UnsupportedError)
 
 __version__ = "0.1.0"
 
 __all__ = ["Communicator", "Request", "OpInfo", "tensor_key", "errors", "lib_path",
-           "LaconicError", "MembershipError", "PeerLostError", "RevokedError", "MismatchError",
-           "TimeoutError", "CorruptError", "UnsupportedError", "__version__"]
+           "LaconicError", "InvalidArgumentError", "NoMemoryError", "UnsupportedError",
+           "TimeoutError", "CorruptError", "MismatchError", "SystemError_", "MembershipError",
+           "PeerLostError", "RevokedError", "TooFewPeersError", "CoordLostError",
+           "RejectedError", "__version__"]

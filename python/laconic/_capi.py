@@ -2,7 +2,7 @@
 
 This module is the only place that knows the C ABI: the library's location,
 the enums, the structures and every function's prototype. The rest of the
-package speaks Python. tests/python/test_layout.py compares every structure
+package speaks Python. tests/python/test_package.py (case layout) compares every structure
 here, field by field, with what a C program compiled against laconic.h
 prints, so the two cannot drift apart unnoticed.
 
@@ -163,6 +163,9 @@ lc_comm_init = _proto("lc_comm_init", _status, _c.POINTER(lc_comm_params_t),
 lc_get_unique_id = _proto("lc_get_unique_id", _status, _c.POINTER(lc_unique_id_t))
 lc_comm_init_rank = _proto("lc_comm_init_rank", _status, _c.c_int,
                            _c.POINTER(lc_unique_id_t), _c.c_int, _c.POINTER(_comm_p))
+lc_comm_init_rank_params = _proto("lc_comm_init_rank_params", _status, _c.c_int,
+                                  _c.POINTER(lc_unique_id_t), _c.c_int,
+                                  _c.POINTER(lc_comm_params_t), _c.POINTER(_comm_p))
 lc_comm_destroy = _proto("lc_comm_destroy", _status, _comm_p)
 lc_comm_rank = _proto("lc_comm_rank", _status, _comm_p, _c.POINTER(_c.c_int))
 lc_comm_size = _proto("lc_comm_size", _status, _comm_p, _c.POINTER(_c.c_int))

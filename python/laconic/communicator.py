@@ -18,11 +18,9 @@ has ended, whatever the caller drops.
 """
 
 import atexit
-import contextlib
 import ctypes
 import hashlib
 import itertools
-import os
 import queue
 import sys
 import threading
@@ -103,16 +101,20 @@ class Request:
             self._error = err
             self._keep = None
             self._handle = None
+            self._comm = None
             fut = self._future
             self._done.set()
         if fut is not None:
             self._complete(fut)
 
     def _complete(self, fut):
-        if self._error is not None:
-            fut.set_exception(self._error)
-        else:
-            fut.set_result(self.result)
+        try:
+            if self._error is not None:
+                fut.set_exception(self._error)
+            else:
+                fut.set_result(self.result)
+        except RuntimeError:  # the caller completed the future itself: theirs stands
+            pass
 
     def wait(self, timeout=None):
         """Block until the collective ends and return its :class:`OpInfo`;
@@ -161,7 +163,8 @@ _STOP = object()
 
 
 def _completion_loop(q):
-    """The completion thread: FIFO lc_wait on every request queued to ``q``."""
+    """The completion thread: FIFO lc_wait on every request queued to ``q``.
+    Every request is freed and marked done, whatever a callback does."""
     info = _capi.lc_op_info_t()
     while True:
         req = q.get()
@@ -169,31 +172,15 @@ def _completion_loop(q):
             return
         st = _capi.lc_wait(req._handle, ctypes.byref(info))
         _capi.lc_request_free(req._handle)
-        req._finish(st, info)
+        try:
+            req._finish(st, info)
+        except BaseException:  # noqa: BLE001 (a future's callback raised: report, go on)
+            sys.excepthook(*sys.exc_info())
+            req._done.set()
+        req = None  # hold no finished request (nor its communicator) while idle
 
 
 _live = weakref.WeakSet()
-_env_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _env_timeouts(timeout_ms, peer_timeout_ms):
-    """lc_comm_init_rank has no params struct: it reads its timeouts from
-    the environment during the call. Set them for the call alone."""
-    with _env_lock:
-        saved = {}
-        for var, v in (("LC_TIMEOUT_MS", timeout_ms), ("LC_PEER_TIMEOUT_MS", peer_timeout_ms)):
-            if v is not None:
-                saved[var] = os.environ.get(var)
-                os.environ[var] = str(int(v))
-        try:
-            yield
-        finally:
-            for var, old in saved.items():
-                if old is None:
-                    del os.environ[var]
-                else:
-                    os.environ[var] = old
 _store_seq = itertools.count()
 
 
@@ -216,43 +203,34 @@ class Communicator:
                  peer_timeout_ms=None, transport=None, unique_id=None):
         self._handle = None
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0          # calls into the C library in progress on any thread
+        self._closing = False
         self._queue = None
         self._thread = None
         h = _capi._comm_p()
+        p = _capi.lc_comm_params_t()
+        self._params_keep = []
         if unique_id is not None:
             if rank is None or size is None:
                 raise ValueError("laconic: a unique id needs rank and size")
-            if coord is not None or job_key is not None or transport is not None:
-                raise ValueError("laconic: coord, job_key and transport come from the unique id")
-            uid = _capi.lc_unique_id_t()
+            if coord is not None or job_key is not None:
+                raise ValueError("laconic: coord and job_key come from the unique id")
             raw = bytes(unique_id)
             if len(raw) != _capi.LC_UNIQUE_ID_BYTES:
                 raise ValueError("laconic: a unique id is %d bytes, not %d"
                                  % (_capi.LC_UNIQUE_ID_BYTES, len(raw)))
+            uid = _capi.lc_unique_id_t()
             ctypes.memmove(ctypes.addressof(uid), raw, len(raw))
-            with _env_timeouts(timeout_ms, peer_timeout_ms):
-                st = _capi.lc_comm_init_rank(int(size), ctypes.byref(uid), int(rank),
-                                             ctypes.byref(h))
-            check(st, "lc_comm_init_rank")
+            self._set_params(p, timeout_ms=timeout_ms, peer_timeout_ms=peer_timeout_ms,
+                             transport=transport)
+            check(_capi.lc_comm_init_rank_params(int(size), ctypes.byref(uid), int(rank),
+                                                 ctypes.byref(p), ctypes.byref(h)),
+                  "lc_comm_init_rank_params")
         else:
-            p = _capi.lc_comm_params_t()
-            self._params_keep = []
-            for field, name, value in (
-                    (_capi.LC_COMM_PARAM_FIELD_RANK, "rank", rank),
-                    (_capi.LC_COMM_PARAM_FIELD_SIZE, "size", size),
-                    (_capi.LC_COMM_PARAM_FIELD_COORD, "coord", coord),
-                    (_capi.LC_COMM_PARAM_FIELD_JOB_KEY, "job_key", job_key),
-                    (_capi.LC_COMM_PARAM_FIELD_TIMEOUT_MS, "timeout_ms", timeout_ms),
-                    (_capi.LC_COMM_PARAM_FIELD_PEER_TIMEOUT_MS, "peer_timeout_ms",
-                     peer_timeout_ms),
-                    (_capi.LC_COMM_PARAM_FIELD_TRANSPORT, "transport", transport)):
-                if value is None:
-                    continue
-                if isinstance(value, str):
-                    value = value.encode()
-                    self._params_keep.append(value)
-                setattr(p, name, value)
-                p.field_mask |= field
+            self._set_params(p, rank=rank, size=size, coord=coord, job_key=job_key,
+                             timeout_ms=timeout_ms, peer_timeout_ms=peer_timeout_ms,
+                             transport=transport)
             check(_capi.lc_comm_init(ctypes.byref(p), ctypes.byref(h)), "lc_comm_init")
         self._handle = h.value
         r, s = ctypes.c_int(), ctypes.c_int()
@@ -260,6 +238,26 @@ class Communicator:
         check(_capi.lc_comm_size(self._handle, ctypes.byref(s)), "lc_comm_size")
         self.rank, self.size = r.value, s.value
         _live.add(self)
+
+    _FIELDS = {"rank": _capi.LC_COMM_PARAM_FIELD_RANK, "size": _capi.LC_COMM_PARAM_FIELD_SIZE,
+               "coord": _capi.LC_COMM_PARAM_FIELD_COORD,
+               "job_key": _capi.LC_COMM_PARAM_FIELD_JOB_KEY,
+               "timeout_ms": _capi.LC_COMM_PARAM_FIELD_TIMEOUT_MS,
+               "peer_timeout_ms": _capi.LC_COMM_PARAM_FIELD_PEER_TIMEOUT_MS,
+               "transport": _capi.LC_COMM_PARAM_FIELD_TRANSPORT}
+
+    def _set_params(self, p, **values):
+        """Fill ``lc_comm_params_t`` from the values given (None: unset)."""
+        for name, value in values.items():
+            if value is None:
+                continue
+            if isinstance(value, str):
+                value = value.encode()
+                self._params_keep.append(value)  # ctypes keeps only the pointer
+            else:
+                value = int(value)
+            setattr(p, name, value)
+            p.field_mask |= self._FIELDS[name]
 
     @staticmethod
     def unique_id():
@@ -291,21 +289,32 @@ class Communicator:
 
     # --- life cycle ----------------------------------------------------------
 
-    def close(self):
-        """Wait for the requests still running (each ends within the
-        communicator's timeouts), stop the completion thread and destroy the
-        communicator. Peers see this rank leave. Idempotent."""
+    def close(self, abort=False):
+        """Destroy the communicator; peers see this rank leave. Idempotent.
+        By default the requests still running are waited for first (each
+        ends within the communicator's timeouts); with ``abort`` (and at
+        interpreter exit) they are revoked at once and fail with
+        :class:`~laconic.RevokedError`. A blocking call running on another
+        thread is always let finish first: it is using the communicator."""
         with self._lock:
-            h, self._handle = self._handle, None
+            if self._handle is None or self._closing:
+                return
+            self._closing = True  # no new call starts from here on
+            while self._busy:
+                self._idle.wait()
+            h = self._handle
             t, self._thread = self._thread, None
             q = self._queue
-        if h is None:
-            return
+        if abort:
+            _capi.lc_comm_destroy(h)  # in-flight requests fail with LC_ERR_REVOKED
         if t is not None:
             q.put(_STOP)
             if t is not threading.current_thread():  # close() from a future's callback
                 t.join()
-        _capi.lc_comm_destroy(h)
+        if not abort:
+            _capi.lc_comm_destroy(h)
+        with self._lock:
+            self._handle = None
         _live.discard(self)
 
     def __enter__(self):
@@ -323,11 +332,19 @@ class Communicator:
         """True after :meth:`close`."""
         return self._handle is None
 
-    def _h(self):
-        h = self._handle
-        if h is None:
-            raise RevokedError("laconic: the communicator is closed")
-        return h
+    def _enter(self):
+        """The handle, counted as in use until _leave(); raises once closing."""
+        with self._lock:
+            if self._handle is None or self._closing:
+                raise RevokedError("laconic: the communicator is closed")
+            self._busy += 1
+            return self._handle
+
+    def _leave(self):
+        with self._lock:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.notify_all()
 
     def __repr__(self):
         return "<laconic.Communicator rank %d of %d%s>" % (self.rank, self.size,
@@ -378,19 +395,22 @@ class Communicator:
     def _run(self, what, fn, ifn, args, params, result, keep, async_op, takes_params=True):
         """Call the C collective ``fn(*args, comm[, params])``, or ``ifn``
         with a request pointer after them and return a Request."""
-        h = self._h()
         tail = (ctypes.byref(params) if params is not None else None,) if takes_params else ()
-        if not async_op:
-            check(fn(*args, h, *tail), what)
-            return result
-        req = _capi._req_p()
-        check(ifn(*args, h, *tail, ctypes.byref(req)), what)
-        r = Request(self, what, req.value, result, (keep, params))
-        self._enqueue(r)
-        return r
+        h = self._enter()
+        try:
+            if not async_op:
+                check(fn(*args, h, *tail), what)
+                return result
+            req = _capi._req_p()
+            check(ifn(*args, h, *tail, ctypes.byref(req)), what)
+            r = Request(self, what, req.value, result, (keep, params))
+            self._enqueue(r)
+            return r
+        finally:
+            self._leave()
 
     def _enqueue(self, r):
-        with self._lock:
+        with self._lock:  # the caller holds a busy count: close() cannot be past its wait
             if self._thread is None:
                 self._queue = queue.SimpleQueue()
                 self._thread = threading.Thread(target=_completion_loop, args=(self._queue,),
@@ -546,13 +566,20 @@ class Communicator:
         """Free the error-feedback state kept under ``key`` (a tensor that is
         gone). Not collective, but every rank should release a key at the
         same point of its call sequence."""
-        check(_capi.lc_tensor_release(self._h(), tensor_key(key)), "lc_tensor_release")
+        k = tensor_key(key)
+        h = self._enter()
+        try:
+            check(_capi.lc_tensor_release(h, k), "lc_tensor_release")
+        finally:
+            self._leave()
 
 
 def _close_all():
+    # At exit nobody waits for what is still in flight: revoke it rather
+    # than wait out a peer that may never answer.
     for c in list(_live):
         try:
-            c.close()
+            c.close(abort=True)
         except Exception:  # noqa: BLE001 (interpreter exit: nothing left to tell)
             pass
 

@@ -237,6 +237,12 @@ def bucket_rebuild_rekeys(rank, size):
     assert state.released >= len(keys[0] - keys[1]) > 0
     assert keys[1] == keys[5], "keys changed without a rebuild"
     assert len(state.keys) == len(keys[5])
+    # a second state on a model of the same layout: other keys (no shared residual)
+    twin = lt.HookState(comm, codec="onebit")
+    d2 = _ddp(_model(), dist.group.WORLD, twin)
+    x, y = _data(6, rank)
+    nn.functional.cross_entropy(d2(x), y).backward()
+    assert twin.keys and not twin.keys & state.keys, (twin.keys, state.keys)
     n = len(state.keys)
     state.reset()
     assert not state.keys and state.released >= n

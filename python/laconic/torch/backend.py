@@ -22,6 +22,7 @@ library has no such call.
 """
 
 import collections
+import itertools
 import os
 import threading
 from datetime import timedelta
@@ -52,10 +53,10 @@ class _KeepAlive:
     finds the Python methods only while the Python object lives; once it is
     collected the C++ base ``wait`` blocks forever (measured on torch 1.13).
     So every work stays referenced here until it completes, and the last
-    ``recent`` completed ones a while longer, for a caller that waits on a
-    work after it finished."""
+    ``recent`` completed ones a while longer (with their output tensors),
+    for a C++ caller that waits on a work right after it finished."""
 
-    def __init__(self, recent=1024):
+    def __init__(self, recent=128):
         self._lock = threading.Lock()
         self._pending = set()
         self._recent = collections.deque(maxlen=recent)
@@ -71,6 +72,7 @@ class _KeepAlive:
 
 
 _alive = _KeepAlive()
+_pg_seq = itertools.count()  # every rank makes its groups in the same order
 
 
 class LaconicWork(Work):
@@ -85,6 +87,8 @@ class LaconicWork(Work):
         self._requests = requests if isinstance(requests, list) else [requests]
         self._outputs = outputs
 
+        self._error = None
+
         def finish(fut):
             try:
                 for f in fut.value() if isinstance(fut.value(), list) else [fut]:
@@ -92,6 +96,9 @@ class LaconicWork(Work):
                 if after is not None:
                     after()
                 return outputs
+            except BaseException as e:
+                self._error = e
+                raise
             finally:
                 _alive.done(self)
 
@@ -106,6 +113,8 @@ class LaconicWork(Work):
             self._future = torch.futures.collect_all(futs).then(finish)
 
     def wait(self, timeout=timedelta(0)):
+        # timeout is not applied: the communicator's own timeouts bound
+        # every collective (LC_TIMEOUT_MS, LC_PEER_TIMEOUT_MS)
         self._future.wait()
         return True
 
@@ -118,10 +127,7 @@ class LaconicWork(Work):
         return self.exception() is None
 
     def exception(self):
-        for r in self._requests:
-            if r.exception is not None:
-                return r.exception
-        return None
+        return self._error
 
     def result(self):
         self.wait()
@@ -167,7 +173,8 @@ class ProcessGroupLaconic(dist.ProcessGroup):
             if timeout is not None:
                 ms = int(timeout.total_seconds() * 1000)
                 kw["timeout_ms"] = max(1, min(ms, 2 ** 32 - 1))
-            comm = Communicator.from_store(store, rank, size, prefix="laconic/pg", **kw)
+            comm = Communicator.from_store(store, rank, size,
+                                           prefix="laconic/pg/%d" % next(_pg_seq), **kw)
         self.comm = comm
         self.options = options or LaconicOptions()
 
@@ -225,8 +232,10 @@ class ProcessGroupLaconic(dist.ProcessGroup):
     def allgather(self, output_tensors, input_tensors, opts=None):
         inp = _single(input_tensors, "allgather")
         outs = _single(output_tensors, "allgather")
-        if len(outs) != self.size():
-            raise RuntimeError("laconic: allgather needs %d output tensors" % self.size())
+        if len(outs) != self.size() or any(o.shape != inp.shape or o.dtype != inp.dtype
+                                           for o in outs):
+            raise RuntimeError("laconic: allgather needs %d output tensors of the input's shape "
+                               "and dtype" % self.size())
         flat = torch.empty((self.size(),) + tuple(inp.shape), dtype=inp.dtype)
 
         def scatter_out():
@@ -252,23 +261,33 @@ class ProcessGroupLaconic(dist.ProcessGroup):
                            output_tensors)
 
     def alltoall_base(self, output, input, output_split_sizes, input_split_sizes, opts=None):
-        if not output_split_sizes and not input_split_sizes:
-            kw = self._codec_kw(input)
-            return LaconicWork(self.comm.alltoall(input, output, async_op=True, **kw), [output])
-        # splits are in rows of dim 0: turn them into element counts
         n = self.size()
-        in_row = input[0].numel() if input.shape[0] else 0
-        out_row = output[0].numel() if output.shape[0] else 0
-        isz = list(input_split_sizes) or [input.shape[0] // n] * n
-        osz = list(output_split_sizes) or [output.shape[0] // n] * n
-        return LaconicWork(
-            self.comm.alltoallv(input, [s * in_row for s in isz], output,
-                                [s * out_row for s in osz], async_op=True), [output])
+        kw = self._codec_kw(input)
+        if not output_split_sizes and not input_split_sizes:
+            return LaconicWork(self.comm.alltoall(input, output, async_op=True, **kw), [output])
+        # splits count rows of dim 0 (an empty list: equal rows per rank)
+        rows = []
+        for t, splits, what in ((input, input_split_sizes, "input"),
+                                (output, output_split_sizes, "output")):
+            if not splits:
+                if t.shape[0] % n:
+                    raise RuntimeError("laconic: all_to_all_single: %s's %d rows do not split "
+                                       "into %d equal parts" % (what, t.shape[0], n))
+                splits = [t.shape[0] // n] * n
+            if len(splits) != n or sum(splits) != t.shape[0]:
+                raise RuntimeError("laconic: all_to_all_single: %s splits %s do not cover its "
+                                   "%d rows in %d parts" % (what, list(splits), t.shape[0], n))
+            row = t[0].numel() if t.shape[0] else 0
+            rows.append([s * row for s in splits])
+        return LaconicWork(self.comm.alltoallv(input, rows[0], output, rows[1], async_op=True,
+                                               **kw), [output])
 
     def alltoall(self, output_tensors, input_tensors, opts=None):
         n = self.size()
         if len(output_tensors) != n or len(input_tensors) != n:
             raise RuntimeError("laconic: alltoall needs %d input and output tensors" % n)
+        if len({t.dtype for t in list(output_tensors) + list(input_tensors)}) != 1:
+            raise RuntimeError("laconic: alltoall: input and output tensors differ in dtype")
         send = torch.cat([t.reshape(-1) for t in input_tensors])
         recv = torch.empty(sum(t.numel() for t in output_tensors), dtype=send.dtype)
         sc = [t.numel() for t in input_tensors]
@@ -280,7 +299,8 @@ class ProcessGroupLaconic(dist.ProcessGroup):
                 o.copy_(recv[at:at + o.numel()].view(o.shape))
                 at += o.numel()
 
-        return LaconicWork(self.comm.alltoallv(send, sc, recv, rc, async_op=True),
+        return LaconicWork(self.comm.alltoallv(send, sc, recv, rc, async_op=True,
+                                               **self._codec_kw(send)),
                            output_tensors, scatter_out)
 
     def barrier(self, opts=None):

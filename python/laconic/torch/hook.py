@@ -23,12 +23,14 @@ checkpoint). ``warmup_steps`` sends the first iterations uncompressed.
 """
 
 import hashlib
+import itertools
 import logging
 import threading
 
 import torch
 
 log = logging.getLogger("laconic")
+_state_seq = itertools.count()
 
 
 class HookState:
@@ -44,11 +46,17 @@ class HookState:
         order in which this state first met it (the same on every rank, as
         DDP gives every rank the same buckets in the same order).
     algo: force a compressed all-reduce algorithm ("ring", "twophase"...).
+    name: salts this state's tensor keys, so that two states on one
+        communicator (two models with the same bucket layout) never share a
+        residual; by default the number of states made before this one in
+        the process, the same on every rank when every rank makes its
+        states in the same order.
     """
 
     def __init__(self, comm, codec=None, error_feedback=True, warmup_steps=0, model=None,
-                 algo=None):
+                 algo=None, name=None):
         self.comm = comm
+        self.name = str(next(_state_seq)) if name is None else str(name)
         self.codec = codec if codec not in ("", "none") else None
         self.error_feedback = bool(error_feedback)
         self.warmup_steps = int(warmup_steps)
@@ -89,7 +97,8 @@ class HookState:
     def key_for(self, bucket):
         """The tensor key of a bucket's layout (parameters and element counts)."""
         layout = self._layout(bucket)
-        h = hashlib.blake2b(repr(("laconic-ddp", layout)).encode(), digest_size=8).digest()
+        h = hashlib.blake2b(repr(("laconic-ddp", self.name, layout)).encode(),
+                            digest_size=8).digest()
         key = int.from_bytes(h, "little")
         self._keys[key] = layout
         self._used.add(key)
