@@ -62,11 +62,16 @@ want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 if want latency; then
     echo "bench-python: 8-byte all-reduce, C call against the Python package, $rounds rounds"
     for r in $(seq "$rounds"); do
-        c=$(timeout -k 5 120 "$lcrun" -n 4 -- "$bench" --coll allreduce -b 8 -e 8 -n 2000 -w 200 |
+        c=$(timeout -k 5 120 "$lcrun" -n 4 -- "$bench" --coll allreduce -b 8 -e 8 -n 5000 -w 500 |
             awk '$1 == 8 && $5 == "lc" { print $7 }')
-        p=$(timeout -k 5 120 "$lcrun" -n 4 -- "$py" "$here/python/bench_py.py" latency |
-            "$py" -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['time_us'])")
-        echo "{\"bench\": \"latency\", \"round\": $r, \"c_us\": $c, \"python_us\": $p}" >>"$res"
+        row="{\"bench\": \"latency\", \"round\": $r, \"c_us\": $c"
+        for buf in numpy torch; do
+            p=$(timeout -k 5 120 "$lcrun" -n 4 -- "$py" "$here/python/bench_py.py" latency \
+                --iters 5000 --warmup 500 --buffer $buf |
+                "$py" -c "import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])['time_us'])")
+            row="$row, \"${buf}_us\": $p"
+        done
+        echo "$row}" >>"$res"
     done
 fi
 
@@ -117,12 +122,14 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 lat = [r for r in rows if r["bench"] == "latency"]
 if lat:
-    print("8-byte all-reduce, 4 ranks, loopback     C call   Python   Python / C")
+    print("8-byte all-reduce, 4 ranks, loopback   C call    NumPy   torch   NumPy / C  torch / C")
     for r in lat:
-        print("  round %d                              %7.1f us %7.1f us   %5.2fx"
-              % (r["round"], r["c_us"], r["python_us"], r["python_us"] / r["c_us"]))
-    print("  median ratio                                               %5.2fx  (target <= 1.3x)"
-          % statistics.median(r["python_us"] / r["c_us"] for r in lat))
+        print("  round %d                           %7.1f us %6.1f us %6.1f us  %5.2fx     %5.2fx"
+              % (r["round"], r["c_us"], r["numpy_us"], r["torch_us"], r["numpy_us"] / r["c_us"],
+                 r["torch_us"] / r["c_us"]))
+    print("  median ratio (target <= 1.3x)                              %5.2fx     %5.2fx"
+          % (statistics.median(r["numpy_us"] / r["c_us"] for r in lat),
+             statistics.median(r["torch_us"] / r["c_us"] for r in lat)))
 ddp = [r for r in rows if r["bench"] == "ddp"]
 for (scen, batch) in sorted({(r["scenario"], r["batch"]) for r in ddp}):
     rs = {r["impl"]: r for r in ddp if r["scenario"] == scen and r["batch"] == batch}

@@ -1,6 +1,6 @@
 """Per-rank side of perf/bench-python.sh (one process per rank).
 
-    bench_py.py latency [--iters N] [--warmup N]
+    bench_py.py latency [--iters N] [--warmup N] [--buffer numpy|torch]
         8-byte float32 all-reduces through the laconic package, timed as
         lc-bench times the C call: back to back after a barrier, each
         iteration's time the maximum over ranks, the median reported.
@@ -45,8 +45,12 @@ def _max_median(comm, times):
 def latency(args):
     rank, size = _rank_size()
     with laconic.Communicator() as comm:
-        x = np.ones(2, dtype=np.float32)
-        y = np.empty_like(x)
+        if args.buffer == "torch":
+            import torch
+            x, y = torch.ones(2), torch.empty(2)
+        else:
+            x = np.ones(2, dtype=np.float32)
+            y = np.empty_like(x)
         comm.barrier()
         for _ in range(args.warmup):
             comm.allreduce(x, y)
@@ -61,7 +65,8 @@ def latency(args):
         med = _max_median(comm, times)
         assert (y == size).all()
         if rank == 0:
-            print(json.dumps({"bench": "latency", "impl": "python", "bytes": 8, "ranks": size,
+            print(json.dumps({"bench": "latency", "impl": "python " + args.buffer, "bytes": 8,
+                              "ranks": size,
                               "iters": args.iters, "time_us": round(med, 2)}), flush=True)
 
 
@@ -136,6 +141,7 @@ def main():
     a = sub.add_parser("latency")
     a.add_argument("--iters", type=int, default=2000)
     a.add_argument("--warmup", type=int, default=200)
+    a.add_argument("--buffer", choices=("numpy", "torch"), default="numpy")
     b = sub.add_parser("ddp")
     b.add_argument("--params", type=float, default=12e6)
     b.add_argument("--steps", type=int, default=3)

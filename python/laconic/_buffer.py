@@ -67,13 +67,16 @@ def _numpy_buffer(a, what, writable, np):
     if name is None:
         key = a.dtype.name if a.dtype.isnative else "non-native " + a.dtype.str
         name = _numpy_names[a.dtype] = _dtype_name(_NUMPY_DTYPES, key, a.dtype, what)
-    flags = a.flags
-    if not flags.c_contiguous:
+    # One look at the array interface: strides None means C-contiguous, and
+    # data is (address, read-only).
+    ai = a.__array_interface__
+    if ai["strides"] is not None and not a.flags.c_contiguous:
         raise ValueError("laconic: %s is not C-contiguous (np.ascontiguousarray gives a copy)"
                          % what)
-    if writable and not flags.writeable:
+    ptr, readonly = ai["data"]
+    if writable and readonly:
         raise ValueError("laconic: %s is read-only and the collective writes into it" % what)
-    return Buffer(a, a.__array_interface__["data"][0], a.size, name)
+    return Buffer(a, ptr, a.size, name)
 
 
 # Checked dtypes (dtype object -> our name) and the handler of each buffer

@@ -333,18 +333,24 @@ class Communicator:
         return self._handle is None
 
     def _enter(self):
-        """The handle, counted as in use until _leave(); raises once closing."""
-        with self._lock:
-            if self._handle is None or self._closing:
-                raise RevokedError("laconic: the communicator is closed")
-            self._busy += 1
-            return self._handle
+        """The handle, counted as in use until _leave(); raises once closing.
+        (Plain lock calls: this is on every collective's path.)"""
+        lock = self._lock
+        lock.acquire()
+        if self._closing or self._handle is None:
+            lock.release()
+            raise RevokedError("laconic: the communicator is closed")
+        self._busy += 1
+        lock.release()
+        return self._handle
 
     def _leave(self):
-        with self._lock:
-            self._busy -= 1
-            if not self._busy:
-                self._idle.notify_all()
+        lock = self._lock
+        lock.acquire()
+        self._busy -= 1
+        if self._closing and not self._busy:
+            self._idle.notify_all()
+        lock.release()
 
     def __repr__(self):
         return "<laconic.Communicator rank %d of %d%s>" % (self.rank, self.size,
