@@ -856,13 +856,13 @@ static int unique_id_rank(int rank, int n, void *arg)
     /* Rank 1 takes the plain call; the others set timeouts through params,
      * which must hold although rank 0's lc_get_unique_id read the
      * environment first. Params naming what the id gives are refused. */
-    lc_comm_params_t bad = {.field_mask = LC_COMM_PARAM_FIELD_RANK, .rank = rank};
+    lc_comm_params_t bad = { .field_mask = LC_COMM_PARAM_FIELD_RANK, .rank = rank };
     if (lc_comm_init_rank_params(n, &g_sh->uid, rank, &bad, &comm) != LC_ERR_INVALID_ARG)
         return lc_mp_fail(rank, "init_rank_params took a rank in params");
-    lc_comm_params_t p = {.field_mask = LC_COMM_PARAM_FIELD_TIMEOUT_MS |
-                                        LC_COMM_PARAM_FIELD_PEER_TIMEOUT_MS,
-                          .timeout_ms = 12345,
-                          .peer_timeout_ms = 4321};
+    lc_comm_params_t p = { .field_mask =
+                               LC_COMM_PARAM_FIELD_TIMEOUT_MS | LC_COMM_PARAM_FIELD_PEER_TIMEOUT_MS,
+                           .timeout_ms = 12345,
+                           .peer_timeout_ms = 4321 };
     lc_status_t st = rank == 1 ? lc_comm_init_rank(n, &g_sh->uid, rank, &comm)
                                : lc_comm_init_rank_params(n, &g_sh->uid, rank, &p, &comm);
     if (st != LC_OK) return lc_mp_fail(rank, "init_rank failed");
