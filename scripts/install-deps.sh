@@ -9,7 +9,7 @@ PKGS=(build-essential cmake pkg-config git
       libcmocka-dev libgloo-dev
       clang clang-format libclang-rt-14-dev
       iproute2 procps valgrind python3 gnuplot-nox
-      python3-torch python3-numpy python3-sklearn)
+      python3-torch python3-numpy python3-sklearn python3-pyflakes)
 
 missing=()
 for p in "${PKGS[@]}"; do

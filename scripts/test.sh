@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it (.ci/run calls this and nothing else):
 #   1. install missing Debian packages        5. ctest (every test)
 #   2. build with -Wall -Wextra -Werror        6. install + use via pkg-config and find_package
-#   3. clang-format check                      7. ASan+UBSan build, ctest again
+#   3. clang-format check, pyflakes            7. ASan+UBSan build, ctest again
 #   4. layer rule check (DESIGN section 2)     8. TSan build, the threaded tests
 #                                              9. the codec decoders' fuzz targets, 30 s each
 # Usage: scripts/test.sh [--quick]   (--quick: steps 1-6 only)
@@ -26,6 +26,9 @@ bash scripts/check-format.sh
 
 step "layers"
 bash scripts/check-layers.sh
+
+step "python lint (pyflakes)"
+/usr/bin/python3 -m pyflakes python tests/python perf/python perf/*.py examples/python
 
 # Multi-process tests start up to 8 ranks on 2 cores: run them one at a time
 # so that timing promises (a lost peer reported within 2 s) are measured on a

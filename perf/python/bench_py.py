@@ -19,7 +19,6 @@ Ranks come from LC_RANK/LC_WORLD_SIZE (lcrun) or Open MPI's variables
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from datetime import timedelta

@@ -47,6 +47,24 @@ def finish():
     os._exit(0)
 
 
+def same_on_all_ranks(t, group=None):
+    """Assert that every rank holds the same bytes in ``t`` (a tensor or a
+    NumPy array): their SHA-256 prefixes are all-gathered over ``group`` of
+    the torch.distributed default (a Gloo group the case made)."""
+    import ctypes
+    import hashlib
+
+    import torch
+    import torch.distributed as dist
+
+    raw = ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()) \
+        if isinstance(t, torch.Tensor) else t.tobytes()
+    h = torch.tensor(list(hashlib.sha256(raw).digest()[:8]), dtype=torch.int64)
+    allh = [torch.empty_like(h) for _ in range(dist.get_world_size(group))]
+    dist.all_gather(allh, h, group=group)
+    assert all(torch.equal(allh[0], x) for x in allh), "the bytes differ between ranks"
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

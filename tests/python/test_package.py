@@ -4,10 +4,8 @@ group, compressed calls, requests and futures, errors, a dead rank.
 Run by ctest, one entry per case (harness.py)."""
 
 import ctypes
-import hashlib
 import os
 import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -17,7 +15,7 @@ import torch
 import torch.distributed as dist
 
 import harness
-from harness import case
+from harness import case, same_on_all_ranks
 
 import laconic
 from laconic import _capi
@@ -25,16 +23,6 @@ from laconic import _capi
 
 def _gloo(rank, size):
     dist.init_process_group("gloo", rank=rank, world_size=size, timeout=timedelta(seconds=30))
-
-
-def _same_on_all_ranks(t, size):
-    """Every rank's bytes of ``t`` hash the same (checked through Gloo)."""
-    raw = ctypes.string_at(t.data_ptr(), t.numel() * t.element_size()) \
-        if isinstance(t, torch.Tensor) else t.tobytes()
-    h = torch.tensor(list(hashlib.sha256(raw).digest()[:8]), dtype=torch.int64)
-    allh = [torch.empty_like(h) for _ in range(size)]
-    dist.all_gather(allh, h)
-    assert all(torch.equal(allh[0], x) for x in allh), "results differ between ranks"
 
 
 def _close(a, b, exact, what):
@@ -115,7 +103,7 @@ def collectives_match_gloo(rank, size):
                     ref = ref.float()
                 dist.all_reduce(ref, op=rop)
                 _close(mine, ref.to(dt) if not exact else ref, exact, "allreduce %s %s" % (dt, op))
-                _same_on_all_ranks(mine, size)
+                same_on_all_ranks(mine)
         # avg and a separate output buffer, NumPy in and out
         a = np.arange(4096, dtype=np.float32) * (rank + 1)
         out = np.empty_like(a)
@@ -185,10 +173,10 @@ def compressed(rank, size):
                 assert info.ratio >= min_ratio, (codec, info.ratio)
                 if algo:
                     assert info.algo == algo, info
-                _same_on_all_ranks(y, size)
+                same_on_all_ranks(y)
         y = torch.randn(4096, generator=g)
         comm.allreduce(y, codec="onebit", key=5, error_feedback=False)
-        _same_on_all_ranks(y, size)
+        same_on_all_ranks(y)
         comm.release(5)
         comm.release("t/onebit/None")
     dist.destroy_process_group()

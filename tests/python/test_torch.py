@@ -2,8 +2,6 @@
 against Gloo in the same processes. Run by ctest, one entry per case
 (harness.py)."""
 
-import ctypes
-import hashlib
 import os
 import time
 from datetime import timedelta
@@ -13,7 +11,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 import harness
-from harness import case
+from harness import case, same_on_all_ranks
 
 import laconic
 import laconic.torch as lt
@@ -24,14 +22,6 @@ def _init(rank, size):
     dist.init_process_group("laconic", rank=rank, world_size=size, timeout=timedelta(seconds=30))
     assert dist.get_backend() == "laconic"
     return dist.new_group(backend="gloo")
-
-
-def _identical(t, group):
-    raw = ctypes.string_at(t.data_ptr(), t.numel() * t.element_size())
-    h = torch.tensor(list(hashlib.sha256(raw).digest()[:8]), dtype=torch.int64)
-    allh = [torch.empty_like(h) for _ in range(dist.get_world_size())]
-    dist.all_gather(allh, h, group=group)
-    assert all(torch.equal(allh[0], x) for x in allh), "tensors differ between ranks"
 
 
 @case(ranks=4, timeout=90)
@@ -54,7 +44,7 @@ def backend_collectives(rank, size):
     w.wait()
     assert w.is_completed() and w.is_success()
     assert torch.equal(fut.wait()[0], x)
-    _identical(x, gloo)
+    same_on_all_ranks(x, gloo)
     b = torch.full((33,), float(rank))
     dist.broadcast(b, src=1)
     assert torch.all(b == 1.0)
@@ -156,7 +146,7 @@ def ddp_hook_matches_gloo(rank, size):
         o_ref.step()
         o_hook.step()
     for q in hooked.parameters():
-        _identical(q.data, gloo)
+        same_on_all_ranks(q.data, gloo)
     assert state.calls > 0 and state.bytes_sent > 0
     comm.close()
     dist.destroy_process_group()
@@ -174,7 +164,7 @@ def ddp_hook_matches_gloo(rank, size):
             nn.functional.cross_entropy(m(x), y).backward()
         for p, q in zip(ref2.parameters(), lac.parameters()):
             assert torch.allclose(p.grad, q.grad, rtol=1e-5, atol=1e-6)
-            _identical(q.grad, gloo)
+            same_on_all_ranks(q.grad, gloo)
     harness.finish()
 
 
@@ -201,7 +191,7 @@ def ddp_hook_codecs_train(rank, size):
         first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
         assert last < 0.7 * first, (codec, first, last)
         for p in model.parameters():
-            _identical(p.data, dist.group.WORLD)
+            same_on_all_ranks(p.data, dist.group.WORLD)
         b0, u0 = state.bytes_sent, state.bytes_uncompressed
         x, y = _data(999, rank)
         ddp.zero_grad()
@@ -250,7 +240,7 @@ def bucket_rebuild_rekeys(rank, size):
     ddp.zero_grad()
     nn.functional.cross_entropy(ddp(x), y).backward()
     for p in model.parameters():
-        _identical(p.grad, dist.group.WORLD)
+        same_on_all_ranks(p.grad, dist.group.WORLD)
     comm.close()
     harness.finish()
 

@@ -22,12 +22,13 @@ point. :meth:`HookState.reset` drops every residual (after loading a
 checkpoint). ``warmup_steps`` sends the first iterations uncompressed.
 """
 
-import hashlib
 import itertools
 import logging
 import threading
 
 import torch
+
+from ..communicator import tensor_key
 
 log = logging.getLogger("laconic")
 _state_seq = itertools.count()
@@ -97,9 +98,7 @@ class HookState:
     def key_for(self, bucket):
         """The tensor key of a bucket's layout (parameters and element counts)."""
         layout = self._layout(bucket)
-        h = hashlib.blake2b(repr(("laconic-ddp", self.name, layout)).encode(),
-                            digest_size=8).digest()
-        key = int.from_bytes(h, "little")
+        key = tensor_key(repr(("laconic-ddp", self.name, layout)))
         self._keys[key] = layout
         self._used.add(key)
         return key
