@@ -444,13 +444,8 @@ class Communicator:
                 check_count(rb, sb.count, "recv")
             if rb.ptr != sb.ptr and overlaps(sb, rb):
                 raise ValueError("laconic: allreduce: send and recv overlap without being equal")
-        if codec is None and key is None and error_feedback is None and algo is None \
-                and chunk_bytes is None:
-            p = None
-        else:
-            p = self._op_params(codec, key, error_feedback, algo, chunk_bytes)
-        o = _capi.OPS.get(op)
-        args = (sb.ptr, rb.ptr, sb.count, sb.dtype, o if o is not None else self._op(op))
+        p = self._op_params(codec, key, error_feedback, algo, chunk_bytes)
+        args = (sb.ptr, rb.ptr, sb.count, sb.dtype, self._op(op))
         return self._run("allreduce", _capi.lc_allreduce, _capi.lc_iallreduce, args, p,
                          rb.obj, (sb, rb), async_op)
 

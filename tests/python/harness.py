@@ -152,9 +152,7 @@ def main():
             traceback.print_exc()
             sys.stdout.flush()
             os._exit(1)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)  # skip interpreter teardown: the case closed what it opened
+        finish()  # skip interpreter teardown: the case closed what it opened
     if len(args) != 1 or args[0] not in _CASES:
         sys.exit("usage: %s --list | CASE (one of: %s)" % (sys.argv[0], ", ".join(sorted(_CASES))))
     sys.exit(_launch(args[0], _CASES[args[0]]))
