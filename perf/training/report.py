@@ -1,0 +1,166 @@
+"""Table, summary and plot of a perf/bench-training.sh run.
+
+    report.py DIR    reads DIR/results.jsonl; writes DIR/table.md,
+                     DIR/summary.json and DIR/accuracy.svg; prints the table.
+
+Rows with several seeds are averaged (metric, times, wire reduction); each
+row is compared with the uncompressed row ("none") of the same model, rank
+count and seeds. The targets (issue 17): a classifier within 0.5 point of
+uncompressed accuracy and the language model within 2% of its loss, with
+onebit at >= 30x wire reduction, topk 1% at >= 60x and topk 0.1% at >= 300x;
+a sparser topk (>= 600x) within 1 point or 3%.
+"""
+
+import collections
+import json
+import math
+import os
+import sys
+
+
+def targets(codec):
+    """(accuracy points, loss fraction, minimum wire reduction) for a codec spec."""
+    if codec.startswith("topk:"):
+        d = float(codec.split(":")[1].split("+")[0])
+        if d <= 0.0005:
+            return 1.0, 0.03, 600.0
+        return 0.5, 0.02, 300.0 if d <= 0.001 else 60.0
+    return 0.5, 0.02, {"onebit": 30.0}.get(codec.split(":")[0], 1.0)
+
+
+def load(path):
+    groups = collections.OrderedDict()
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                groups.setdefault((r["model"], r["ranks"], r["row"]), []).append(r)
+    rows = []
+    for (model, ranks, row), rs in groups.items():
+        a = dict(rs[0])
+        for k in ("metric", "comm_s", "total_s", "wire_reduction"):
+            a[k] = sum(r[k] for r in rs) / len(rs)
+        a["seeds"] = sorted(r["seed"] for r in rs)
+        a["identical"] = all(r["identical"] for r in rs)
+        rows.append(a)
+    return rows
+
+
+def judge(rows):
+    base = {(r["model"], r["ranks"]): r for r in rows if r["codec"] == "none"}
+    for r in rows:
+        b = base.get((r["model"], r["ranks"]))
+        acc_tol, loss_tol, min_red = targets(r["codec"])
+        r["baseline"] = b["metric"] if b else None
+        if b is None or not math.isfinite(r["metric"]):
+            r["delta"], r["meets"] = None, False
+            continue
+        if r["higher_is_better"]:
+            r["delta"] = r["metric"] - b["metric"]
+            ok = r["delta"] >= -acc_tol
+        else:
+            r["delta"] = (r["metric"] - b["metric"]) / b["metric"]
+            ok = r["delta"] <= loss_tol
+        r["meets"] = bool(ok and r["wire_reduction"] >= min_red and r["identical"])
+    return rows
+
+
+def table(rows):
+    out = ["| model | ranks | codec | algorithm | metric | vs uncompressed | wire reduction | "
+           "all-reduce s | total s | identical | target |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["delta"] is None:
+            d = "n/a"
+        elif r["higher_is_better"]:
+            d = "%+.2f pt" % r["delta"]
+        else:
+            d = "%+.1f%%" % (100 * r["delta"])
+        m = ("%.2f%%" if r["higher_is_better"] else "%.3f") % r["metric"]
+        tgt = "-" if r["codec"] == "none" else ("met" if r["meets"] else "**missed**")
+        ef = "" if r.get("ef") is None else (" (EF on)" if r["ef"] else " (EF off)")
+        out.append("| %s | %d | %s%s | %s | %s | %s | %.1fx | %.1f | %.1f | %s | %s |" % (
+            r["model"], r["ranks"], r["codec"], ef, r["algo"], m, d, r["wire_reduction"],
+            r["comm_s"], r["total_s"], "yes" if r["identical"] else "**no**", tgt))
+    return "\n".join(out)
+
+
+def svg(rows):
+    """Metric against wire reduction (log scale), one panel per model."""
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+    models = list(collections.OrderedDict.fromkeys(r["model"] for r in rows))
+    W, H, pad = 360, 260, 48
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+             'font-family="sans-serif" font-size="11">' % (W * len(models), H + 40)]
+    codecs = list(collections.OrderedDict.fromkeys(r["codec"].split(":")[0] + (
+        ":" + r["codec"].split(":")[1] if r["codec"].startswith("topk") else "") for r in rows))
+    for i, m in enumerate(models):
+        rs = [r for r in rows if r["model"] == m and math.isfinite(r["metric"])]
+        x0 = i * W
+        ys = [r["metric"] for r in rs]
+        lo, hi = min(ys), max(ys)
+        if hi - lo < 1e-9:
+            lo, hi = lo - 1, hi + 1
+        xmax = math.log10(max(max(r["wire_reduction"] for r in rs), 10))
+
+        def px(v):
+            return x0 + pad + (W - 2 * pad) * math.log10(max(v, 1)) / xmax
+
+        def py(v):
+            return 20 + (H - pad) * (hi - v) / (hi - lo)
+        parts.append('<rect x="%d" y="20" width="%d" height="%d" fill="none" stroke="#888"/>'
+                     % (x0 + pad, W - 2 * pad, H - pad))
+        parts.append('<text x="%d" y="14">%s: %s against wire reduction (log)</text>'
+                     % (x0 + pad, m, rs[0]["metric_name"]))
+        for v in (lo, hi):
+            parts.append('<text x="%d" y="%.0f" text-anchor="end">%.3g</text>'
+                         % (x0 + pad - 4, py(v) + 4, v))
+        for d in range(0, int(xmax) + 1):
+            parts.append('<text x="%.0f" y="%d" text-anchor="middle">%dx</text>'
+                         % (px(10 ** d), H - pad + 36, 10 ** d))
+        for r in rs:
+            c = r["codec"].split(":")[0] + (":" + r["codec"].split(":")[1]
+                                            if r["codec"].startswith("topk") else "")
+            col = colors[codecs.index(c) % len(colors)]
+            shape = "circle" if r["ranks"] <= 4 else "rect"
+            x, y = px(r["wire_reduction"]), py(r["metric"])
+            if shape == "circle":
+                parts.append('<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s %s %d ranks: '
+                             '%.4g</title></circle>' % (x, y, col, c, r["algo"], r["ranks"],
+                                                        r["metric"]))
+            else:
+                parts.append('<rect x="%.1f" y="%.1f" width="7" height="7" fill="none" '
+                             'stroke="%s"><title>%s %s %d ranks: %.4g</title></rect>'
+                             % (x - 3.5, y - 3.5, col, c, r["algo"], r["ranks"], r["metric"]))
+    for j, c in enumerate(codecs):
+        parts.append('<text x="%d" y="%d" fill="%s">&#9679; %s</text>'
+                     % (pad + 110 * j, H + 34, colors[j % len(colors)], c))
+    parts.append('<text x="%d" y="%d">dots: 4 ranks or fewer; squares: more</text>'
+                 % (pad + 110 * len(codecs), H + 34))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    d = sys.argv[1]
+    rows = judge(load(os.path.join(d, "results.jsonl")))
+    if not rows:
+        sys.exit("report: no rows in %s/results.jsonl" % d)
+    t = table(rows)
+    with open(os.path.join(d, "table.md"), "w") as f:
+        f.write(t + "\n")
+    with open(os.path.join(d, "summary.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    with open(os.path.join(d, "accuracy.svg"), "w") as f:
+        f.write(svg(rows))
+    print(t)
+    missed = [r for r in rows if r["codec"] != "none" and not r["meets"]]
+    print("\n%d rows, %d meet their targets, %d miss; files in %s"
+          % (len(rows), len(rows) - len(missed) - sum(r["codec"] == "none" for r in rows),
+             len(missed), d))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Per-rank side of perf/bench-training.sh: data-parallel training through
+the laconic package, one row after another in the same processes.
+
+    train.py --model mlp|cnn|lm --rows ROW[,ROW...] [--steps N] [--seed S]
+             [--out FILE]
+
+A row is CODEC[@ALGO][/OPTION=VALUE...]: CODEC a Laconic codec spec ("none",
+"onebit", "topk:0.001", "int8"...), ALGO the all-reduce algorithm ("auto"
+when left out), and options ``ef=0`` (no error feedback) or ``ef=1``.
+
+Each row trains the recipe's model from its seed as data-parallel training
+does: every step each rank computes its gradients on its own batch, straight
+into one flat buffer (the parameters' .grad are views of it), that buffer is
+all-reduced with LC_AVG under a tensor key of its own (so error feedback, when
+on, is kept per row), and every rank applies the optimizer to the result.
+After the last step each rank evaluates the model, and the ranks check that
+their parameters are bit-identical. Rank 0 appends one JSON object per row to
+FILE (or prints it): the metric, the wire reduction (uncompressed bytes over
+the bytes sent, over every call and rank), the time in all-reduce calls and in
+the whole loop, and whether the parameters matched.
+
+Ranks come from the environment as laconic.Communicator() reads it (lcrun).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+import laconic
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import models  # noqa: E402
+
+
+def parse_row(spec):
+    """'topk:0.01@ring/ef=0' -> dict(codec, algo, ef)."""
+    head, *opts = spec.split("/")
+    codec, _, algo = head.partition("@")
+    row = dict(row=spec, codec=codec, algo=algo or "auto", ef=None)
+    for o in opts:
+        k, _, v = o.partition("=")
+        if k == "ef" and v in ("0", "1"):
+            row["ef"] = v == "1"
+        else:
+            raise SystemExit("train.py: unknown row option %r in %r" % (o, spec))
+    return row
+
+
+def digest_same(comm, t):
+    """Whether every rank holds the same bytes in tensor t: a 24-byte
+    BLAKE2b digest as four 48-bit integers (exact in float64), whose max and
+    min over the ranks must agree."""
+    d = hashlib.blake2b(t.numpy().tobytes(), digest_size=24).digest()
+    v = np.array([int.from_bytes(d[i:i + 6], "little") for i in range(0, 24, 6)],
+                 dtype=np.float64)
+    hi, lo = v.copy(), v.copy()
+    comm.allreduce(hi, op="max")
+    comm.allreduce(lo, op="min")
+    return bool(np.array_equal(hi, lo))
+
+
+def train(comm, model, row, steps, seed):
+    rank = comm.rank
+    r = models.Recipe(model, seed)
+    params = [p for p in r.model.parameters()]
+    n = sum(p.numel() for p in params)
+    flat = torch.zeros(n)
+    off = 0
+    for p in params:  # backward accumulates straight into the flat buffer
+        p.grad = flat[off:off + p.numel()].view_as(p)
+        off += p.numel()
+    opt = r.optimizer(params)
+    compressed = row["codec"] != "none"
+    kw = dict(codec=row["codec"], algo=row["algo"])
+    if compressed:
+        kw["key"] = "train/%s/%s" % (model, row["row"])
+        if row["ef"] is not None:
+            kw["error_feedback"] = row["ef"]
+    raw = sent = 0
+    comm_s = 0.0
+    algo = None
+    comm.barrier()
+    t0 = time.perf_counter()
+    for step in range(steps or r.steps):
+        x, y = r.batch(rank, step)
+        flat.zero_()
+        r.loss(x, y).backward()
+        c0 = time.perf_counter()
+        req = comm.allreduce(flat, op="avg", async_op=True, **kw)
+        info = req.wait()
+        comm_s += time.perf_counter() - c0
+        raw += info.bytes_sent * info.ratio
+        sent += info.bytes_sent
+        algo = info.algo
+        opt.step()
+    total_s = time.perf_counter() - t0
+    if compressed:
+        comm.release(kw["key"])
+    metric = r.evaluate()
+    flat_params = torch.cat([p.detach().reshape(-1) for p in params])
+    same = digest_same(comm, flat_params)
+    bytes_ = np.array([raw, sent, comm_s, total_s], dtype=np.float64)
+    tot = bytes_.copy()
+    comm.allreduce(tot, op="sum")
+    mx = bytes_.copy()
+    comm.allreduce(mx, op="max")
+    return dict(model=model, ranks=comm.size, row=row["row"], codec=row["codec"], algo=algo,
+                ef=row["ef"], params=n, steps=steps or r.steps, metric_name=r.metric,
+                metric=metric, higher_is_better=r.higher,
+                wire_reduction=tot[0] / tot[1] if tot[1] > 0 else 1.0,
+                comm_s=mx[2], total_s=mx[3], identical=same)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, choices=("mlp", "cnn", "lm"))
+    ap.add_argument("--rows", required=True)
+    ap.add_argument("--steps", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    rows = [parse_row(s) for s in a.rows.split(",") if s]
+    with laconic.Communicator() as comm:
+        for row in rows:
+            res = train(comm, a.model, row, a.steps, a.seed)
+            res["seed"] = a.seed
+            if comm.rank == 0:
+                line = json.dumps(res)
+                if a.out:
+                    with open(a.out, "a") as f:
+                        f.write(line + "\n")
+                print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
