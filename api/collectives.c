@@ -41,11 +41,20 @@ static uint32_t lc__coll_sig(const lc_coll_args_t *a, lc_algo_t algo, int size)
     size_t chunk = a->type == LC_COLL_BARRIER ? 0
                    : a->codec != NULL         ? lc__coded_chunk_elems(a)
                                               : lc__chunk_elems(a);
-    uint64_t fields[10] = { (uint64_t)a->type,  (uint64_t)a->count,
-                            (uint64_t)a->dtype, (uint64_t)a->op,
-                            (uint64_t)a->root,  (uint64_t)algo,
-                            (uint64_t)size,     lc__hash64(spec, strlen(spec), 0),
-                            (uint64_t)chunk,    (uint64_t)a->one_host };
+    /* The scheme where it changes what every rank computes from the same
+     * bytes (the estimate is added on every rank). */
+    uint64_t est = a->type == LC_COLL_ALLREDUCE && a->ef == LC_EF_ESTIMATE;
+    uint64_t fields[11] = { (uint64_t)a->type,
+                            (uint64_t)a->count,
+                            (uint64_t)a->dtype,
+                            (uint64_t)a->op,
+                            (uint64_t)a->root,
+                            (uint64_t)algo,
+                            (uint64_t)size,
+                            lc__hash64(spec, strlen(spec), 0),
+                            (uint64_t)chunk,
+                            (uint64_t)a->one_host,
+                            est };
     uint64_t h = lc__hash64(fields, sizeof(fields), 0);
     return (uint32_t)(h ^ (h >> 32));
 }
@@ -191,6 +200,34 @@ static lc_status_t lc__codec_resolve(lc_comm_t *comm, lc_coll_args_t *a, const l
     return st;
 }
 
+/* The error-feedback scheme of a call (LC_EF_OFF when it keeps no state:
+ * no tensor key, one rank, or a codec without residuals). LC_EF_ON is the
+ * codec's default: the worker residual alone for onebit, whose re-encode of
+ * a sum with a second residual drove training away (README.md, "Training
+ * accuracy"); worker and reducer residuals for topk, for which the second
+ * residual is what recovers the coordinates a re-encode drops. */
+static lc_status_t lc__ef_resolve(const lc_comm_t *comm, lc_coll_args_t *a, const lc_op_params_t *p)
+{
+    int ef = LC_EF_ON;
+
+    a->ef = LC_EF_OFF;
+    if (p != NULL && (p->field_mask & LC_OP_PARAM_FIELD_ERROR_FEEDBACK)) {
+        ef = p->error_feedback;
+        if (ef < 0 || ef >= LC_EF_COUNT) {
+            lc_error("%s: unknown error_feedback scheme %d (lc_ef_t: 0..%d)",
+                     lc__coll_names[a->type], ef, LC_EF_COUNT - 1);
+            return LC_ERR_INVALID_ARG;
+        }
+    }
+    if (a->codec == NULL || p == NULL || !(p->field_mask & LC_OP_PARAM_FIELD_TENSOR_KEY) ||
+        comm->size == 1 || !(lc__codec_ops(a->codec)->caps & LC_CODEC_CAP_EF))
+        return LC_OK;
+    if (ef == LC_EF_ON)
+        ef = lc__codec_params(a->codec)->id == LC_CODEC_TOPK ? LC_EF_RESIDUAL : LC_EF_ESTIMATE;
+    a->ef = (lc_ef_t)ef;
+    return LC_OK;
+}
+
 /* The error-feedback state of the call, when it keeps one. */
 static lc_status_t lc__tensor_resolve(lc_comm_t *comm, const lc_coll_args_t *a,
                                       const lc_op_params_t *p, lc_tensor_t **t_p)
@@ -203,14 +240,13 @@ static lc_status_t lc__tensor_resolve(lc_comm_t *comm, const lc_coll_args_t *a,
     if (a->codec == NULL || p == NULL || !(p->field_mask & LC_OP_PARAM_FIELD_TENSOR_KEY) ||
         comm->size == 1)
         return LC_OK;
-    if ((p->field_mask & LC_OP_PARAM_FIELD_ERROR_FEEDBACK) && !p->error_feedback) return LC_OK;
-    if (!(lc__codec_ops(a->codec)->caps & LC_CODEC_CAP_EF)) return LC_OK;
+    if (a->ef == LC_EF_OFF) return LC_OK;
     /* Broadcast: only the root encodes. */
     if (a->type == LC_COLL_BROADCAST && a->root != comm->rank) return LC_OK;
     if (a->type == LC_COLL_ALLTOALL) count = a->count * (size_t)comm->size;
     if (a->type == LC_COLL_ALLTOALLV) lc__alltoallv_extent(a, comm->size, 1, &count);
     pthread_mutex_lock(&comm->lock);
-    st = lc__tensor_acquire(comm, p->tensor_key, a->codec, count, t_p);
+    st = lc__tensor_acquire(comm, p->tensor_key, a->codec, count, a->ef, t_p);
     pthread_mutex_unlock(&comm->lock);
     return st;
 }
@@ -250,6 +286,7 @@ static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
         }
     }
     LC_CHECK(lc__codec_resolve(comm, &a, params));
+    LC_CHECK(lc__ef_resolve(comm, &a, params));
     LC_CHECK(lc__coll_select(&a, comm->size, &comm->cfg, &comm->link, &algo));
 
     req = calloc(1, sizeof(*req));

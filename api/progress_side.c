@@ -30,7 +30,7 @@ static void lc__req_complete(lc_request_t *req, lc_status_t status)
     /* The commit point: a collective that succeeded hands its error
      * feedback over; one that failed leaves the residuals as they were. */
     if (req->tensor != NULL) {
-        lc__tensor_finish(req->comm, req->tensor, status == LC_OK, req->args.red_out != NULL);
+        lc__tensor_finish(req->comm, req->tensor, status == LC_OK, &req->args);
         req->tensor = NULL;
     }
     pthread_mutex_lock(&req->lock);
@@ -136,7 +136,17 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
     if (req->tensor != NULL) {
         size_t off, cnt;
         lc__coll_owned(&req->args, req->algo, comm->rank, comm->size, &off, &cnt);
-        st = lc__tensor_prepare(req->tensor, &req->args, off, cnt);
+        st = lc__tensor_prepare(req->tensor, &req->args, off, cnt,
+                                lc__coll_reencodes(&req->args, req->algo));
+        /* Ranks whose estimates went apart (a collective that one rank
+         * committed and another failed) must not compute silently different
+         * results: each estimate's generation goes into the signature every
+         * message carries, so they get LC_ERR_MISMATCH until the key is
+         * released everywhere. */
+        if (req->args.est_in != NULL) {
+            uint64_t h = lc__hash64(&req->tensor->est_gen, sizeof(req->tensor->est_gen), 0);
+            req->sig ^= (uint32_t)(h ^ (h >> 32));
+        }
     }
     if (st == LC_OK)
         st = lc__coll_build(comm->sched, &req->args, req->algo, comm->rank, comm->size);

@@ -8,7 +8,8 @@
  * - alltoall and alltoallv with every codec, skewed and zero-sized blocks;
  * - error feedback: repeated calls under one key carry what each call
  *   dropped (the running sum of the results tracks the exact running sum),
- *   a key reused with another count or codec is LC_ERR_MISMATCH,
+ *   a key reused with another count, codec or scheme is LC_ERR_MISMATCH,
+ *   every scheme leaves every rank the same bytes,
  *   lc_tensor_release frees it, and a collective that fails leaves the
  *   residual as it was (the next call gives the same bytes as if the failed
  *   one had never run);
@@ -458,6 +459,57 @@ static int ef_rank(int rank, int n, void *arg)
                 bad = lc_mp_fail(rank, "release failed");
         }
     }
+    /* Every scheme, named, on the algorithms that re-encode sums: every
+     * rank ends with the same bytes, and the schemes that compensate the
+     * re-encode (residual, estimate) carry what it dropped into later
+     * calls, like the default above. */
+    const lc_ef_t schemes[] = { LC_EF_WORKER, LC_EF_RESIDUAL, LC_EF_ESTIMATE };
+    for (int sc = 0; sc < 3 && !bad; sc++) {
+        for (int al = 0; al < 3 && !bad; al++) {
+            uint64_t key = 200 + (uint64_t)(sc * 3 + al);
+            lc_op_params_t p = codec_params("onebit", key, (int)schemes[sc]);
+            p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
+            p.algo = algos[al];
+            memset(acc, 0, sizeof(acc));
+            double e1 = 0, e = 0;
+            for (int t = 1; t <= 20 && !bad; t++) {
+                if (lc_allreduce(x, y, EF_COUNT, LC_FLOAT32, LC_SUM, comm, &p) != LC_OK)
+                    bad = lc_mp_fail(rank, "scheme %d algo %d failed", (int)schemes[sc], al);
+                double num = 0, den = 0;
+                for (size_t i = 0; i < EF_COUNT; i++) {
+                    acc[i] += y[i];
+                    num += (acc[i] - t * want[i]) * (acc[i] - t * want[i]);
+                    den += t * want[i] * t * want[i];
+                }
+                e = sqrt(num / den);
+                if (t == 1) e1 = e;
+            }
+            int64_t h[2] = { (int64_t)(lc_mp_hash(y, sizeof(y)) >> 1), 0 };
+            h[1] = -h[0];
+            if (!bad && lc_allreduce(h, h, 2, LC_INT64, LC_MAX, comm, NULL) != LC_OK)
+                bad = lc_mp_fail(rank, "hash all-reduce failed");
+            if (!bad && h[0] != -h[1])
+                bad = lc_mp_fail(rank, "scheme %d algo %d: the ranks' results differ",
+                                 (int)schemes[sc], al);
+            if (!bad && schemes[sc] != LC_EF_WORKER && !(e < 0.5 * e1))
+                bad =
+                    lc_mp_fail(rank, "scheme %d algo %d: running-sum error %g after 20, %g after 1",
+                               (int)schemes[sc], al, e, e1);
+            if (lc_tensor_release(comm, key) != LC_OK) bad = lc_mp_fail(rank, "release failed");
+        }
+    }
+    /* A scheme that is not one, and a key bound to another scheme. */
+    lc_op_params_t bogus = codec_params("onebit", 9, LC_EF_COUNT);
+    if (!bad && lc_allreduce(x, y, 1000, LC_FLOAT32, LC_SUM, comm, &bogus) != LC_ERR_INVALID_ARG)
+        bad = lc_mp_fail(rank, "error_feedback %d was not LC_ERR_INVALID_ARG", LC_EF_COUNT);
+    lc_op_params_t on = codec_params("onebit", 9, LC_EF_ON), worker = on;
+    worker.error_feedback = LC_EF_WORKER;
+    if (!bad && lc_allreduce(x, y, 1000, LC_FLOAT32, LC_SUM, comm, &on) != LC_OK)
+        bad = lc_mp_fail(rank, "key 9 first use failed");
+    if (!bad && lc_allreduce(x, y, 1000, LC_FLOAT32, LC_SUM, comm, &worker) != LC_ERR_MISMATCH)
+        bad = lc_mp_fail(rank, "key 9 with another scheme was not LC_ERR_MISMATCH");
+    if (lc_tensor_release(comm, 9) != LC_OK) bad = lc_mp_fail(rank, "release 9 failed");
+
     /* A key is bound to its count and codec. */
     lc_op_params_t p = codec_params("onebit", 7, 1);
     if (!bad && lc_allreduce(x, y, 1000, LC_FLOAT32, LC_SUM, comm, &p) != LC_OK)

@@ -78,7 +78,8 @@ def table(rows):
             d = "%+.1f%%" % (100 * r["delta"])
         m = ("%.2f%%" if r["higher_is_better"] else "%.3f") % r["metric"]
         tgt = "-" if r["codec"] == "none" else ("met" if r["meets"] else "**missed**")
-        ef = "" if r.get("ef") is None else (" (EF on)" if r["ef"] else " (EF off)")
+        ef = r.get("ef")
+        ef = "" if ef is None else " (EF %s)" % (ef if isinstance(ef, str) else "on" if ef else "off")
         out.append("| %s | %d | %s%s | %s | %s | %s | %.1fx | %.1f | %.1f | %s | %s |" % (
             r["model"], r["ranks"], r["codec"], ef, r["algo"], m, d, r["wire_reduction"],
             r["comm_s"], r["total_s"], "yes" if r["identical"] else "**no**", tgt))
@@ -157,9 +158,9 @@ def main():
         f.write(svg(rows))
     print(t)
     missed = [r for r in rows if r["codec"] != "none" and not r["meets"]]
-    print("\n%d rows, %d meet their targets, %d miss; files in %s"
-          % (len(rows), len(rows) - len(missed) - sum(r["codec"] == "none" for r in rows),
-             len(missed), d))
+    ncomp = sum(r["codec"] != "none" for r in rows)
+    print("\n%d compressed rows: %d meet their targets, %d miss; files in %s"
+          % (ncomp, ncomp - len(missed), len(missed), d))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ the laconic package, one row after another in the same processes.
 
 A row is CODEC[@ALGO][/OPTION=VALUE...]: CODEC a Laconic codec spec ("none",
 "onebit", "topk:0.001", "int8"...), ALGO the all-reduce algorithm ("auto"
-when left out), and options ``ef=0`` (no error feedback) or ``ef=1``.
+when left out), and options ``ef=0`` (no error feedback), ``ef=1`` (the
+default scheme) or ``ef=worker|residual|estimate`` (a scheme by name).
 
 Each row trains the recipe's model from its seed as data-parallel training
 does: every step each rank computes its gradients on its own batch, straight
@@ -47,6 +48,8 @@ def parse_row(spec):
         k, _, v = o.partition("=")
         if k == "ef" and v in ("0", "1"):
             row["ef"] = v == "1"
+        elif k == "ef" and v in ("worker", "residual", "estimate"):
+            row["ef"] = v
         else:
             raise SystemExit("train.py: unknown row option %r in %r" % (o, spec))
     return row

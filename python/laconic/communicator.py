@@ -374,7 +374,14 @@ class Communicator:
             p.tensor_key = tensor_key(key)
             p.field_mask |= _capi.LC_OP_PARAM_FIELD_TENSOR_KEY
         if error_feedback is not None:
-            p.error_feedback = 1 if error_feedback else 0
+            if isinstance(error_feedback, str):
+                ef = _capi.EF_SCHEMES.get(error_feedback.lower())
+                if ef is None:
+                    raise ValueError("laconic: unknown error_feedback %r; True, False or one of %s"
+                                     % (error_feedback, ", ".join(_capi.EF_SCHEMES)))
+            else:
+                ef = 1 if error_feedback else 0
+            p.error_feedback = ef
             p.field_mask |= _capi.LC_OP_PARAM_FIELD_ERROR_FEEDBACK
         if algo is not None:
             a = _capi.ALGOS.get(str(algo).lower())
@@ -434,8 +441,9 @@ class Communicator:
         "bf16", "fp16", any of them "+zstd") compresses float32 sums and
         averages; ``key`` (int or str) names the tensor whose error-feedback
         residual the communicator keeps between calls; ``error_feedback``
-        turns that off; ``algo`` forces an algorithm. Returns ``recv`` (or a
-        :class:`Request` with ``async_op``)."""
+        turns that off (False) or names a scheme ("worker", "residual",
+        "estimate": the C ``lc_ef_t``); ``algo`` forces an algorithm. Returns
+        ``recv`` (or a :class:`Request` with ``async_op``)."""
         sb = as_buffer(send, "send", writable=recv is None)
         rb = sb if recv is None else as_buffer(recv, "recv", writable=True)
         if rb is not sb:
