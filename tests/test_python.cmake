@@ -25,7 +25,7 @@ set(_lc_py_env
   "PYTHONPATH=${PROJECT_BINARY_DIR}/python"
   "LC_LAYOUT_BIN=$<TARGET_FILE:lc_layout>"
   "LC_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
-foreach(file test_package test_torch test_example)
+foreach(file test_package test_torch test_example test_training)
   set(_src ${CMAKE_CURRENT_SOURCE_DIR}/python/${file}.py)
   if(NOT EXISTS ${_src})
     continue()

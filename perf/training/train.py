@@ -7,7 +7,10 @@ the laconic package, one row after another in the same processes.
 A row is CODEC[@ALGO][/OPTION=VALUE...]: CODEC a Laconic codec spec ("none",
 "onebit", "topk:0.001", "int8"...), ALGO the all-reduce algorithm ("auto"
 when left out), and options ``ef=0`` (no error feedback), ``ef=1`` (the
-default scheme) or ``ef=worker|residual|estimate`` (a scheme by name).
+default scheme) or ``ef=worker|residual|estimate`` (a scheme by name), and
+``opt=adam``: an Adam recipe trained with laconic.torch.CompressedAdam (the
+momentum all-reduced with CODEC after 10% of the steps uncompressed) in
+place of the gradient all-reduce and torch's Adam.
 
 Each row trains the recipe's model from its seed as data-parallel training
 does: every step each rank computes its gradients on its own batch, straight
@@ -16,9 +19,13 @@ all-reduced with LC_AVG under a tensor key of its own (so error feedback, when
 on, is kept per row), and every rank applies the optimizer to the result.
 After the last step each rank evaluates the model, and the ranks check that
 their parameters are bit-identical. Rank 0 appends one JSON object per row to
-FILE (or prints it): the metric, the wire reduction (uncompressed bytes over
-the bytes sent, over every call and rank), the time in all-reduce calls and in
-the whole loop, and whether the parameters matched.
+FILE (or prints it): the metric, the wire reduction (the bytes an
+uncompressed ring all-reduce of the same buffers sends, 2(n-1)/n of the
+buffer per rank and call, over the payload bytes this row sent, summed over
+every call and rank: a fair measure across algorithms, which send different
+volumes), the codec's own ratio (uncompressed over compressed bytes of the
+messages it sent), the time in all-reduce calls and in the whole loop, and
+whether the parameters matched.
 
 Ranks come from the environment as laconic.Communicator() reads it (lcrun).
 """
@@ -43,13 +50,15 @@ def parse_row(spec):
     """'topk:0.01@ring/ef=0' -> dict(codec, algo, ef)."""
     head, *opts = spec.split("/")
     codec, _, algo = head.partition("@")
-    row = dict(row=spec, codec=codec, algo=algo or "auto", ef=None)
+    row = dict(row=spec, codec=codec, algo=algo or "auto", ef=None, opt=None)
     for o in opts:
         k, _, v = o.partition("=")
         if k == "ef" and v in ("0", "1"):
             row["ef"] = v == "1"
         elif k == "ef" and v in ("worker", "residual", "estimate"):
             row["ef"] = v
+        elif k == "opt" and v == "adam":
+            row["opt"] = v
         else:
             raise SystemExit("train.py: unknown row option %r in %r" % (o, spec))
     return row
@@ -79,6 +88,9 @@ def train(comm, model, row, steps, seed):
         p.grad = flat[off:off + p.numel()].view_as(p)
         off += p.numel()
     opt = r.optimizer(params)
+    nsteps = steps or r.steps
+    if row["opt"] == "adam":
+        return train_compressed_adam(comm, r, row, opt, nsteps, flat)
     compressed = row["codec"] != "none"
     kw = dict(codec=row["codec"], algo=row["algo"])
     if compressed:
@@ -90,7 +102,7 @@ def train(comm, model, row, steps, seed):
     algo = None
     comm.barrier()
     t0 = time.perf_counter()
-    for step in range(steps or r.steps):
+    for step in range(nsteps):
         x, y = r.batch(rank, step)
         flat.zero_()
         r.loss(x, y).backward()
@@ -105,6 +117,38 @@ def train(comm, model, row, steps, seed):
     total_s = time.perf_counter() - t0
     if compressed:
         comm.release(kw["key"])
+    return finish(comm, r, row, nsteps, n, raw, sent, comm_s, total_s, algo)
+
+
+def train_compressed_adam(comm, r, row, adam, nsteps, flat):
+    """The row with laconic.torch.CompressedAdam in place of torch's Adam
+    and the gradient all-reduce."""
+    from laconic.torch import CompressedAdam
+    if not isinstance(adam, torch.optim.Adam):
+        raise SystemExit("train.py: opt=adam needs a recipe trained with Adam (lm)")
+    g = adam.param_groups[0]
+    params = g["params"]
+    opt = CompressedAdam(params, comm, codec=None if row["codec"] == "none" else row["codec"],
+                         lr=g["lr"], betas=g["betas"], eps=g["eps"],
+                         weight_decay=g["weight_decay"], warmup_steps=max(1, nsteps // 10),
+                         algo=row["algo"], key="train/%s/%s" % (r.name, row["row"]),
+                         error_feedback=True if row["ef"] is None else row["ef"])
+    comm.barrier()
+    t0 = time.perf_counter()
+    for step in range(nsteps):
+        x, y = r.batch(comm.rank, step)
+        flat.zero_()
+        r.loss(x, y).backward()
+        opt.step()
+    total_s = time.perf_counter() - t0
+    opt.release()
+    return finish(comm, r, row, nsteps, flat.numel(), opt.bytes_raw, opt.bytes_sent,
+                  opt.comm_seconds, total_s, row["algo"])
+
+
+def finish(comm, r, row, nsteps, n, raw, sent, comm_s, total_s, algo):
+    """Evaluate, check the ranks agree, and make the row's result."""
+    params = list(r.model.parameters())
     metric = r.evaluate()
     flat_params = torch.cat([p.detach().reshape(-1) for p in params])
     same = digest_same(comm, flat_params)
@@ -113,10 +157,13 @@ def train(comm, model, row, steps, seed):
     comm.allreduce(tot, op="sum")
     mx = bytes_.copy()
     comm.allreduce(mx, op="max")
-    return dict(model=model, ranks=comm.size, row=row["row"], codec=row["codec"], algo=algo,
-                ef=row["ef"], params=n, steps=steps or r.steps, metric_name=r.metric,
+    # What an uncompressed ring all-reduce of the same buffers sends, over every rank.
+    ring_bytes = 2.0 * (comm.size - 1) * 4 * n * nsteps
+    return dict(model=r.name, ranks=comm.size, row=row["row"], codec=row["codec"], algo=algo,
+                ef=row["ef"], opt=row["opt"], params=n, steps=nsteps, metric_name=r.metric,
                 metric=metric, higher_is_better=r.higher,
-                wire_reduction=tot[0] / tot[1] if tot[1] > 0 else 1.0,
+                codec_ratio=tot[0] / tot[1] if tot[1] > 0 else 1.0, bytes_sent=tot[1],
+                wire_reduction=ring_bytes / tot[1] if tot[1] > 0 else 1.0,
                 comm_s=mx[2], total_s=mx[3], identical=same)
 
 

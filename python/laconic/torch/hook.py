@@ -40,7 +40,8 @@ class HookState:
     comm: a :class:`laconic.Communicator` whose ranks are DDP's.
     codec: codec spec ("onebit", "topk:0.01", "int8", "bf16"...) or None
         for uncompressed.
-    error_feedback: keep residuals for codecs that use them (default True).
+    error_feedback: keep residuals for codecs that use them (default True),
+        or a scheme by name ("worker", "residual", "estimate").
     warmup_steps: the first iterations all-reduce uncompressed.
     model: the (DDP) module, so that parameters are named by their position
         in ``model.parameters()``; without it a parameter's number is the
@@ -59,7 +60,8 @@ class HookState:
         self.comm = comm
         self.name = str(next(_state_seq)) if name is None else str(name)
         self.codec = codec if codec not in ("", "none") else None
-        self.error_feedback = bool(error_feedback)
+        self.error_feedback = error_feedback if isinstance(error_feedback, str) \
+            else bool(error_feedback)
         self.warmup_steps = int(warmup_steps)
         self.algo = algo
         self.step = 0                # iterations completed (buckets marked last)
