@@ -41,20 +41,11 @@ static uint32_t lc__coll_sig(const lc_coll_args_t *a, lc_algo_t algo, int size)
     size_t chunk = a->type == LC_COLL_BARRIER ? 0
                    : a->codec != NULL         ? lc__coded_chunk_elems(a)
                                               : lc__chunk_elems(a);
-    /* The scheme where it changes what every rank computes from the same
-     * bytes (the estimate is added on every rank). */
-    uint64_t est = a->type == LC_COLL_ALLREDUCE && a->ef == LC_EF_ESTIMATE;
-    uint64_t fields[11] = { (uint64_t)a->type,
-                            (uint64_t)a->count,
-                            (uint64_t)a->dtype,
-                            (uint64_t)a->op,
-                            (uint64_t)a->root,
-                            (uint64_t)algo,
-                            (uint64_t)size,
-                            lc__hash64(spec, strlen(spec), 0),
-                            (uint64_t)chunk,
-                            (uint64_t)a->one_host,
-                            est };
+    uint64_t fields[10] = { (uint64_t)a->type,  (uint64_t)a->count,
+                            (uint64_t)a->dtype, (uint64_t)a->op,
+                            (uint64_t)a->root,  (uint64_t)algo,
+                            (uint64_t)size,     lc__hash64(spec, strlen(spec), 0),
+                            (uint64_t)chunk,    (uint64_t)a->one_host };
     uint64_t h = lc__hash64(fields, sizeof(fields), 0);
     return (uint32_t)(h ^ (h >> 32));
 }
@@ -201,11 +192,8 @@ static lc_status_t lc__codec_resolve(lc_comm_t *comm, lc_coll_args_t *a, const l
 }
 
 /* The error-feedback scheme of a call (LC_EF_OFF when it keeps no state:
- * no tensor key, one rank, or a codec without residuals). LC_EF_ON is the
- * codec's default: the worker residual alone for onebit, whose re-encode of
- * a sum with a second residual drove training away (README.md, "Training
- * accuracy"); worker and reducer residuals for topk, for which the second
- * residual is what recovers the coordinates a re-encode drops. */
+ * no tensor key, one rank, or a codec without residuals). LC_EF_ON is
+ * LC_EF_RESIDUAL, chosen on real training (docs/training.md). */
 static lc_status_t lc__ef_resolve(const lc_comm_t *comm, lc_coll_args_t *a, const lc_op_params_t *p)
 {
     int ef = LC_EF_ON;
@@ -222,8 +210,7 @@ static lc_status_t lc__ef_resolve(const lc_comm_t *comm, lc_coll_args_t *a, cons
     if (a->codec == NULL || p == NULL || !(p->field_mask & LC_OP_PARAM_FIELD_TENSOR_KEY) ||
         comm->size == 1 || !(lc__codec_ops(a->codec)->caps & LC_CODEC_CAP_EF))
         return LC_OK;
-    if (ef == LC_EF_ON)
-        ef = lc__codec_params(a->codec)->id == LC_CODEC_TOPK ? LC_EF_RESIDUAL : LC_EF_ESTIMATE;
+    if (ef == LC_EF_ON) ef = LC_EF_RESIDUAL;
     a->ef = (lc_ef_t)ef;
     return LC_OK;
 }

@@ -33,8 +33,8 @@ enum { LC_REQ_QUEUED = 0, LC_REQ_RUNNING = 1, LC_REQ_DONE = 2 };
  * committed worker residual, w[1] the one a running collective writes; on
  * success they swap (so a failed collective leaves w[0] as it was). red[]
  * likewise for the reducer residual of the elements [red_off, red_off +
- * red_cnt) this rank re-encodes (LC_EF_RESIDUAL), est[] for the estimate of
- * the whole result (LC_EF_ESTIMATE). ef: the scheme the key is bound to.
+ * red_cnt) this rank re-encodes (LC_EF_RESIDUAL only). ef: the scheme the
+ * key is bound to.
  * busy: requests queued or running with it; a released tensor is freed when
  * the last of them completes.
  */
@@ -45,8 +45,6 @@ typedef struct lc_tensor {
     lc_ef_t ef;
     lc_codec_state_t *w[2];
     lc_codec_state_t *red[2];
-    lc_codec_state_t *est[2];
-    uint64_t est_gen; /* estimates committed (part of the signature, see progress_side.c) */
     size_t red_off, red_cnt;
     int busy;
     int released;
@@ -160,10 +158,9 @@ lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec,
                                lc_ef_t ef, lc_tensor_t **t_p);
 /* Before a collective runs (engine): point args at the states the key's
  * scheme keeps; (re)make the reducer residual when the owned range changed
- * (LC_EF_RESIDUAL); the estimate (LC_EF_ESTIMATE) only for an algorithm that
- * reencodes (lc__coll_reencodes). */
-lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off, size_t red_cnt,
-                               int reencodes);
+ * (LC_EF_RESIDUAL). */
+lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off,
+                               size_t red_cnt);
 /* The collective ended: adopt what it wrote when commit (the states args
  * pointed it at), busy - 1. */
 void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit, const lc_coll_args_t *args);

@@ -136,17 +136,7 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
     if (req->tensor != NULL) {
         size_t off, cnt;
         lc__coll_owned(&req->args, req->algo, comm->rank, comm->size, &off, &cnt);
-        st = lc__tensor_prepare(req->tensor, &req->args, off, cnt,
-                                lc__coll_reencodes(&req->args, req->algo));
-        /* Ranks whose estimates went apart (a collective that one rank
-         * committed and another failed) must not compute silently different
-         * results: each estimate's generation goes into the signature every
-         * message carries, so they get LC_ERR_MISMATCH until the key is
-         * released everywhere. */
-        if (req->args.est_in != NULL) {
-            uint64_t h = lc__hash64(&req->tensor->est_gen, sizeof(req->tensor->est_gen), 0);
-            req->sig ^= (uint32_t)(h ^ (h >> 32));
-        }
+        st = lc__tensor_prepare(req->tensor, &req->args, off, cnt);
     }
     if (st == LC_OK)
         st = lc__coll_build(comm->sched, &req->args, req->algo, comm->rank, comm->size);

@@ -9,18 +9,9 @@
  * other buffer (coll/sched.h); when it succeeds the two swap, when it fails
  * nothing changes, so a retried collective never counts a gradient twice.
  * Every algorithm writes the whole range it was given (the worker residual
- * over the input; the reducer residual over the segment the rank owns; the
- * estimate over the whole result), so the buffer left over after a swap is
- * fully rewritten before the next swap.
- *
- * The estimate (LC_EF_ESTIMATE) differs from the residuals in one way that
- * matters: every rank adds its own copy to the same decoded bytes, so the
- * copies must stay equal for the results to. They start at zero and move
- * only by commits of the same collective; a collective that one rank
- * commits and another fails (a frame rejected on one rank after the other
- * finished) leaves them apart, which the generation in the signature turns
- * into LC_ERR_MISMATCH on the next call instead of silently different
- * results (api/progress_side.c).
+ * over the input; the reducer residual over the segment the rank owns), so
+ * the buffer left over after a swap is fully rewritten before the next swap.
+
  *
  * Codecs and tensors are created on the caller's thread under comm->lock
  * and used only by whichever thread runs the engine; a tensor is freed by
@@ -64,7 +55,6 @@ static void lc__tensor_free(lc_tensor_t *t)
     for (int i = 0; i < 2; i++) {
         lc__codec_state_destroy(t->w[i]);
         lc__codec_state_destroy(t->red[i]);
-        lc__codec_state_destroy(t->est[i]);
     }
     free(t);
 }
@@ -102,8 +92,7 @@ lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec,
     t->codec = codec;
     t->ef = ef;
     for (int i = 0; i < 2; i++) {
-        if (lc__codec_state_create(codec, count, &t->w[i]) != LC_OK ||
-            (ef == LC_EF_ESTIMATE && lc__codec_state_create(codec, count, &t->est[i]) != LC_OK)) {
+        if (lc__codec_state_create(codec, count, &t->w[i]) != LC_OK) {
             lc__tensor_free(t);
             return LC_ERR_NO_MEMORY;
         }
@@ -115,14 +104,9 @@ lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec,
     return LC_OK;
 }
 
-lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off, size_t red_cnt,
-                               int reencodes)
+lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off, size_t red_cnt)
 {
-    if (t->ef != LC_EF_RESIDUAL && t->ef != LC_EF_ESTIMATE) red_cnt = 0;
-    if (t->ef == LC_EF_ESTIMATE && reencodes) {
-        args->est_in = t->est[0];
-        args->est_out = t->est[1];
-    }
+    if (t->ef != LC_EF_RESIDUAL) red_cnt = 0; /* LC_EF_WORKER: no reducer residual */
     if (red_cnt > 0 && (t->red[0] == NULL || t->red_off != red_off || t->red_cnt != red_cnt)) {
         if (t->red[0] != NULL)
             lc_info("tensor key %llu: this rank now reduces elements [%zu, %zu) instead of "
@@ -169,10 +153,6 @@ void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit, const lc_col
         /* Only when this collective wrote them: a call that reduces nothing
          * (an all-gather on a key an all-reduce also uses) leaves them. */
         if (args->red_out != NULL && t->red[0] != NULL) lc__swap(t->red);
-        if (args->est_out != NULL) {
-            lc__swap(t->est);
-            t->est_gen++;
-        }
     }
     pthread_mutex_lock(&comm->lock);
     free_it = --t->busy == 0 && t->released;

@@ -90,16 +90,14 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
                 lc__sched_dep(s, add, prev);
             }
             uint8_t *buf = sendb + ((size_t)(st + 1) * maxc + c) * cap;
-            int enc;
-            if (last) {
-                enc = lc__coded_final_encode(s, a, acc + e0, e0, e0, k, buf, cap, prev);
-                lc__coded_final_deliver(s, a, enc, e0, k, NULL, join);
-            } else {
-                enc =
-                    lc__sched_encode(s, a->codec, a->red_in, a->red_out, e0, acc + e0, k, buf, cap);
-                lc__sched_dep(s, prev, enc);
-            }
+            int enc =
+                lc__sched_encode(s, a->codec, a->red_in, a->red_out, e0, acc + e0, k, buf, cap);
+            lc__sched_dep(s, prev, enc);
             lc__sched_dep(s, enc, join);
+            if (last) {
+                int adopt = lc__sched_decode(s, a->codec, enc, out + e0, k, 0);
+                lc__sched_dep(s, join, adopt);
+            }
             msg[c] = enc;
         }
     }
@@ -113,7 +111,7 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
         for (size_t c = 0; c < lc__nchunks(rcnt, ce); c++) {
             size_t e0 = roff + c * ce, k = LC_MIN(ce, rcnt - c * ce);
             int id = lc__sched_recv_upto(s, left, agb + ((size_t)st * maxc + c) * cap, cap, k);
-            lc__coded_final_deliver(s, a, id, e0, k, check, join);
+            lc__coded_deliver(s, a->codec, id, out + e0, k, 0, check, join);
             msg[c] = id;
         }
     }

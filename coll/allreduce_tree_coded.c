@@ -102,11 +102,10 @@ static int lc__ctree_up(void *arg, int tree, size_t c)
         if (t->parent < 0) {
             int sc = lc__sched_scale(s, sum, k, LC_FLOAT32, a->op, x->n);
             lc__sched_dep(s, prev, sc);
-            up = lc__coded_final_encode(s, a, sum, e0, c * x->ce, k, b, x->cap, sc);
-        } else {
-            up = lc__sched_encode(s, a->codec, a->red_in, a->red_out, c * x->ce, sum, k, b, x->cap);
-            lc__sched_dep(s, prev, up);
+            prev = sc;
         }
+        up = lc__sched_encode(s, a->codec, a->red_in, a->red_out, c * x->ce, sum, k, b, x->cap);
+        lc__sched_dep(s, prev, up);
     }
     lc__sched_dep(s, up, x->join);
     if (t->parent >= 0) lc__sched_dep(s, lc__sched_send_coded(s, t->parent, up), x->join);
@@ -120,14 +119,15 @@ static void lc__ctree_down(void *arg, int tree, size_t c, int up)
     lc_sched_t *s = x->s;
     const lc_ctree_t *t = &x->t[tree];
     const lc_coll_args_t *a = x->a;
+    float *out = a->recvbuf;
     const size_t e0 = t->off + c * x->ce, k = LC_MIN(x->ce, t->cnt - c * x->ce);
     int down = up; /* the root's bytes for this chunk */
 
     if (t->parent >= 0)
         down = lc__sched_recv_upto(s, t->parent, lc__ctree_bytes(x, t, c) + 3 * x->cap, x->cap, k);
     /* A root's bytes are its own encode: nothing to check. */
-    int adopt =
-        lc__coded_final_deliver(s, a, down, e0, k, t->parent >= 0 ? x->check : NULL, x->join);
+    int adopt = lc__coded_deliver(s, a->codec, down, out + e0, k, 0,
+                                  t->parent >= 0 ? x->check : NULL, x->join);
     lc__sched_dep(s, up, adopt); /* out of place, the partial sum was in the output */
     for (int i = 0; i < 2; i++)
         if (t->child[i] >= 0) lc__sched_dep(s, lc__sched_send_coded(s, t->child[i], down), x->join);

@@ -59,6 +59,7 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
     const size_t onc = lc__nchunks(ocnt, ce);
     const int inplace = a->sendbuf == a->recvbuf;
     const float *in = a->sendbuf;
+    float *out = a->recvbuf;
     float *acc = lc__sched_scratch(s, (ocnt ? ocnt : 1) * es);
     uint8_t *sendb = lc__sched_scratch(s, (size_t)(n - 1) * maxc * cap);
     uint8_t *rcv1 = lc__sched_scratch(s, (size_t)(n - 1) * maxc * cap);
@@ -104,9 +105,12 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
         }
         int sc = lc__sched_scale(s, sum, k, LC_FLOAT32, a->op, n);
         lc__sched_dep(s, prev, sc);
-        int enc = lc__coded_final_encode(s, a, sum, e0, c * ce, k, own + c * cap, cap, sc);
+        int enc = lc__sched_encode(s, a->codec, a->red_in, a->red_out, c * ce, sum, k,
+                                   own + c * cap, cap);
+        lc__sched_dep(s, sc, enc);
         lc__sched_dep(s, enc, join);
-        lc__coded_final_deliver(s, a, enc, e0, k, NULL, join);
+        int adopt = lc__sched_decode(s, a->codec, enc, out + e0, k, 0);
+        lc__sched_dep(s, join, adopt);
         encs[c] = enc;
     }
     /* Phase 2: step st sends this rank's encoding to r + st and receives
@@ -120,7 +124,7 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
             size_t e0 = off + c * ce, k = LC_MIN(ce, cnt - c * ce);
             uint8_t *buf = rcv2 + ((size_t)(st - 1) * maxc + c) * cap;
             int id = lc__sched_recv_upto(s, j, buf, cap, k);
-            lc__coded_final_deliver(s, a, id, e0, k, check, join);
+            lc__coded_deliver(s, a->codec, id, out + e0, k, 0, check, join);
         }
     }
     return LC_OK;

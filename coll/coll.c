@@ -35,38 +35,6 @@ int lc__coded_deliver(lc_sched_t *s, lc_codec_t *codec, int id, float *dst, size
     return d;
 }
 
-int lc__coded_final_encode(lc_sched_t *s, const lc_coll_args_t *a, float *sum, size_t e0,
-                           size_t red_off, size_t k, void *dst, size_t cap, int after)
-{
-    int enc;
-    if (a->est_in == NULL) {
-        enc = lc__sched_encode(s, a->codec, a->red_in, a->red_out, red_off, sum, k, dst, cap);
-        lc__sched_dep(s, after, enc);
-        return enc;
-    }
-    int diff = lc__sched_sub(s, sum, sum, a->est_in->residual + e0, k);
-    lc__sched_dep(s, after, diff);
-    enc = lc__sched_encode(s, a->codec, a->red_in, a->red_out, red_off, sum, k, dst, cap);
-    lc__sched_dep(s, diff, enc);
-    return enc;
-}
-
-int lc__coded_final_deliver(lc_sched_t *s, const lc_coll_args_t *a, int id, size_t e0, size_t k,
-                            float *check, int join)
-{
-    float *out = (float *)a->recvbuf + e0;
-    if (a->est_in == NULL) return lc__coded_deliver(s, a->codec, id, out, k, 0, check, join);
-    /* The same additions in the same order on every rank: bit-identical. */
-    if (check != NULL) lc__sched_dep(s, lc__sched_decode(s, a->codec, id, check, k, 0), join);
-    int base = lc__sched_copy(s, out, a->est_in->residual + e0, k * sizeof(float));
-    lc__sched_dep(s, join, base);
-    lc__sched_dep(s, id, base); /* out of place, out may hold the sum id encoded */
-    int d = lc__sched_decode(s, a->codec, id, out, k, 1);
-    lc__sched_dep(s, base, d);
-    lc__sched_dep(s, d, lc__sched_copy(s, a->est_out->residual + e0, out, k * sizeof(float)));
-    return d;
-}
-
 lc_status_t lc__tree_schedule(lc_sched_t *s, const size_t nc[2], size_t lag,
                               int (*up)(void *arg, int tree, size_t c),
                               void (*down)(void *arg, int tree, size_t c, int up_op), void *arg)
@@ -117,12 +85,6 @@ int lc__broadcast_ack(lc_sched_t *s, int rank, int n, int root, int last, int af
     }
     if (rank == root) return lc__sched_recv(s, lc__mod(root - 1, n), NULL, 0);
     return -1;
-}
-
-int lc__coll_reencodes(const lc_coll_args_t *a, lc_algo_t algo)
-{
-    return a->type == LC_COLL_ALLREDUCE && a->codec != NULL &&
-           (algo == LC_ALGO_TWOPHASE || algo == LC_ALGO_RING || algo == LC_ALGO_TREE);
 }
 
 void lc__coll_owned(const lc_coll_args_t *a, lc_algo_t algo, int rank, int n, size_t *off_p,

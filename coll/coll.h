@@ -40,16 +40,12 @@ typedef struct {
     /* Compression (NULL codec: none; only LC_FLOAT32 data). Error feedback:
      * the worker residual covers the input (elements indexed like sendbuf),
      * the reducer residual the segment this rank reduces (lc__coll_owned);
-     * each is read from *_in and written to *_out, NULL when off. The
-     * estimate (LC_EF_ESTIMATE) covers the whole buffer, the same on every
-     * rank: the final encode of a reduced sum sends sum - estimate, and every
-     * rank's result is estimate + decoded, which becomes the next estimate.
-     * ef: the scheme in effect (LC_EF_OFF without a tensor key). */
+     * each is read from *_in and written to *_out, NULL when off. ef: the
+     * scheme in effect (LC_EF_OFF without a tensor key). */
     lc_codec_t *codec;
     lc_ef_t ef;
     lc_codec_state_t *ef_in, *ef_out;
     lc_codec_state_t *red_in, *red_out;
-    lc_codec_state_t *est_in, *est_out;
 } lc_coll_args_t;
 
 /* What the communicator measured of its links at set-up (the same on every rank). */
@@ -73,11 +69,6 @@ lc_status_t lc__coll_select(const lc_coll_args_t *args, int nranks, const lc_con
  * when it re-encodes nothing. */
 void lc__coll_owned(const lc_coll_args_t *args, lc_algo_t algo, int rank, int nranks, size_t *off_p,
                     size_t *cnt_p);
-
-/* Whether algo re-encodes reduced sums in a compressed collective (and so
- * uses a reducer residual or an estimate): two-phase, ring and tree
- * all-reduce; the sparse all-reduce sums encodings and encodes nothing twice. */
-int lc__coll_reencodes(const lc_coll_args_t *args, lc_algo_t algo);
 
 /* Build the schedule for args with algorithm algo on (rank, nranks). */
 lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *args, lc_algo_t algo, int rank,

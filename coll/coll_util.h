@@ -78,20 +78,6 @@ int lc__coded_own(lc_sched_t *s, const lc_coll_args_t *a, float *dst, size_t e0,
 int lc__coded_deliver(lc_sched_t *s, lc_codec_t *codec, int id, float *dst, size_t k,
                       int accumulate, float *check, int join);
 
-/* Compressed all-reduce: the final encode of a reduced sum, elements
- * [e0, e0 + k) of the buffer held in sum (which it may overwrite), into dst
- * (cap bytes), after op `after` wrote sum, with the reducer residual (when
- * there is one) at red_off, its index in that residual. With an estimate
- * (a->est_in) what it encodes is sum - estimate. Returns the encode. */
-int lc__coded_final_encode(lc_sched_t *s, const lc_coll_args_t *a, float *sum, size_t e0,
-                           size_t red_off, size_t k, void *dst, size_t cap, int after);
-
-/* lc__coded_deliver of a final encoding (op id) into out + e0: with an
- * estimate, out = estimate + decoded, then copied to the next estimate;
- * else out = decoded. */
-int lc__coded_final_deliver(lc_sched_t *s, const lc_coll_args_t *a, int id, size_t e0, size_t k,
-                            float *check, int join);
-
 /* Double binary tree (allreduce_tree*.c): rank r's parent (-1 at the root)
  * and children (-1: none) in tree 0, the heap-ordered tree over ranks (root
  * 0, children of v are 2v+1 and 2v+2), or in tree 1 (mirror), the same

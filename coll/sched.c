@@ -44,8 +44,7 @@ enum {
     LC_SOP_ENCODE,
     LC_SOP_DECODE,
     LC_SOP_ZERO,
-    LC_SOP_CHECK,
-    LC_SOP_SUB
+    LC_SOP_CHECK
 };
 enum { LC_SOP_WAITING, LC_SOP_READY, LC_SOP_POSTED, LC_SOP_DONE };
 
@@ -317,19 +316,6 @@ int lc__sched_reduce(lc_sched_t *s, void *dst, const void *a, const void *b, siz
     o->count = count;
     o->dtype = (uint8_t)dtype;
     o->op = (uint8_t)op;
-    return id;
-}
-
-int lc__sched_sub(lc_sched_t *s, float *dst, const float *a, const float *b, size_t count)
-{
-    int id;
-    lc_sop_t *o = lc__sched_new_op(s, LC_SOP_SUB, &id);
-
-    if (o == NULL) return -1;
-    o->dst = dst;
-    o->a = a;
-    o->b = b;
-    o->count = count;
     return id;
 }
 
@@ -627,12 +613,6 @@ static void lc__sched_execute(lc_sched_t *s, lc_sop_t *op)
     case LC_SOP_REDUCE:
         lc__reduce(op->dst, op->a, op->b, op->count, (lc_dtype_t)op->dtype, (lc_op_t)op->op);
         break;
-    case LC_SOP_SUB: {
-        float *d = op->dst;
-        const float *x = op->a, *y = op->b;
-        for (size_t i = 0; i < op->count; i++) d[i] = x[i] - y[i];
-        break;
-    }
     case LC_SOP_COPY:
         if (op->dst != op->a && op->count > 0) memmove(op->dst, op->a, op->count);
         break;

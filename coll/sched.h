@@ -52,8 +52,6 @@ int lc__sched_recv(lc_sched_t *s, int peer, void *buf, size_t bytes);
  */
 int lc__sched_reduce(lc_sched_t *s, void *dst, const void *a, const void *b, size_t count,
                      lc_dtype_t dtype, lc_op_t op);
-/* dst[i] = a[i] - b[i] for count f32 elements (dst may alias a or b). */
-int lc__sched_sub(lc_sched_t *s, float *dst, const float *a, const float *b, size_t count);
 /* memcpy(dst, src, bytes); no-op when dst == src. */
 int lc__sched_copy(lc_sched_t *s, void *dst, const void *src, size_t bytes);
 /* For LC_AVG: buf[i] /= nranks. For other ops: a no-op node. */

@@ -307,26 +307,20 @@ typedef enum {
  * @brief Error-feedback schemes: what a compressed collective does with what
  * its encodes drop (lc_op_params_t::error_feedback). Every scheme keeps its
  * state under the call's tensor key and leaves every rank with bit-identical
- * results. Which is the default, and why, is measured on real training:
- * README.md, "Training accuracy".
+ * results. The default was chosen on real training (docs/training.md).
  */
 typedef enum {
     LC_EF_OFF = 0,      /**< None: what an encode drops is lost. */
-    LC_EF_ON = 1,       /**< The default scheme (::LC_EF_ESTIMATE). */
+    LC_EF_ON = 1,       /**< The default scheme, ::LC_EF_RESIDUAL. */
     LC_EF_WORKER = 2,   /**< A residual per rank over its input only: what a rank's encode
                            of its gradient drops is added to its next call. Sums that are
                            encoded again on the way (two-phase, ring, tree) are not
                            compensated. */
     LC_EF_RESIDUAL = 3, /**< The worker residual, and a second residual on every re-encode
-                           of a sum (two-level compensation as in DoubleSqueeze and
-                           1-bit Adam). Measured to hurt training with onebit: kept for
-                           comparison. */
-    LC_EF_ESTIMATE = 4, /**< The worker residual, and the final re-encode of each reduced
-                           sum sends its difference from an estimate every rank holds (the
-                           previous result, as in EF21), which every rank then moves by
-                           the same decoded difference. Costs two buffer-sized float
-                           arrays per key beyond the worker residual's two. */
-    LC_EF_COUNT = 5     /**< Number of schemes (not a scheme). */
+                           of a sum, kept by the rank that re-encodes it (two-level
+                           compensation, as in DoubleSqueeze and DeepSpeed's 1-bit
+                           Adam). */
+    LC_EF_COUNT = 4     /**< Number of schemes (not a scheme). */
 } lc_ef_t;
 
 /** @brief Bits of lc_op_params_t::field_mask. */

@@ -48,14 +48,16 @@ typedef struct {
 static shared_t *g_sh;
 
 /* Codecs under test and the relative L2 error each may leave on one call
- * (allreduce: n encodes of the inputs plus one of the sum). */
+ * (allreduce: n encodes of the inputs plus one of the sum). onebit's RMS
+ * scale can leave up to sqrt(2) of an encode's input norm (all of it on
+ * zero-heavy data, where the mean |x| left at most 1). */
 typedef struct {
     const char *spec;
     double bound;
 } codec_case_t;
 
 static const codec_case_t g_codecs[] = {
-    { "onebit", 1.0 },  { "topk:0.01", 1.0 }, { "int8", 0.03 },          { "fp16", 2e-3 },
+    { "onebit", 1.5 },  { "topk:0.01", 1.0 }, { "int8", 0.03 },          { "fp16", 2e-3 },
     { "bf16", 1.5e-2 }, { "zstd", 1e-6 },     { "topk:0.05+zstd", 1.0 }, { "none", 1e-6 },
 };
 #define NCODECS (sizeof(g_codecs) / sizeof(g_codecs[0]))
@@ -232,11 +234,6 @@ static void check_codecs(int n)
                     if (n == 8 && ci == NCOUNTS - 1 && ip) continue;
                     int k = case_index(kind, cc, ci, ip);
                     double bound = g_codecs[cc].bound;
-                    /* The sparse all-gather sums n encodes, none of them exact (no
-                     * owner's own contribution): onebit on this zero-heavy data
-                     * reaches 1.07 on 8 ranks. */
-                    if (kind == K_ALLREDUCE_SPARSE && strcmp(g_codecs[cc].spec, "onebit") == 0)
-                        bound = 1.2;
                     /* A single element: onebit/topk keep it exactly or nearly. */
                     for (int r = 0; r < n; r++) {
                         if (g_sh->hash[k][r] != g_sh->hash[k][0])
@@ -459,12 +456,12 @@ static int ef_rank(int rank, int n, void *arg)
                 bad = lc_mp_fail(rank, "release failed");
         }
     }
-    /* Every scheme, named, on the algorithms that re-encode sums: every
-     * rank ends with the same bytes, and the schemes that compensate the
-     * re-encode (residual, estimate) carry what it dropped into later
-     * calls, like the default above. */
-    const lc_ef_t schemes[] = { LC_EF_WORKER, LC_EF_RESIDUAL, LC_EF_ESTIMATE };
-    for (int sc = 0; sc < 3 && !bad; sc++) {
+    /* Each scheme, named, on the algorithms that re-encode sums: every rank
+     * ends with the same bytes, and the scheme that compensates the
+     * re-encode (residual, the default) carries what it dropped into later
+     * calls; the worker residual alone leaves the re-encode's loss. */
+    const lc_ef_t schemes[] = { LC_EF_WORKER, LC_EF_RESIDUAL };
+    for (int sc = 0; sc < 2 && !bad; sc++) {
         for (int al = 0; al < 3 && !bad; al++) {
             uint64_t key = 200 + (uint64_t)(sc * 3 + al);
             lc_op_params_t p = codec_params("onebit", key, (int)schemes[sc]);
@@ -491,7 +488,7 @@ static int ef_rank(int rank, int n, void *arg)
             if (!bad && h[0] != -h[1])
                 bad = lc_mp_fail(rank, "scheme %d algo %d: the ranks' results differ",
                                  (int)schemes[sc], al);
-            if (!bad && schemes[sc] != LC_EF_WORKER && !(e < 0.5 * e1))
+            if (!bad && schemes[sc] == LC_EF_RESIDUAL && !(e < 0.5 * e1))
                 bad =
                     lc_mp_fail(rank, "scheme %d algo %d: running-sum error %g after 20, %g after 1",
                                (int)schemes[sc], al, e, e1);
