@@ -106,7 +106,7 @@ lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec,
 
 lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off, size_t red_cnt)
 {
-    if (t->ef != LC_EF_RESIDUAL) red_cnt = 0; /* LC_EF_WORKER: no reducer residual */
+    if (t->ef != LC_EF_RESIDUAL && t->ef != LC_EF_HOPS) red_cnt = 0; /* none kept */
     if (red_cnt > 0 && (t->red[0] == NULL || t->red_off != red_off || t->red_cnt != red_cnt)) {
         if (t->red[0] != NULL)
             lc_info("tensor key %llu: this rank now reduces elements [%zu, %zu) instead of "

@@ -312,7 +312,6 @@ lc_status_t lc__codec_parse(const char *spec, lc_codec_params_t *params_p)
             if (o == NULL) LC_SPEC_BAD("unknown codec '%.*s'", (int)nlen, part);
             if (stage != 0) LC_SPEC_BAD("'%.*s' after zstd: zstd must come last", (int)nlen, part);
             p.id = o->id;
-            if (p.id == LC_CODEC_ONEBIT) p.flags |= LC_CODEC_F_RMS; /* the default scale */
             stage = 1;
         }
         const char *t = colon ? colon + 1 : part + plen;

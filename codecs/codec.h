@@ -61,8 +61,7 @@ enum {
 
 /* Option flags (lc_codec_params_t.flags). */
 enum {
-    LC_CODEC_F_RMS = 1u << 0,        /* onebit: scale = RMS of the block instead of mean |x|
-                                        (specs get it unless they say ":mean") */
+    LC_CODEC_F_RMS = 1u << 0,        /* onebit: scale = RMS of the block instead of mean |x| */
     LC_CODEC_F_APPROX = 1u << 1,     /* topk: threshold from a sample (k within +-10%) */
     LC_CODEC_F_STOCHASTIC = 1u << 2, /* int8: stochastic rounding from params.seed */
 };
@@ -150,11 +149,10 @@ const lc_codec_ops_t *lc__codec_ops_get(lc_codec_id_t id);
 const lc_codec_ops_t *lc__codec_ops_find(const char *name, size_t len);
 
 /*
- * Parse a spec: none, onebit[:BLOCK][:rms|mean] (rms by default),
- * topk:DENSITY|k=N[:exact|approx][:block=N], int8[:BLOCK][:stochastic][:seed=N], fp16, bf16,
- * zstd[:LEVEL][:auto|force], and a codec followed by "+zstd..." (e.g. "topk:0.01+zstd"). Every
- * codec also takes seed=N and block=N. On error: LC_ERR_INVALID_ARG and a log line naming the bad
- * part.
+ * Parse a spec: none, onebit[:BLOCK][:mean|rms], topk:DENSITY|k=N[:exact|approx][:block=N],
+ * int8[:BLOCK][:stochastic][:seed=N], fp16, bf16, zstd[:LEVEL][:auto|force], and a codec
+ * followed by "+zstd..." (e.g. "topk:0.01+zstd"). Every codec also takes seed=N and
+ * block=N. On error: LC_ERR_INVALID_ARG and a log line naming the bad part.
  */
 lc_status_t lc__codec_parse(const char *spec, lc_codec_params_t *params_p);
 /* The canonical spec of params into buf (at most len bytes with the NUL). */

@@ -2,20 +2,10 @@
  * onebit: the sign of every element and one scale per block (1-bit SGD,
  * signSGD with a scale, DeepSpeed's 1-bit Adam wire format in spirit).
  *
- * A block of B elements (default 2048) is sent as its scale s, the RMS of
- * the block (the default of a spec; the mean |y| with ":mean"), and B sign
- * bits; it decodes to +s or -s per element. With error feedback y = x + e,
- * and afterwards e = y - decoded, so what the signs lose is added to the
- * next step.
- *
- * Why the RMS by default, though the mean |y| is the scale that makes one
- * encode's error smallest: the collectives re-encode sums with a residual
- * of their own (two-level compensation), and with the mean that residual
- * grew without bound on real training, taking an MLP classifier from 96% to
- * 69-85% accuracy; the RMS keeps the decoded block's norm equal to the
- * input's (DeepSpeed's 1-bit Adam scales the same way) and trained every
- * model of perf/bench-training.sh within its target or closest to it
- * (docs/training.md).
+ * A block of B elements (default 2048) is sent as its scale s, the mean
+ * |y| of the block (or its RMS with ":rms"), and B sign bits; it decodes to
+ * +s or -s per element. With error feedback y = x + e, and afterwards
+ * e = y - decoded, so what the signs lose is added to the next step.
  *
  * Non-finite elements (NaN, Inf) count as 0 in the scale, send their sign
  * bit, and leave a residual of 0: a gradient that overflowed once must not

@@ -91,7 +91,8 @@ lc_status_t lc__allreduce_ring_coded(lc_sched_t *s, const lc_coll_args_t *a, int
             }
             uint8_t *buf = sendb + ((size_t)(st + 1) * maxc + c) * cap;
             int enc =
-                lc__sched_encode(s, a->codec, a->red_in, a->red_out, e0, acc + e0, k, buf, cap);
+                lc__sched_encode(s, a->codec, lc__red_state(a, a->red_in, last),
+                                 lc__red_state(a, a->red_out, last), e0, acc + e0, k, buf, cap);
             lc__sched_dep(s, prev, enc);
             lc__sched_dep(s, enc, join);
             if (last) {

@@ -104,7 +104,9 @@ static int lc__ctree_up(void *arg, int tree, size_t c)
             lc__sched_dep(s, prev, sc);
             prev = sc;
         }
-        up = lc__sched_encode(s, a->codec, a->red_in, a->red_out, c * x->ce, sum, k, b, x->cap);
+        const int root = t->parent < 0;
+        up = lc__sched_encode(s, a->codec, lc__red_state(a, a->red_in, root),
+                              lc__red_state(a, a->red_out, root), c * x->ce, sum, k, b, x->cap);
         lc__sched_dep(s, prev, up);
     }
     lc__sched_dep(s, up, x->join);

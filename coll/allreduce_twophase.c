@@ -105,8 +105,9 @@ lc_status_t lc__allreduce_twophase(lc_sched_t *s, const lc_coll_args_t *a, int r
         }
         int sc = lc__sched_scale(s, sum, k, LC_FLOAT32, a->op, n);
         lc__sched_dep(s, prev, sc);
-        int enc = lc__sched_encode(s, a->codec, a->red_in, a->red_out, c * ce, sum, k,
-                                   own + c * cap, cap);
+        int enc =
+            lc__sched_encode(s, a->codec, lc__red_state(a, a->red_in, 1),
+                             lc__red_state(a, a->red_out, 1), c * ce, sum, k, own + c * cap, cap);
         lc__sched_dep(s, sc, enc);
         lc__sched_dep(s, enc, join);
         int adopt = lc__sched_decode(s, a->codec, enc, out + e0, k, 0);

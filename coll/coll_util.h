@@ -78,6 +78,15 @@ int lc__coded_own(lc_sched_t *s, const lc_coll_args_t *a, float *dst, size_t e0,
 int lc__coded_deliver(lc_sched_t *s, lc_codec_t *codec, int id, float *dst, size_t k,
                       int accumulate, float *check, int join);
 
+/* The reducer residual of a re-encode: of the complete sum (final: the
+ * owner's or root's encode) or of a partial sum on the way (an intermediate
+ * ring hop or tree node). LC_EF_HOPS compensates only the second. */
+static inline lc_codec_state_t *lc__red_state(const lc_coll_args_t *a, lc_codec_state_t *st,
+                                              int final)
+{
+    return final && a->ef == LC_EF_HOPS ? NULL : st;
+}
+
 /* Double binary tree (allreduce_tree*.c): rank r's parent (-1 at the root)
  * and children (-1: none) in tree 0, the heap-ordered tree over ranks (root
  * 0, children of v are 2v+1 and 2v+2), or in tree 1 (mirror), the same

@@ -311,7 +311,8 @@ typedef enum {
  */
 typedef enum {
     LC_EF_OFF = 0,      /**< None: what an encode drops is lost. */
-    LC_EF_ON = 1,       /**< The default scheme, ::LC_EF_RESIDUAL. */
+    LC_EF_ON = 1,       /**< The codec's default: ::LC_EF_HOPS for onebit,
+                           ::LC_EF_RESIDUAL for topk. */
     LC_EF_WORKER = 2,   /**< A residual per rank over its input only: what a rank's encode
                            of its gradient drops is added to its next call. Sums that are
                            encoded again on the way (two-phase, ring, tree) are not
@@ -320,7 +321,11 @@ typedef enum {
                            of a sum, kept by the rank that re-encodes it (two-level
                            compensation, as in DoubleSqueeze and DeepSpeed's 1-bit
                            Adam). */
-    LC_EF_COUNT = 4     /**< Number of schemes (not a scheme). */
+    LC_EF_HOPS = 4,     /**< The worker residual, and a residual on the partial sums
+                           re-encoded on the way (the ring's intermediate hops, the tree's
+                           inner nodes) but none on the final encode of the complete sum
+                           (two-phase's owner, the ring's last hop, a tree's root). */
+    LC_EF_COUNT = 5     /**< Number of schemes (not a scheme). */
 } lc_ef_t;
 
 /** @brief Bits of lc_op_params_t::field_mask. */

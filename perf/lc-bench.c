@@ -87,7 +87,7 @@
  * depend on the data), and the check compares each rank's whole output:
  * relerr = ||got - exact|| / ||exact|| (L2, exact reference in double; the
  * maximum over ranks), and the row is wrong (#wrong 1, else 0) when that
- * exceeds the codec's bound (onebit 1.5, topk 1, int8 0.05, fp16 0.002, bf16 0.02; the
+ * exceeds the codec's bound (onebit 1, topk 1, int8 0.05, fp16 0.002, bf16 0.02; the
  * uncompressed baselines 1e-5, float rounding of sums) or is NaN. The check
  * regenerates the inputs of every rank it needs (for all-reduce all of
  * them), which costs seconds at 16 MiB on a small machine, once per size:
@@ -1237,7 +1237,7 @@ static void usage(void)
          "                          barrier take no codec: they run uncompressed (said once on\n"
          "                          stderr). A lossy codec gives every row gradient-like float\n"
          "                          data and an L2 check: relerr = ||got-exact||/||exact||, the\n"
-         "                          row wrong (#wrong 1) above onebit 1.5, topk 1, int8 0.05,\n"
+         "                          row wrong (#wrong 1) above onebit 1, topk 1, int8 0.05,\n"
          "                          fp16 0.002, bf16 0.02 (baselines 1e-5) or on NaN (slower:\n"
          "                          it regenerates the ranks' inputs); lossless codecs keep\n"
          "                          the exact check\n"
@@ -1262,7 +1262,7 @@ static const struct {
     double bound;
     int ef; /* keeps error-feedback residuals */
 } codec_bounds[] = {
-    { "onebit", 1.5, 1 }, { "topk", 1.0, 1 }, { "int8", 0.05, 0 }, { "fp16", 0.002, 0 },
+    { "onebit", 1.0, 1 }, { "topk", 1.0, 1 }, { "int8", 0.05, 0 }, { "fp16", 0.002, 0 },
     { "bf16", 0.02, 0 },  { "zstd", -1, 0 },  { "none", -1, 0 },
 };
 

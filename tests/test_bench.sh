@@ -109,7 +109,7 @@ for r in rows:
 none, onebit, bf16 = lc
 assert none["ratio"] == 1 and none["relerr_bound"] == 1e-5 and none["relerr"] <= 1e-5, none
 assert none["ef"] == 0 and onebit["ef"] == 1 and bf16["ef"] == 0, lc
-assert 20 < onebit["ratio"] < 40 and 0 < onebit["relerr"] <= 1.5, onebit
+assert 20 < onebit["ratio"] < 40 and 0 < onebit["relerr"] <= 1.0, onebit
 assert 1.9 < bf16["ratio"] < 2.1 and 0 < bf16["relerr"] <= 0.02, bf16
 PY
     fail "--codec LIST (rc $rc)"; sed 's/^/  out: /' "$tmp/multi.out"; sed 's/^/  err: /' "$tmp/multi.err"; fi
@@ -218,7 +218,7 @@ for k, line in enumerate(lines, 1):
             err("%s: unexpected codec" % where)
         elif not (num(row["ratio"]) and want_ratio[0] < row["ratio"] < want_ratio[1]):
             err("%s: ratio %r not in %r" % (where, row["ratio"], want_ratio))
-        bound = {"onebit": 1.5, "bf16": 0.02}.get(codec)
+        bound = {"onebit": 1.0, "bf16": 0.02}.get(codec)
         if row["relerr_bound"] != bound:
             err("%s: relerr_bound %r != %r" % (where, row["relerr_bound"], bound))
         if not (num(row["relerr"]) and 0 < row["relerr"] <= (bound or 0)):

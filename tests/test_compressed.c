@@ -18,7 +18,8 @@
  *   reduce_scatter, a bad spec, recursive doubling with a codec) and bad all-to-all
  *   arguments are refused before anything runs;
  * - data-parallel SGD on a least-squares problem converges with onebit and
- *   topk 1% under error feedback to within 1% of the uncompressed loss, and
+ *   topk 1% under error feedback on every encode to within 1% of the
+ *   uncompressed loss, with onebit's default scheme to within 30%, and
  *   onebit without error feedback ends measurably worse.
  */
 #include "laconic.h"
@@ -42,22 +43,20 @@ typedef struct {
     uint64_t hash[MAX_CASES][MAX_RANKS];
     double err[MAX_CASES][MAX_RANKS];
     int ncases;
-    double loss[4]; /* training: none, onebit+EF, topk+EF, onebit without EF */
+    double loss[5]; /* training: none, onebit+residuals, topk+EF, onebit without EF, onebit */
 } shared_t;
 
 static shared_t *g_sh;
 
 /* Codecs under test and the relative L2 error each may leave on one call
- * (allreduce: n encodes of the inputs plus one of the sum). onebit's RMS
- * scale can leave up to sqrt(2) of an encode's input norm (all of it on
- * zero-heavy data, where the mean |x| left at most 1). */
+ * (allreduce: n encodes of the inputs plus one of the sum). */
 typedef struct {
     const char *spec;
     double bound;
 } codec_case_t;
 
 static const codec_case_t g_codecs[] = {
-    { "onebit", 1.5 },  { "topk:0.01", 1.0 }, { "int8", 0.03 },          { "fp16", 2e-3 },
+    { "onebit", 1.0 },  { "topk:0.01", 1.0 }, { "int8", 0.03 },          { "fp16", 2e-3 },
     { "bf16", 1.5e-2 }, { "zstd", 1e-6 },     { "topk:0.05+zstd", 1.0 }, { "none", 1e-6 },
 };
 #define NCODECS (sizeof(g_codecs) / sizeof(g_codecs[0]))
@@ -234,6 +233,11 @@ static void check_codecs(int n)
                     if (n == 8 && ci == NCOUNTS - 1 && ip) continue;
                     int k = case_index(kind, cc, ci, ip);
                     double bound = g_codecs[cc].bound;
+                    /* The sparse all-gather sums n encodes, none of them exact (no
+                     * owner's own contribution): onebit on this zero-heavy data
+                     * reaches 1.07 on 8 ranks. */
+                    if (kind == K_ALLREDUCE_SPARSE && strcmp(g_codecs[cc].spec, "onebit") == 0)
+                        bound = 1.2;
                     /* A single element: onebit/topk keep it exactly or nearly. */
                     for (int r = 0; r < n; r++) {
                         if (g_sh->hash[k][r] != g_sh->hash[k][0])
@@ -417,7 +421,10 @@ static int ef_rank(int rank, int n, void *arg)
     const lc_algo_t algos[] = { LC_ALGO_TWOPHASE, LC_ALGO_RING, LC_ALGO_TREE, LC_ALGO_SPARSE };
     for (int sp = 0; sp < 8 && !bad; sp++) {
         for (int ef = 1; ef >= 0 && !bad; ef--) {
-            lc_op_params_t p = codec_params(specs[sp % 2], 100 + (uint64_t)sp, ef);
+            /* The scheme that compensates every encode (onebit's default
+             * leaves the final re-encode's loss: see the schemes below). */
+            lc_op_params_t p =
+                codec_params(specs[sp % 2], 100 + (uint64_t)sp, ef ? LC_EF_RESIDUAL : LC_EF_OFF);
             p.field_mask |= LC_OP_PARAM_FIELD_ALGO;
             p.algo = algos[sp / 2];
             memset(acc, 0, sizeof(acc));
@@ -457,11 +464,11 @@ static int ef_rank(int rank, int n, void *arg)
         }
     }
     /* Each scheme, named, on the algorithms that re-encode sums: every rank
-     * ends with the same bytes, and the scheme that compensates the
-     * re-encode (residual, the default) carries what it dropped into later
-     * calls; the worker residual alone leaves the re-encode's loss. */
-    const lc_ef_t schemes[] = { LC_EF_WORKER, LC_EF_RESIDUAL };
-    for (int sc = 0; sc < 2 && !bad; sc++) {
+     * ends with the same bytes, and the scheme that compensates every
+     * re-encode (residual) carries what they dropped into later calls; the
+     * others leave the final re-encode's loss (worker: every re-encode's). */
+    const lc_ef_t schemes[] = { LC_EF_WORKER, LC_EF_RESIDUAL, LC_EF_HOPS };
+    for (int sc = 0; sc < 3 && !bad; sc++) {
         for (int al = 0; al < 3 && !bad; al++) {
             uint64_t key = 200 + (uint64_t)(sc * 3 + al);
             lc_op_params_t p = codec_params("onebit", key, (int)schemes[sc]);
@@ -488,7 +495,7 @@ static int ef_rank(int rank, int n, void *arg)
             if (!bad && h[0] != -h[1])
                 bad = lc_mp_fail(rank, "scheme %d algo %d: the ranks' results differ",
                                  (int)schemes[sc], al);
-            if (!bad && schemes[sc] == LC_EF_RESIDUAL && !(e < 0.5 * e1))
+            if (!bad && schemes[sc] == LC_EF_RESIDUAL && !(e < 0.35 * e1))
                 bad =
                     lc_mp_fail(rank, "scheme %d algo %d: running-sum error %g after 20, %g after 1",
                                (int)schemes[sc], al, e, e1);
@@ -499,10 +506,13 @@ static int ef_rank(int rank, int n, void *arg)
     lc_op_params_t bogus = codec_params("onebit", 9, LC_EF_COUNT);
     if (!bad && lc_allreduce(x, y, 1000, LC_FLOAT32, LC_SUM, comm, &bogus) != LC_ERR_INVALID_ARG)
         bad = lc_mp_fail(rank, "error_feedback %d was not LC_ERR_INVALID_ARG", LC_EF_COUNT);
-    lc_op_params_t on = codec_params("onebit", 9, LC_EF_ON), worker = on;
+    lc_op_params_t on = codec_params("onebit", 9, LC_EF_ON), worker = on, hops = on;
     worker.error_feedback = LC_EF_WORKER;
+    hops.error_feedback = LC_EF_HOPS; /* onebit's default */
     if (!bad && lc_allreduce(x, y, 1000, LC_FLOAT32, LC_SUM, comm, &on) != LC_OK)
         bad = lc_mp_fail(rank, "key 9 first use failed");
+    if (!bad && lc_allreduce(x, y, 1000, LC_FLOAT32, LC_SUM, comm, &hops) != LC_OK)
+        bad = lc_mp_fail(rank, "key 9 with LC_EF_HOPS (onebit's default) failed");
     if (!bad && lc_allreduce(x, y, 1000, LC_FLOAT32, LC_SUM, comm, &worker) != LC_ERR_MISMATCH)
         bad = lc_mp_fail(rank, "key 9 with another scheme was not LC_ERR_MISMATCH");
     if (lc_tensor_release(comm, 9) != LC_OK) bad = lc_mp_fail(rank, "release 9 failed");
@@ -752,8 +762,8 @@ TR_SCAFFOLD static void tr_gradient(const uint32_t *col, const float *val, const
 static int train_rank(int rank, int n, void *arg)
 {
     (void)arg;
-    const char *specs[4] = { NULL, "onebit", "topk:0.01", "onebit" };
-    const int efs[4] = { 0, 1, 1, 0 };
+    const char *specs[5] = { NULL, "onebit", "topk:0.01", "onebit", "onebit" };
+    const int efs[5] = { 0, LC_EF_RESIDUAL, LC_EF_ON, LC_EF_OFF, LC_EF_ON };
     uint32_t *col = malloc((size_t)TR_ROWS * TR_NNZ * sizeof(uint32_t));
     float *val = malloc((size_t)TR_ROWS * TR_NNZ * sizeof(float));
     float *b = malloc(TR_ROWS * sizeof(float)), *r = malloc(TR_ROWS * sizeof(float));
@@ -777,7 +787,7 @@ static int train_rank(int rank, int n, void *arg)
         b[i] = (float)(s + (u - 0.5));
     }
     if (lc_comm_init(NULL, &comm) != LC_OK) return lc_mp_fail(rank, "lc_comm_init failed");
-    for (int run = 0; run < 4 && !bad; run++) {
+    for (int run = 0; run < 5 && !bad; run++) {
         lc_op_params_t p;
         memset(&p, 0, sizeof(p));
         if (specs[run] != NULL) p = codec_params(specs[run], 500 + (uint64_t)run, efs[run]);
@@ -815,14 +825,18 @@ static void test_training(void **s)
     memset(g_sh, 0, sizeof(*g_sh));
     assert_int_equal(lc_mp_run(4, train_rank, NULL, 300, NULL, NULL), 0);
     double base = g_sh->loss[0];
-    print_message("final loss after %d steps: none %.6g, onebit+EF %.6g, topk 1%%+EF %.6g, "
-                  "onebit without EF %.6g\n",
-                  TR_STEPS, base, g_sh->loss[1], g_sh->loss[2], g_sh->loss[3]);
+    print_message("final loss after %d steps: none %.6g, onebit+residuals %.6g, topk 1%%+EF %.6g, "
+                  "onebit without EF %.6g, onebit (default scheme) %.6g\n",
+                  TR_STEPS, base, g_sh->loss[1], g_sh->loss[2], g_sh->loss[3], g_sh->loss[4]);
     assert_true(base > 0 && isfinite(base));
+    /* Compensating every encode reaches the exact optimum of this convex
+     * problem; onebit's default leaves the final re-encode uncompensated (it
+     * trains real networks better, docs/training.md) and stops at a floor. */
     assert_true(fabs(g_sh->loss[1] - base) <= 0.01 * base);
     assert_true(fabs(g_sh->loss[2] - base) <= 0.01 * base);
+    assert_true(g_sh->loss[4] <= 1.3 * base);
     /* Without error feedback onebit ends well above the others. */
-    assert_true(g_sh->loss[3] > 1.05 * base);
+    assert_true(g_sh->loss[3] > 1.05 * base && g_sh->loss[3] > 2 * g_sh->loss[4]);
 }
 
 static int setup(void **s)

@@ -2,8 +2,9 @@
 
     report.py DIR [MORE.jsonl...]
         reads DIR/results.jsonl (and further results files, merged in);
-        writes DIR/table.md, DIR/summary.json and DIR/accuracy.svg; prints
-        the table.
+        writes DIR/table.md, DIR/pivot.md (a line per codec and algorithm,
+        a column per model and rank count), DIR/summary.json and
+        DIR/accuracy.svg; prints the table.
 
 Rows with several seeds are averaged (metric, times, ratios); each
 row is compared with the uncompressed row ("none") of the same model, rank
@@ -100,6 +101,37 @@ def table(rows):
     return "\n".join(out)
 
 
+def pivot(rows):
+    """One line per codec and algorithm, one column per (model, ranks): the
+    distance from uncompressed (a miss in bold), then the wire reduction on
+    the smallest rank count."""
+    cols = list(collections.OrderedDict.fromkeys((r["model"], r["ranks"]) for r in rows))
+    keys = list(collections.OrderedDict.fromkeys((r["codec"], r["algo"], r.get("ef"), r.get("opt"))
+                                                 for r in rows if r["codec"] != "none"))
+    at = {(r["model"], r["ranks"], r["codec"], r["algo"], r.get("ef"), r.get("opt")): r
+          for r in rows}
+    head = ["codec", "algorithm"] + ["%s, %d ranks" % c for c in cols] + ["wire reduction"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in keys:
+        cells, red = [], []
+        for m, n in cols:
+            r = at.get((m, n) + k)
+            if r is None or r["delta"] is None:
+                cells.append("")
+                continue
+            d = ("%+.1f pt" if r["higher_is_better"] else "%+.1f%%") % (
+                r["delta"] * (1 if r["higher_is_better"] else 100))
+            cells.append(d if r["meets"] or not math.isfinite(r["wire_reduction"])
+                         else "**%s**" % d)
+            if math.isfinite(r["wire_reduction"]):
+                red.append((n, r["wire_reduction"]))
+        name = k[0] + ("" if k[2] is None else " (EF %s)" % k[2]) + (
+            " (CompressedAdam)" if k[3] else "")
+        w = "%.0fx" % min(red)[1] if red else ""
+        out.append("| " + " | ".join([name, k[1]] + cells + [w]) + " |")
+    return "\n".join(out)
+
+
 def svg(rows):
     """Metric against wire reduction (log scale), one panel per model."""
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
@@ -169,6 +201,8 @@ def main():
     t = table(rows)
     with open(os.path.join(d, "table.md"), "w") as f:
         f.write(t + "\n")
+    with open(os.path.join(d, "pivot.md"), "w") as f:
+        f.write(pivot(rows) + "\n")
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(rows, f, indent=1)
     with open(os.path.join(d, "accuracy.svg"), "w") as f:

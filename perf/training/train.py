@@ -7,7 +7,7 @@ the laconic package, one row after another in the same processes.
 A row is CODEC[@ALGO][/OPTION=VALUE...]: CODEC a Laconic codec spec ("none",
 "onebit", "topk:0.001", "int8"...), ALGO the all-reduce algorithm ("auto"
 when left out), and options ``ef=0`` (no error feedback), ``ef=1`` (the
-default scheme) or ``ef=worker|residual`` (a scheme by name), and
+default scheme) or ``ef=worker|residual|hops`` (a scheme by name), and
 ``opt=adam``: an Adam recipe trained with laconic.torch.CompressedAdam (the
 momentum all-reduced with CODEC after 10% of the steps uncompressed) in
 place of the gradient all-reduce and torch's Adam.
@@ -55,7 +55,7 @@ def parse_row(spec):
         k, _, v = o.partition("=")
         if k == "ef" and v in ("0", "1"):
             row["ef"] = v == "1"
-        elif k == "ef" and v in ("worker", "residual"):
+        elif k == "ef" and v in ("worker", "residual", "hops"):
             row["ef"] = v
         elif k == "opt" and v == "adam":
             row["opt"] = v

@@ -36,7 +36,7 @@ DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2, "float64": 3,
 OPS = {"sum": 0, "avg": 1, "max": 2, "min": 3, "prod": 4}
 ALGOS = {"auto": 0, "ring": 1, "tree": 2, "recdbl": 3, "chain": 4,
          "twophase": 5, "pairwise": 6, "sparse": 7}
-EF_SCHEMES = {"off": 0, "on": 1, "worker": 2, "residual": 3}  # lc_ef_t
+EF_SCHEMES = {"off": 0, "on": 1, "worker": 2, "residual": 3, "hops": 4}  # lc_ef_t
 CODECS = {"none": 0, "onebit": 1, "topk": 2, "int8": 3, "fp16": 4, "bf16": 5}
 
 LC_UNIQUE_ID_BYTES = 128

@@ -441,9 +441,10 @@ class Communicator:
         "bf16", "fp16", any of them "+zstd") compresses float32 sums and
         averages; ``key`` (int or str) names the tensor whose error-feedback
         residual the communicator keeps between calls; ``error_feedback``
-        turns that off (False) or names a scheme ("worker" or "residual",
-        the default: the C ``lc_ef_t``); ``algo`` forces an algorithm. Returns
-        ``recv`` (or a :class:`Request` with ``async_op``)."""
+        turns that off (False) or names a scheme ("worker", "residual",
+        "hops": the C ``lc_ef_t``; True is the codec's default); ``algo``
+        forces an algorithm. Returns ``recv`` (or a :class:`Request` with
+        ``async_op``)."""
         sb = as_buffer(send, "send", writable=recv is None)
         rb = sb if recv is None else as_buffer(recv, "recv", writable=True)
         if rb is not sb:

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reference: every element decodes to +-(RMS or mean |x| of its block), sign from x's sign bit. */
+/* Reference: every element decodes to +-(mean |x| of its block), sign from x's sign bit. */
 static void onebit_check_block(const float *x, const float *y, size_t n, int rms)
 {
     double s = 0;
@@ -46,8 +46,7 @@ static void onebit_roundtrip(const char *spec, uint32_t block, int rms)
 
 static void test_onebit_roundtrip(void **state)
 {
-    onebit_roundtrip("onebit", 2048, 1); /* the RMS scale is the default */
-    onebit_roundtrip("onebit:mean", 2048, 0);
+    onebit_roundtrip("onebit", 2048, 0);
     onebit_roundtrip("onebit:64:rms", 64, 1);
 }
 
@@ -150,7 +149,7 @@ static void test_onebit_simd_identical(void **state)
 /* Non-finite input: finite scale on the wire, residual 0 there. */
 static void test_onebit_nonfinite(void **state)
 {
-    lc_codec_t *c = lc_codec_test_make("onebit:8:mean");
+    lc_codec_t *c = lc_codec_test_make("onebit:8");
     float x[8] = { 1, -1, NAN, INFINITY, 1, -1, 1, -1 }, y[8];
     lc_codec_state_t *st;
     size_t len;
@@ -178,7 +177,7 @@ static void test_onebit_golden(void **state)
         0x02,                                /* element 9 negative */
     };
     const float x[10] = { -1, 2, -3, 4, 5, -1, 2, -2, 0.5f, -0.5f };
-    lc_codec_test_golden("onebit:8:mean", x, 10, golden, sizeof(golden));
+    lc_codec_test_golden("onebit:8", x, 10, golden, sizeof(golden));
 }
 
 static void onebit_expect_corrupt(lc_codec_t *c, const uint8_t *m, size_t len, size_t n)
@@ -226,12 +225,11 @@ static void test_onebit_corrupt(void **state)
 static void test_onebit_spec(void **state)
 {
     static const char *const good[][2] = {
-        { "onebit", "onebit:2048:rms" },
-        { "onebit:mean", "onebit:2048:mean" },
+        { "onebit", "onebit:2048:mean" },
         { "onebit:1024:rms+zstd:3", "onebit:1024:rms+zstd:3:auto" },
     };
     lc_codec_params_t p;
-    lc_codec_test_canonical(good, 3);
+    lc_codec_test_canonical(good, 2);
     const char *bad[] = { "onebit:12", "onebit:0x10", "onebit:fast", "onebit:8:rms:9",
                           "onebit:k=3" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

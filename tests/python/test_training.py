@@ -5,11 +5,11 @@ same settings, seeds and batches. Run by ctest, one entry per case
 (harness.py).
 
 Why they exist: the suite's least-squares check (tests/test_compressed.c) is
-convex and could not see that onebit's old default, the mean |x| scale
-under a second residual on the re-encode of the sum, took the MLP classifier
-from 96% to 69-85% on every algorithm that re-encodes (perf/bench-training.sh;
-docs/training.md). onebit_mlp fails on that default and passes on today's
-(the RMS scale); topk_mlp keeps topk where it was."""
+convex and could not see that onebit's old default, a second residual on the
+final re-encode of the sum, took the MLP classifier from 96% to 58-85% on
+every algorithm that re-encodes (perf/bench-training.sh; docs/training.md).
+onebit_mlp fails on that default (80% on two-phase) and passes on today's
+(LC_EF_HOPS); topk_mlp keeps topk where it was."""
 
 import os
 import sys
@@ -48,9 +48,9 @@ def _compare(rank, rows, model="mlp", points=1.0, steps=0):
 
 @case(ranks=4, timeout=150)
 def onebit_mlp(rank, size):
-    """onebit with its defaults on two-phase, the ring and the tree: the MLP
-    within 1 point of uncompressed (the old mean scale left it 11-28 points
-    below)."""
+    """onebit with its default error feedback on two-phase, the ring and the
+    tree: the MLP within 1 point of uncompressed (the old default left it
+    11-28 points below)."""
     _compare(rank, ["onebit@twophase", "onebit@ring", "onebit@tree"])
 
 

@@ -41,7 +41,7 @@ class HookState:
     codec: codec spec ("onebit", "topk:0.01", "int8", "bf16"...) or None
         for uncompressed.
     error_feedback: keep residuals for codecs that use them (default True),
-        or a scheme by name ("worker", or "residual", the default).
+        or a scheme by name ("worker", "residual", "hops").
     warmup_steps: the first iterations all-reduce uncompressed.
     model: the (DDP) module, so that parameters are named by their position
         in ``model.parameters()``; without it a parameter's number is the
