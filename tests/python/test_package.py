@@ -65,6 +65,8 @@ def layout(rank, size):
         tables["LC_ALGO_" + a.upper()] = v
     for k, v in _capi.CODECS.items():
         tables["LC_CODEC_" + k.upper()] = v
+    for k, v in _capi.EF_SCHEMES.items():
+        tables["LC_EF_" + k.upper()] = v
     for name, value in c.items():
         if name.startswith("LC_"):
             mine = tables[name] if name in tables else getattr(_capi, name)
