@@ -33,10 +33,9 @@ enum { LC_REQ_QUEUED = 0, LC_REQ_RUNNING = 1, LC_REQ_DONE = 2 };
  * committed worker residual, w[1] the one a running collective writes; on
  * success they swap (so a failed collective leaves w[0] as it was). red[]
  * likewise for the reducer residual of the elements [red_off, red_off +
- * red_cnt) this rank re-encodes (LC_EF_RESIDUAL only). ef: the scheme the
- * key is bound to.
- * busy: requests queued or running with it; a released tensor is freed when
- * the last of them completes.
+ * red_cnt) this rank re-encodes (LC_EF_RESIDUAL and LC_EF_HOPS). ef: the
+ * scheme the key is bound to. busy: requests queued or running with it; a
+ * released tensor is freed when the last of them completes.
  */
 typedef struct lc_tensor {
     uint64_t key;
@@ -158,7 +157,7 @@ lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec,
                                lc_ef_t ef, lc_tensor_t **t_p);
 /* Before a collective runs (engine): point args at the states the key's
  * scheme keeps; (re)make the reducer residual when the owned range changed
- * (LC_EF_RESIDUAL). */
+ * (LC_EF_RESIDUAL, LC_EF_HOPS). */
 lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off,
                                size_t red_cnt);
 /* The collective ended: adopt what it wrote when commit (the states args

@@ -11,7 +11,9 @@
  * Every algorithm writes the whole range it was given (the worker residual
  * over the input; the reducer residual over the segment the rank owns), so
  * the buffer left over after a swap is fully rewritten before the next swap.
-
+ * Under LC_EF_HOPS the range of a rank's final encode (its two-phase
+ * segment, the ring's own segment, a tree root's half) is neither read nor
+ * written.
  *
  * Codecs and tensors are created on the caller's thread under comm->lock
  * and used only by whichever thread runs the engine; a tensor is freed by
