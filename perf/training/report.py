@@ -27,8 +27,9 @@ import sys
 
 def targets(codec):
     """(accuracy points, loss fraction, minimum wire reduction) for a codec spec."""
-    if codec.startswith("topk:"):
-        d = float(codec.split(":")[1].split("+")[0])
+    if codec.startswith("topk"):
+        part = codec.split("+")[0].split(":")
+        d = float(part[1]) if len(part) > 1 and not part[1].startswith("k=") else 0.01
         if d <= 0.0005:
             return 1.0, 0.03, 600.0
         return 0.5, 0.02, 300.0 if d <= 0.001 else 60.0
@@ -62,7 +63,7 @@ def load(paths):
 
 
 def judge(rows):
-    base = {(r["model"], r["ranks"]): r for r in rows if r["codec"] == "none"}
+    base = {(r["model"], r["ranks"]): r for r in rows if r["row"] == "none"}
     for r in rows:
         b = base.get((r["model"], r["ranks"]))
         acc_tol, loss_tol, min_red = targets(r["codec"])

@@ -27,11 +27,14 @@ every rank. No DDP wrapper (it would all-reduce the gradients a second
 time): the optimizer is the communication.
 """
 
+import itertools
 import time
 
 import torch
 
 from ..communicator import tensor_key
+
+_optim_seq = itertools.count()
 
 
 class CompressedAdam(torch.optim.Optimizer):
@@ -80,8 +83,13 @@ class CompressedAdam(torch.optim.Optimizer):
         self._d = torch.zeros(n)             # Adam's denominator
         # Flat moments under one key, so state_dict() and load_state_dict() keep them.
         self.state["laconic"] = dict(step=0, exp_avg=torch.zeros(n), exp_avg_sq=torch.zeros(n))
+        # The default key: this optimizer's number in the process (the same
+        # on every rank when every rank makes its optimizers in the same
+        # order, as for HookState's name) and the parameter shapes, so two
+        # optimizers over same-shaped models never share a residual.
         shapes = ",".join("x".join(map(str, p.shape)) for p in params)
-        self.key = tensor_key(key if key is not None else "CompressedAdam/" + shapes)
+        self.key = tensor_key(key if key is not None
+                              else "CompressedAdam/%d/%s" % (next(_optim_seq), shapes))
         # What crossed the wire: payload bytes sent, what they would have been
         # uncompressed, and seconds spent in all-reduce calls.
         self.bytes_sent = self.bytes_raw = 0
@@ -148,6 +156,20 @@ class CompressedAdam(torch.optim.Optimizer):
             p.data.copy_(x[off:off + k].view_as(p))
             off += k
         return loss
+
+    def load_state_dict(self, state_dict):
+        """torch's, then the flat moments copied (a newer torch keeps the
+        loaded dict's tensors as they are, which would tie this optimizer
+        to the state_dict and to whatever it was taken from)."""
+        super().load_state_dict(state_dict)
+        st = self.state["laconic"]
+        n = self._flat.numel()
+        if st["exp_avg"].numel() != n or st["exp_avg_sq"].numel() != n:
+            raise ValueError("CompressedAdam: the state_dict holds moments of %d elements, the "
+                             "parameters have %d" % (st["exp_avg"].numel(), n))
+        self.state["laconic"] = dict(step=int(st["step"]),
+                                     exp_avg=st["exp_avg"].detach().clone(),
+                                     exp_avg_sq=st["exp_avg_sq"].detach().clone())
 
     def release(self):
         """Free the momentum's error-feedback state in the library."""
