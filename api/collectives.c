@@ -227,10 +227,8 @@ static lc_status_t lc__tensor_resolve(lc_comm_t *comm, const lc_coll_args_t *a,
     lc_status_t st;
 
     *t_p = NULL;
-    /* One rank: nothing is encoded, so nothing to feed back. */
-    if (a->codec == NULL || p == NULL || !(p->field_mask & LC_OP_PARAM_FIELD_TENSOR_KEY) ||
-        comm->size == 1)
-        return LC_OK;
+    /* No codec, no key, one rank or no residuals: lc__ef_resolve said off
+     * (otherwise p holds a tensor key). */
     if (a->ef == LC_EF_OFF) return LC_OK;
     /* Broadcast: only the root encodes. */
     if (a->type == LC_COLL_BROADCAST && a->root != comm->rank) return LC_OK;
