@@ -135,7 +135,7 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
     st = LC_OK;
     if (req->tensor != NULL) {
         size_t off, cnt;
-        lc__coll_owned(&req->args, req->algo, comm->rank, comm->size, &off, &cnt);
+        lc__coll_red_span(&req->args, req->algo, comm->rank, comm->size, &off, &cnt);
         st = lc__tensor_prepare(req->tensor, &req->args, off, cnt);
     }
     if (st == LC_OK)

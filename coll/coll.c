@@ -107,6 +107,24 @@ void lc__coll_owned(const lc_coll_args_t *a, lc_algo_t algo, int rank, int n, si
     }
 }
 
+void lc__coll_red_span(const lc_coll_args_t *a, lc_algo_t algo, int rank, int n, size_t *off_p,
+                       size_t *cnt_p)
+{
+    int parent, child[2], root = 0;
+
+    lc__coll_owned(a, algo, rank, n, off_p, cnt_p);
+    if (a->ef != LC_EF_HOPS) return;
+    if (algo == LC_ALGO_TWOPHASE) {
+        root = 1; /* the owner's encode of its segment is always the final one */
+    } else if (algo == LC_ALGO_TREE) {
+        for (int i = 0; i < 2; i++) {
+            lc__tree_shape(rank, n, i, &parent, child);
+            if (child[0] >= 0 && parent < 0) root = 1; /* the root of the tree it reduces in */
+        }
+    }
+    if (root) *cnt_p = 0;
+}
+
 /* One rank: the result is the input. */
 static lc_status_t lc__coll_single(lc_sched_t *s, const lc_coll_args_t *a)
 {

@@ -69,6 +69,12 @@ lc_status_t lc__coll_select(const lc_coll_args_t *args, int nranks, const lc_con
  * when it re-encodes nothing. */
 void lc__coll_owned(const lc_coll_args_t *args, lc_algo_t algo, int rank, int nranks, size_t *off_p,
                     size_t *cnt_p);
+/* The part of lc__coll_owned's span that args->ef keeps a reducer residual
+ * for: all of it, except under LC_EF_HOPS where a span only ever re-encoded
+ * as a complete sum (the two-phase owner's segment, the tree root's half)
+ * keeps none, so none is allocated (0 elements). */
+void lc__coll_red_span(const lc_coll_args_t *args, lc_algo_t algo, int rank, int nranks,
+                       size_t *off_p, size_t *cnt_p);
 
 /* Build the schedule for args with algorithm algo on (rank, nranks). */
 lc_status_t lc__coll_build(lc_sched_t *s, const lc_coll_args_t *args, lc_algo_t algo, int rank,

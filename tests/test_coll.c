@@ -1,7 +1,8 @@
 /*
  * Algorithm selection (coll/select.c): the automatic choice by size and
  * rank count, each threshold honoured, forced algorithms checked against
- * the collective.
+ * the collective. And the span of a compressed all-reduce each rank keeps
+ * a reducer residual for, per error-feedback scheme (coll/coll.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "codecs/codec.h"
 #include "coll/coll.h"
 #include "core/config.h"
 #include "tests/mp.h"
@@ -252,12 +254,56 @@ static void test_forced(void **s)
     assert_int_equal(lc__coll_select(&a, 4, &c, NULL, &algo), LC_ERR_UNSUPPORTED);
 }
 
+/* lc__coll_red_span: RESIDUAL keeps one for all a rank re-encodes; HOPS
+ * none where every re-encode is of a complete sum (the two-phase owner, the
+ * tree roots: rank 0 of tree 0, rank n-1 of its mirror), the rest as
+ * RESIDUAL; a rank that re-encodes nothing (a tree leaf) keeps none. */
+static void test_red_span(void **s)
+{
+    lc_codec_params_t p;
+    lc_codec_t *codec = NULL;
+    lc_coll_args_t a = { .type = LC_COLL_ALLREDUCE, .count = 1000, .dtype = LC_FLOAT32 };
+    size_t off, cnt, own_off, own_cnt;
+    const int n = 5;
+    (void)s;
+    assert_int_equal(lc__codec_parse("onebit", &p), LC_OK);
+    assert_int_equal(lc__codec_create(&p, &codec), LC_OK);
+    a.codec = codec;
+    for (int r = 0; r < n; r++) {
+        a.ef = LC_EF_RESIDUAL;
+        lc__coll_red_span(&a, LC_ALGO_TWOPHASE, r, n, &off, &cnt);
+        lc__coll_owned(&a, LC_ALGO_TWOPHASE, r, n, &own_off, &own_cnt);
+        assert_int_equal(cnt, own_cnt);
+        assert_int_equal(off, own_off);
+        assert_true(cnt > 0);
+        a.ef = LC_EF_HOPS;
+        lc__coll_red_span(&a, LC_ALGO_TWOPHASE, r, n, &off, &cnt);
+        assert_int_equal(cnt, 0);
+        lc__coll_red_span(&a, LC_ALGO_RING, r, n, &off, &cnt);
+        assert_int_equal(cnt, a.count); /* every segment passes it as a partial sum */
+        lc__coll_red_span(&a, LC_ALGO_TREE, r, n, &off, &cnt);
+        lc__coll_owned(&a, LC_ALGO_TREE, r, n, &own_off, &own_cnt);
+        if (r == 0 || r == n - 1) {
+            assert_true(own_cnt > 0); /* a root reduces its half, as a complete sum */
+            assert_int_equal(cnt, 0);
+        } else {
+            assert_int_equal(cnt, own_cnt); /* an inner node (ranks 1, 2, 3 of 5) or a leaf */
+            assert_int_equal(off, own_off);
+        }
+    }
+    a.ef = LC_EF_HOPS;
+    lc__coll_red_span(&a, LC_ALGO_TREE, 1, n, &off, &cnt);
+    assert_true(cnt > 0); /* rank 1 is inner in tree 0 (children 3 and 4) */
+    lc__codec_destroy(codec);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allreduce_auto), cmocka_unit_test(test_allreduce_long_haul),
         cmocka_unit_test(test_coded_auto),     cmocka_unit_test(test_coded_link_rate),
         cmocka_unit_test(test_other_auto),     cmocka_unit_test(test_forced),
+        cmocka_unit_test(test_red_span),
     };
     /* Optional filter: test_coll '<shell pattern>' runs the matching tests. */
     return lc_mp_run_filtered("test_coll", tests, sizeof(tests) / sizeof(tests[0]),
