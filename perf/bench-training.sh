@@ -8,7 +8,7 @@
 #                          [--rows ROW,...] [--seeds 0,...] [--steps N]
 #                          [--timeout SEC] [--out DIR]
 #
-# A row is CODEC[@ALGO][/ef=0|1] (perf/training/train.py); the default rows
+# A row is CODEC[@ALGO][/ef=SCHEME][/warmup=N][/opt=adam] (perf/training/train.py); the default rows
 # are uncompressed, then onebit, topk at 1%, 0.1% and 0.05%, int8, bf16 and
 # fp16, each on twophase, ring, tree and sparse. Each (model, ranks, seed) is
 # one lcrun job that trains every row in turn; a job that fails or passes

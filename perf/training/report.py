@@ -62,6 +62,15 @@ def load(paths):
     return rows
 
 
+def label(r):
+    """The codec and what the row changed: the error-feedback scheme, a
+    warm-up, CompressedAdam."""
+    ef = r.get("ef")
+    ef = "" if ef is None else " (EF %s)" % (ef if isinstance(ef, str) else "on" if ef else "off")
+    wu = " (warm-up %d)" % r["warmup"] if r.get("warmup") else ""
+    return r["codec"] + ef + wu + (" (CompressedAdam)" if r.get("opt") else "")
+
+
 def judge(rows):
     base = {(r["model"], r["ranks"]): r for r in rows if r["row"] == "none"}
     for r in rows:
@@ -101,11 +110,8 @@ def table(rows):
             d = "%+.1f%%" % (100 * r["delta"])
         m = ("%.2f%%" if r["higher_is_better"] else "%.3f") % r["metric"]
         tgt = "-" if r["codec"] == "none" else ("met" if r["meets"] else "**missed**")
-        ef = r.get("ef")
-        ef = "" if ef is None else " (EF %s)" % (ef if isinstance(ef, str) else "on" if ef else "off")
-        opt = " (CompressedAdam)" if r.get("opt") else ""
-        out.append("| %s | %d | %s%s%s | %s | %s | %s | %.1fx | %.1fx | %.1f | %.1f | %s | %s |" % (
-            r["model"], r["ranks"], r["codec"], ef, opt, r["algo"], m, d, r["wire_reduction"],
+        out.append("| %s | %d | %s | %s | %s | %s | %.1fx | %.1fx | %.1f | %.1f | %s | %s |" % (
+            r["model"], r["ranks"], label(r), r["algo"], m, d, r["wire_reduction"],
             r.get("codec_ratio", r["wire_reduction"]), r["comm_s"], r["total_s"],
             "yes" if r["identical"] else "**no**", tgt))
     return "\n".join(out)
@@ -116,10 +122,9 @@ def pivot(rows):
     distance from uncompressed (bold: misses its target), then the wire
     reduction on the smallest rank count (bold: below its target)."""
     cols = list(collections.OrderedDict.fromkeys((r["model"], r["ranks"]) for r in rows))
-    keys = list(collections.OrderedDict.fromkeys((r["codec"], r["algo"], r.get("ef"), r.get("opt"))
+    keys = list(collections.OrderedDict.fromkeys((label(r), r["algo"])
                                                  for r in rows if r["codec"] != "none"))
-    at = {(r["model"], r["ranks"], r["codec"], r["algo"], r.get("ef"), r.get("opt")): r
-          for r in rows}
+    at = {(r["model"], r["ranks"], label(r), r["algo"]): r for r in rows}
     head = ["codec", "algorithm"] + ["%s, %d ranks" % c for c in cols] + ["wire reduction"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for k in keys:
@@ -134,13 +139,11 @@ def pivot(rows):
             cells.append(d if r["meets_metric"] else "**%s**" % d)
             if math.isfinite(r["wire_reduction"]):
                 red.append((n, r["wire_reduction"], r["meets_wire"]))
-        name = k[0] + ("" if k[2] is None else " (EF %s)" % k[2]) + (
-            " (CompressedAdam)" if k[3] else "")
         w = ""
         if red:
             n, x, ok = min(red)
             w = ("%.0fx" if ok else "**%.0fx**") % x
-        out.append("| " + " | ".join([name, k[1]] + cells + [w]) + " |")
+        out.append("| " + " | ".join(list(k) + cells + [w]) + " |")
     return "\n".join(out)
 
 

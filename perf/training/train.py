@@ -7,7 +7,9 @@ the laconic package, one row after another in the same processes.
 A row is CODEC[@ALGO][/OPTION=VALUE...]: CODEC a Laconic codec spec ("none",
 "onebit", "topk:0.001", "int8"...), ALGO the all-reduce algorithm ("auto"
 when left out), and options ``ef=0`` (no error feedback), ``ef=1`` (the
-default scheme) or ``ef=worker|residual|hops`` (a scheme by name), and
+default scheme) or ``ef=worker|residual|hops`` (a scheme by name),
+``warmup=N``: the first N steps all-reduced uncompressed (the candidate of a
+per-tensor warm-up; the residuals start at the first compressed step), and
 ``opt=adam``: an Adam recipe trained with laconic.torch.CompressedAdam (the
 momentum all-reduced with CODEC after 10% of the steps uncompressed) in
 place of the gradient all-reduce and torch's Adam.
@@ -50,13 +52,15 @@ def parse_row(spec):
     """'topk:0.01@ring/ef=0' -> dict(codec, algo, ef)."""
     head, *opts = spec.split("/")
     codec, _, algo = head.partition("@")
-    row = dict(row=spec, codec=codec, algo=algo or "auto", ef=None, opt=None)
+    row = dict(row=spec, codec=codec, algo=algo or "auto", ef=None, opt=None, warmup=0)
     for o in opts:
         k, _, v = o.partition("=")
         if k == "ef" and v in ("0", "1"):
             row["ef"] = v == "1"
         elif k == "ef" and v in ("worker", "residual", "hops"):
             row["ef"] = v
+        elif k == "warmup" and v.isdigit():
+            row["warmup"] = int(v)
         elif k == "opt" and v == "adam":
             row["opt"] = v
         else:
@@ -107,12 +111,14 @@ def train(comm, model, row, steps, seed):
         flat.zero_()
         r.loss(x, y).backward()
         c0 = time.perf_counter()
-        req = comm.allreduce(flat, op="avg", async_op=True, **kw)
+        dense = step < row["warmup"]
+        req = comm.allreduce(flat, op="avg", async_op=True, **({} if dense else kw))
         info = req.wait()
         comm_s += time.perf_counter() - c0
         raw += info.bytes_sent * info.ratio
         sent += info.bytes_sent
-        algo = info.algo
+        if not dense:
+            algo = info.algo
         opt.step()
     total_s = time.perf_counter() - t0
     if compressed:
@@ -160,7 +166,7 @@ def finish(comm, r, row, nsteps, n, raw, sent, comm_s, total_s, algo):
     # What an uncompressed ring all-reduce of the same buffers sends, over every rank.
     ring_bytes = 2.0 * (comm.size - 1) * 4 * n * nsteps
     return dict(model=r.name, ranks=comm.size, row=row["row"], codec=row["codec"], algo=algo,
-                ef=row["ef"], opt=row["opt"], params=n, steps=nsteps, metric_name=r.metric,
+                ef=row["ef"], opt=row["opt"], warmup=row["warmup"], params=n, steps=nsteps, metric_name=r.metric,
                 metric=metric, higher_is_better=r.higher,
                 codec_ratio=tot[0] / tot[1] if tot[1] > 0 else 1.0, bytes_sent=tot[1],
                 wire_reduction=ring_bytes / tot[1] if tot[1] > 0 else 1.0,
