@@ -67,7 +67,10 @@ def label(r):
     warm-up, CompressedAdam."""
     ef = r.get("ef")
     ef = "" if ef is None else " (EF %s)" % (ef if isinstance(ef, str) else "on" if ef else "off")
-    wu = " (warm-up %d)" % r["warmup"] if r.get("warmup") else ""
+    wu = ""
+    if r.get("warmup"):
+        wc = r.get("warmup_codec", "none")
+        wu = " (warm-up %d%s)" % (r["warmup"], "" if wc == "none" else " " + wc)
     return r["codec"] + ef + wu + (" (CompressedAdam)" if r.get("opt") else "")
 
 

@@ -8,8 +8,10 @@ A row is CODEC[@ALGO][/OPTION=VALUE...]: CODEC a Laconic codec spec ("none",
 "onebit", "topk:0.001", "int8"...), ALGO the all-reduce algorithm ("auto"
 when left out), and options ``ef=0`` (no error feedback), ``ef=1`` (the
 default scheme) or ``ef=worker|residual|hops`` (a scheme by name),
-``warmup=N``: the first N steps all-reduced uncompressed (the candidate of a
-per-tensor warm-up; the residuals start at the first compressed step), and
+``warmup=N`` or ``warmup=N:SPEC``: the first N steps all-reduced
+uncompressed, or with codec SPEC under a key of their own (a per-tensor
+warm-up, dense or DGC's denser start; the row's residuals start after it),
+and
 ``opt=adam``: an Adam recipe trained with laconic.torch.CompressedAdam (the
 momentum all-reduced with CODEC after 10% of the steps uncompressed) in
 place of the gradient all-reduce and torch's Adam.
@@ -52,15 +54,17 @@ def parse_row(spec):
     """'topk:0.01@ring/ef=0' -> dict(codec, algo, ef)."""
     head, *opts = spec.split("/")
     codec, _, algo = head.partition("@")
-    row = dict(row=spec, codec=codec, algo=algo or "auto", ef=None, opt=None, warmup=0)
+    row = dict(row=spec, codec=codec, algo=algo or "auto", ef=None, opt=None, warmup=0,
+               warmup_codec="none")
     for o in opts:
         k, _, v = o.partition("=")
         if k == "ef" and v in ("0", "1"):
             row["ef"] = v == "1"
         elif k == "ef" and v in ("worker", "residual", "hops"):
             row["ef"] = v
-        elif k == "warmup" and v.isdigit():
-            row["warmup"] = int(v)
+        elif k == "warmup" and v.partition(":")[0].isdigit():
+            n, _, wc = v.partition(":")
+            row["warmup"], row["warmup_codec"] = int(n), wc or "none"
         elif k == "opt" and v == "adam":
             row["opt"] = v
         else:
@@ -101,6 +105,10 @@ def train(comm, model, row, steps, seed):
         kw["key"] = "train/%s/%s" % (model, row["row"])
         if row["ef"] is not None:
             kw["error_feedback"] = row["ef"]
+    warm = {}  # the warm-up's all-reduce: uncompressed, or a codec under a key of its own
+    if row["warmup_codec"] != "none":
+        warm = dict(codec=row["warmup_codec"], algo=row["algo"],
+                    key="train/%s/%s/warmup" % (model, row["row"]))
     raw = sent = 0
     comm_s = 0.0
     algo = None
@@ -112,7 +120,7 @@ def train(comm, model, row, steps, seed):
         r.loss(x, y).backward()
         c0 = time.perf_counter()
         dense = step < row["warmup"]
-        req = comm.allreduce(flat, op="avg", async_op=True, **({} if dense else kw))
+        req = comm.allreduce(flat, op="avg", async_op=True, **(warm if dense else kw))
         info = req.wait()
         comm_s += time.perf_counter() - c0
         raw += info.bytes_sent * info.ratio
@@ -123,6 +131,8 @@ def train(comm, model, row, steps, seed):
     total_s = time.perf_counter() - t0
     if compressed:
         comm.release(kw["key"])
+    if warm:
+        comm.release(warm["key"])
     return finish(comm, r, row, nsteps, n, raw, sent, comm_s, total_s, algo)
 
 
@@ -134,11 +144,11 @@ def train_compressed_adam(comm, r, row, adam, nsteps, flat):
         raise SystemExit("train.py: opt=adam needs a recipe trained with Adam (lm)")
     g = adam.param_groups[0]
     params = g["params"]
+    kw = {} if row["ef"] is None else dict(error_feedback=row["ef"])  # else its default
     opt = CompressedAdam(params, comm, codec=None if row["codec"] == "none" else row["codec"],
                          lr=g["lr"], betas=g["betas"], eps=g["eps"],
                          weight_decay=g["weight_decay"], warmup_steps=max(1, nsteps // 10),
-                         algo=row["algo"], key="train/%s/%s" % (r.name, row["row"]),
-                         error_feedback=True if row["ef"] is None else row["ef"])
+                         algo=row["algo"], key="train/%s/%s" % (r.name, row["row"]), **kw)
     comm.barrier()
     t0 = time.perf_counter()
     for step in range(nsteps):
@@ -166,7 +176,8 @@ def finish(comm, r, row, nsteps, n, raw, sent, comm_s, total_s, algo):
     # What an uncompressed ring all-reduce of the same buffers sends, over every rank.
     ring_bytes = 2.0 * (comm.size - 1) * 4 * n * nsteps
     return dict(model=r.name, ranks=comm.size, row=row["row"], codec=row["codec"], algo=algo,
-                ef=row["ef"], opt=row["opt"], warmup=row["warmup"], params=n, steps=nsteps, metric_name=r.metric,
+                ef=row["ef"], opt=row["opt"], warmup=row["warmup"],
+                warmup_codec=row["warmup_codec"], params=n, steps=nsteps, metric_name=r.metric,
                 metric=metric, higher_is_better=r.higher,
                 codec_ratio=tot[0] / tot[1] if tot[1] > 0 else 1.0, bytes_sent=tot[1],
                 wire_reduction=ring_bytes / tot[1] if tot[1] > 0 else 1.0,
