@@ -64,11 +64,6 @@ lc_status_t lc_comm_size(const lc_comm_t *comm, int *size_p)
 
 /* ------------------------------------------------------------- create */
 
-void lc__comm_on_wake(void *arg, uint32_t events);
-void lc__comm_on_tick(void *arg, uint64_t now_ns);
-void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev);
-void lc__comm_fail_all(lc_comm_t *comm, lc_status_t status);
-
 lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const char *job_key,
                             lc_bootstrap_t *bs, lc_comm_t **comm_p)
 {

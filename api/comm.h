@@ -133,6 +133,15 @@ int lc__driver_acquire(lc_comm_t *comm);
 void lc__driver_run_until_done(lc_comm_t *comm, lc_request_t *req);
 void lc__driver_release(lc_comm_t *comm);
 
+/* api/progress_side.c, on the progress thread: start queued collectives
+ * while none runs; the wake fd's, the engine tick's and the transport's
+ * callbacks; fail the running and every queued collective (teardown). */
+void lc__comm_pump(lc_comm_t *comm);
+void lc__comm_on_wake(void *arg, uint32_t events);
+void lc__comm_on_tick(void *arg, uint64_t now_ns);
+void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev);
+void lc__comm_fail_all(lc_comm_t *comm, lc_status_t status);
+
 /* Create a communicator over an already-made bootstrap (consumed). */
 lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const char *job_key,
                             lc_bootstrap_t *bs, lc_comm_t **comm_p);

@@ -33,8 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void lc__comm_pump(lc_comm_t *comm);
-
 /* Work the progress thread must drive: a running or a queued collective. */
 static int lc__driver_busy(lc_comm_t *comm)
 {

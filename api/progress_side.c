@@ -22,7 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-void lc__comm_pump(lc_comm_t *comm);
 static void lc__comm_sched_yield(void *arg);
 
 static void lc__req_complete(lc_request_t *req, lc_status_t status)

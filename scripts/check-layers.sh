@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Checks the dependency rule of the layers (DESIGN section 2): every
-# #include in a layer's files must name a header that layer may use.
-# Prints each violation as file:line: include, and exits 1 if any.
+# #include in a layer's files must name a header that layer may use, and no
+# file-scope declaration (a prototype or an extern) in a library layer may
+# reach a function or variable defined in a layer it may not include, the
+# way round the first rule. Prints each violation as file:line, and exits 1
+# if any.
+#
+#   scripts/check-layers.sh [TREE]    (default: this checkout)
 set -u
-cd "$(dirname "$0")/.."
+cd "${1:-$(dirname "$0")/..}"
 
 fail=0
 report() { echo "layer rule: $1:$2: $3 ($4)"; fail=1; }
@@ -57,7 +62,8 @@ allowed_system() {
     esac
 }
 
-files=$(git ls-files -co --exclude-standard -- '*.c' '*.h' '*.cc' '*.cpp' 2>/dev/null ||
+files=$( (git rev-parse --show-prefix 2>/dev/null | grep -qx '' &&
+    git ls-files -co --exclude-standard -- '*.c' '*.h' '*.cc' '*.cpp') ||
     find . -name '*.[ch]' | sed 's|^\./||')
 for f in $files; do
     [ -f "$f" ] || continue
@@ -71,5 +77,60 @@ for f in $files; do
         fi
     done < <(grep -n '^[[:space:]]*#[[:space:]]*include' "$f")
 done
+# Declarations that go round the includes. c_symbols prints, for each
+# file-scope statement at column 0 that is not static (clang-format puts
+# them there), "DEF file line symbol" for a definition (a function body, or
+# an initialised variable) and "DECL file line symbol" for a declaration (a
+# prototype or an extern), for the lc-prefixed names only.
+c_symbols() {
+    awk '
+    function emit(kind, st, line,   s, m, rest) {
+        if (st ~ /^extern "C"/) return
+        if (st ~ /^extern/ && st !~ /\(/) {  # extern variables: every name before , ; [
+            rest = st
+            while (match(rest, /[A-Za-z_][A-Za-z0-9_]*[[:space:]]*[,;\[]/)) {
+                s = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+                sub(/[[:space:]]*[,;\[]$/, "", s)
+                if (s ~ /^lc/) print kind, FILENAME, line, s
+            }
+            return
+        }
+        if (match(st, /[A-Za-z_][A-Za-z0-9_]*[[:space:]]*(\(|\[|=)/)) {
+            s = substr(st, RSTART, RLENGTH); sub(/[[:space:]]*[(\[=]$/, "", s)
+            if (s ~ /^lc/) print kind, FILENAME, line, s
+        }
+    }
+    FNR == 1 { on = 0 }
+    !on && /^[A-Za-z_]/ && !/^(static|typedef|struct|enum|union|_Static_assert)[^A-Za-z0-9_]/ {
+        on = 1; st = ""; start = FNR
+    }
+    on {
+        st = st " " $0
+        if ($0 ~ /;[[:space:]]*(\/\*.*\*\/)?[[:space:]]*$/ && st !~ /[{=]/) { emit("DECL", substr(st, 2), start); on = 0 }
+        else if ($0 ~ /[{]/ || (st ~ /=/ && $0 ~ /;/)) { emit("DEF", substr(st, 2), start); on = 0 }
+    }' "$@"
+}
+lib=()
+for f in $files; do
+    case $f in core/* | codecs/* | transport/* | coll/* | ft/* | api/*) [ -f "$f" ] && lib+=("$f") ;; esac
+done
+if [ ${#lib[@]} -gt 0 ]; then
+    syms=$(c_symbols "${lib[@]}")
+    declare -A def
+    while read -r kind file line sym; do
+        [ "$kind" = DEF ] && def[$sym]=$file
+    done <<<"$syms"
+    while read -r kind file line sym; do
+        [ "$kind" = DECL ] || continue
+        d=${def[$sym]:-}
+        [ -n "$d" ] && [ "$d" != "$file" ] || continue
+        # A header may declare what a folder below it defines (transport/bootstrap.h
+        # and transport/bootstrap/): the interface of that folder's implementations.
+        [[ $file == *.h && $(dirname "$d") == "$(dirname "$file")"/* ]] && continue
+        # Otherwise as if it included a header beside the definition.
+        allowed_quoted "$file" "$(dirname "$d")/_.h" ||
+            report "$file" "$line" "declares $sym, defined in $d" "a layer ${file%%/*}/ may not use"
+    done <<<"$syms"
+fi
 if [ $fail -eq 0 ]; then echo "layer rule: ok"; fi
 exit $fail

@@ -28,7 +28,7 @@ step "layers"
 bash scripts/check-layers.sh
 
 step "python lint (pyflakes)"
-/usr/bin/python3 -m pyflakes python tests/python perf/python perf/*.py examples/python
+/usr/bin/python3 -m pyflakes python tests/python perf/python perf/*.py perf/training examples/python
 
 # Multi-process tests start up to 8 ranks on 2 cores: run them one at a time
 # so that timing promises (a lost peer reported within 2 s) are measured on a
