@@ -93,6 +93,16 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
     LC_CHECK_GOTO(lc__sched_create(&comm->sched), st, err_progress);
 
     if (size > 1) {
+        lc_ft_params_t fp = {
+            .rank = rank,
+            .size = size,
+            .epoch = 0,
+            .peer_timeout_ms = cfg->peer_timeout_ms,
+            .progress = comm->progress,
+            .event_cb = lc__comm_on_ft_event,
+            .event_arg = comm,
+        };
+        LC_CHECK_GOTO(lc__ft_create(&fp, &comm->ft), st, err_sched);
         lc_tl_params_t tp = {
             .rank = rank,
             .size = size,
@@ -103,8 +113,8 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
             .job_key_len = comm->job_key_len,
             .job_id = comm->job_id,
             .config = &comm->cfg,
-            .event_cb = lc__comm_on_tl_event,
-            .event_arg = comm,
+            .event_cb = lc__ft_on_tl_event,
+            .event_arg = comm->ft,
         };
         comm->tl_ops = lc__tl_find(cfg->transport);
         if (comm->tl_ops == NULL) {
@@ -118,6 +128,7 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
                      lc_status_str(st));
             goto err_sched;
         }
+        LC_CHECK_GOTO(lc__ft_start(comm->ft, comm->tl_ops, comm->tl), st, err_tl);
         lc_tl_stats_t ts;
         comm->tl_ops->stats(comm->tl, &ts);
         comm->link.rtt_us = ts.link_rtt_us;
@@ -155,6 +166,7 @@ err_sched:
     lc__sched_destroy(comm->sched);
 err_progress:
     lc__progress_destroy(comm->progress);
+    lc__ft_destroy(comm->ft); /* after the engine: its tick refers to it */
 err_free:
     if (bs != NULL) bs->ops->destroy(bs);
     pthread_mutex_destroy(&comm->lock);
@@ -339,9 +351,13 @@ lc_status_t lc_comm_destroy(lc_comm_t *comm)
     lc__comm_codecs_free(comm);
     lc__progress_fd_del(comm->progress, comm->wake_h);
     close(comm->wake_fd);
+    /* Tell the peers we leave on purpose, after the last collective we
+     * started: theirs up to it may still complete with what we sent. */
+    if (comm->ft != NULL) lc__ft_goodbye(comm->ft, comm->started_seq);
     if (comm->tl != NULL) comm->tl_ops->destroy(comm->tl);
     lc__sched_destroy(comm->sched);
     lc__progress_destroy(comm->progress);
+    lc__ft_destroy(comm->ft); /* after the engine: its tick refers to it */
     pthread_mutex_destroy(&comm->lock);
     free(comm);
     return LC_OK;

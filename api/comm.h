@@ -17,6 +17,7 @@
 #include "coll/sched.h"
 #include "core/config.h"
 #include "core/progress.h"
+#include "ft/ft.h"
 #include "transport/transport.h"
 
 #include <pthread.h>
@@ -89,6 +90,7 @@ struct lc_comm {
     lc_progress_t *progress;
     const lc_tl_ops_t *tl_ops; /* NULL when size == 1 */
     lc_tl_t *tl;
+    lc_ft_t *ft; /* the control plane over tl (NULL when size == 1) */
     lc_sched_t *sched;
     int wake_fd; /* eventfd: caller threads -> progress thread */
     lc_progress_fd_t *wake_h;
@@ -134,12 +136,12 @@ void lc__driver_run_until_done(lc_comm_t *comm, lc_request_t *req);
 void lc__driver_release(lc_comm_t *comm);
 
 /* api/progress_side.c, on the progress thread: start queued collectives
- * while none runs; the wake fd's, the engine tick's and the transport's
- * callbacks; fail the running and every queued collective (teardown). */
+ * while none runs; the wake fd's, the engine tick's and the control
+ * plane's callbacks; fail the running and every queued collective (teardown). */
 void lc__comm_pump(lc_comm_t *comm);
 void lc__comm_on_wake(void *arg, uint32_t events);
 void lc__comm_on_tick(void *arg, uint64_t now_ns);
-void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev);
+void lc__comm_on_ft_event(void *arg, const lc_ft_event_t *ev);
 void lc__comm_fail_all(lc_comm_t *comm, lc_status_t status);
 
 /* Create a communicator over an already-made bootstrap (consumed). */

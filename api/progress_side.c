@@ -7,12 +7,11 @@
  *
  * Failure bookkeeping: a collective that fails here (arguments that do not
  * match a peer's, a corrupt frame, a timeout, a lost partner) is reported to
- * every peer with notify_abort, unless a peer's notice is what failed it, so
- * that all ranks fail the same collective instead of waiting for messages
- * that will never come. The
- * transport cancels the failed collective's messages on every rank, keeping
- * the streams in step, so the communicator stays usable afterwards; only a
- * lost peer breaks it for good.
+ * every peer with lc__ft_notify_abort, unless a peer's notice is what
+ * failed it, so that all ranks fail the same collective instead of waiting
+ * for messages that will never come. The transport cancels the failed collective's messages on
+ * every rank, keeping the streams in step, so the communicator stays usable afterwards; only a lost
+ * peer breaks it for good.
  */
 #include "api/comm.h"
 #include "core/util.h"
@@ -85,8 +84,8 @@ static void lc__comm_coll_done(void *arg, lc_status_t status)
                 lc_algo_str(req->algo), lc_status_str(status));
         /* Tell the others, unless they told us: ranks that do not talk to
          * the cause directly must not wait for messages that never come. */
-        if (comm->tl != NULL && comm->abort_from_peer != req->seq)
-            comm->tl_ops->notify_abort(comm->tl, req->seq, status);
+        if (comm->ft != NULL && comm->abort_from_peer != req->seq)
+            lc__ft_notify_abort(comm->ft, req->seq, status);
         /* A membership failure breaks the communicator now, not when the
          * transport's event about it comes (it may come later, or only to
          * the ranks linked to the lost one): otherwise a caller's next
@@ -117,7 +116,7 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
         /* Ranks that started this collective and wait on us must hear it
          * failed; frames they already sent for it are dropped. */
         if (comm->tl != NULL) {
-            comm->tl_ops->notify_abort(comm->tl, req->seq, st);
+            lc__ft_notify_abort(comm->ft, req->seq, st);
             comm->tl_ops->cancel(comm->tl, req->seq);
         }
         lc__req_complete(req, st);
@@ -161,7 +160,7 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
              lc_status_str(st));
     if (comm->tl != NULL) {
         comm->tl_ops->cancel(comm->tl, req->seq);
-        comm->tl_ops->notify_abort(comm->tl, req->seq, st);
+        lc__ft_notify_abort(comm->ft, req->seq, st);
     }
     lc__req_complete(req, st);
 }
@@ -237,13 +236,13 @@ static void lc__comm_note_remote_abort(lc_comm_t *comm, uint64_t seq, lc_status_
     comm->remote_aborts[slot].status = status;
 }
 
-void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
+void lc__comm_on_ft_event(void *arg, const lc_ft_event_t *ev)
 {
     lc_comm_t *comm = arg;
     lc_request_t *req = comm->active;
 
     switch (ev->type) {
-    case LC_TL_EVENT_PEER_LOST:
+    case LC_FT_EVENT_PEER_LOST:
         if (comm->broken == LC_OK) {
             if (req != NULL)
                 lc_warn("rank %d lost during collective %llu", ev->peer,
@@ -254,7 +253,7 @@ void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
         comm->broken = LC_ERR_PEER_LOST;
         if (req != NULL) lc__sched_abort(comm->sched, LC_ERR_PEER_LOST);
         break;
-    case LC_TL_EVENT_PEER_LEFT:
+    case LC_FT_EVENT_PEER_LEFT:
         /* It destroyed its communicator after taking part in collectives up
          * to ev->seq: what it sent for those is delivered or on its way, so
          * they may still complete here (the transport fails any receive
@@ -269,7 +268,7 @@ void lc__comm_on_tl_event(void *arg, const lc_tl_event_t *ev)
         if (req != NULL && req->seq > comm->left_seq)
             lc__sched_abort(comm->sched, LC_ERR_PEER_LOST);
         break;
-    case LC_TL_EVENT_ABORT:
+    case LC_FT_EVENT_ABORT:
         lc_debug("rank %d reports collective %llu failed: %s", ev->peer,
                  (unsigned long long)ev->seq, lc_status_str(ev->status));
         if (req != NULL && req->seq == ev->seq) {

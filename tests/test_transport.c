@@ -38,100 +38,14 @@
 #include "transport/tcp/tcp_frame.h"
 #include "transport/tcp/tcp_priv.h"
 #include "transport/transport.h"
-
-#define KEY "transport-test-key"
-
-typedef struct {
-    lc_progress_t *progress;
-    const lc_tl_ops_t *ops;
-    lc_tl_t *tl;
-    int lost_peer;         /* last PEER_LOST event's rank, -1 */
-    lc_status_t up_status; /* what the transport's create returned */
-} tt_t;
-
-typedef struct {
-    int done;
-    lc_status_t status;
-    size_t length;
-} tt_op_t;
-
-static void tt_complete(void *arg, lc_status_t status, size_t length)
-{
-    tt_op_t *op = arg;
-    op->done = 1;
-    op->status = status;
-    op->length = length;
-}
-
-static void tt_event(void *arg, const lc_tl_event_t *ev)
-{
-    tt_t *t = arg;
-    if (ev->type == LC_TL_EVENT_PEER_LOST) t->lost_peer = ev->peer;
-}
-
-static int tt_up(tt_t *t, int rank, int size)
-{
-    const lc_config_t *cfg = lc__config_get();
-    lc_bootstrap_t *bs = NULL;
-    lc_bootstrap_tcp_params_t bp = {
-        .rank = rank,
-        .size = size,
-        .coord = cfg->coord,
-        .listen_fd = rank == 0 ? cfg->coord_fd : -1,
-        .job_key = (const uint8_t *)KEY,
-        .job_key_len = strlen(KEY),
-        .job_id = 42,
-        .timeout_ms = 20000,
-    };
-    memset(t, 0, sizeof(*t));
-    t->lost_peer = -1;
-    if (lc__progress_create(20, &t->progress) != LC_OK) return 1;
-    if (lc__bootstrap_tcp_create(&bp, &bs) != LC_OK) return 1;
-    lc_tl_params_t tp = {
-        .rank = rank,
-        .size = size,
-        .progress = t->progress,
-        .bootstrap = bs,
-        .job_key = (const uint8_t *)KEY,
-        .job_key_len = strlen(KEY),
-        .job_id = 42,
-        .config = cfg,
-        .event_cb = tt_event,
-        .event_arg = t,
-    };
-    t->ops = lc__tl_find("tcp");
-    lc_status_t st = t->ops->create(&tp, &t->tl);
-    bs->ops->destroy(bs);
-    t->up_status = st;
-    return st != LC_OK;
-}
-
-static void tt_down(tt_t *t)
-{
-    t->ops->destroy(t->tl);
-    lc__progress_destroy(t->progress);
-}
-
-/* Drive the engine until *flag is set or timeout_s passes; 0 when set. */
-static int tt_until(tt_t *t, const int *flag, double timeout_s)
-{
-    double end = lc_mp_now() + timeout_s;
-    while (!*flag && lc_mp_now() < end) lc__progress_run_once(t->progress, 10);
-    return *flag ? 0 : 1;
-}
-
-static lc_tl_tag_t tt_tag(uint64_t seq, uint32_t index, uint32_t sig)
-{
-    lc_tl_tag_t tag = { .seq = seq, .index = index, .sig = sig, .codec = 0 };
-    return tag;
-}
+#include "tl_harness.h"
 
 /* ------------------------------------------------------------ FIFO frames */
 
 static int fifo_rank(int rank, int n, void *arg)
 {
     enum { LEN = 300000, MSGS = 6 };
-    tt_t t;
+    tt_t t = { 0 };
     tt_op_t ops[MSGS];
     uint8_t *buf[MSGS];
     (void)arg;
@@ -208,7 +122,7 @@ typedef enum { CORRUPT_HEADER, CORRUPT_CRC } corrupt_t;
 static int corrupt_rank(int rank, int n, void *arg)
 {
     corrupt_t how = *(corrupt_t *)arg;
-    tt_t t;
+    tt_t t = { 0 };
     tt_op_t op = { 0 };
     uint8_t payload[256], hdr[LC_TCP_HDR_LEN];
     int bad = 0;
@@ -344,7 +258,7 @@ static void test_strangers(void **s)
 static int hosts_rank(int rank, int n, void *arg)
 {
     char ip[32];
-    tt_t t;
+    tt_t t = { 0 };
     lc_tl_stats_t ts;
     (void)arg;
     snprintf(ip, sizeof(ip), "127.0.0.%d", rank + 1);
@@ -380,7 +294,7 @@ static int probe_rank(int rank, int n, void *arg)
     const char *mode = arg;
     int off = !strcmp(mode, "off-all") || (!strcmp(mode, "off-one") && rank == 1);
     uint32_t first = 0;
-    tt_t t;
+    tt_t t = { 0 };
     tt_op_t op;
     lc_tl_stats_t ts;
     int bad = 0;
@@ -440,7 +354,7 @@ static void test_link_probe(void **s)
 static int congestion_rank(int rank, int n, void *arg)
 {
     const char *mode = arg;
-    tt_t t;
+    tt_t t = { 0 };
     int bad = 0;
 
     if (!strcmp(mode, "reno")) {
@@ -507,7 +421,7 @@ static int rto_rank(int rank, int n, void *arg)
 {
     const char *val = arg;
     long want = val ? atol(val) : 10000;
-    tt_t t;
+    tt_t t = { 0 };
     int bad = 0;
 
     if (val)
@@ -557,7 +471,7 @@ static int straggler_rank(int rank, int n, void *arg)
 {
     enum { LEN = 64 << 20 };
     const double late_s = 7.0; /* longer than any user timeout at the 2 s default */
-    tt_t t;
+    tt_t t = { 0 };
     tt_op_t op = { 0 };
     int never = 0, bad = 0;
     uint8_t *buf = malloc(LEN);
@@ -611,7 +525,7 @@ static int keepalive_rank(int rank, int n, void *arg)
 {
     const char *t_ms = arg;
     const int ms = atoi(t_ms), want_intvl = ms >= 8000 ? ms / 4000 : 1;
-    tt_t t;
+    tt_t t = { 0 };
     int bad = 0;
 
     setenv("LC_PEER_TIMEOUT_MS", t_ms, 1);

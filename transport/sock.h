@@ -6,6 +6,7 @@
 #ifndef LC_TRANSPORT_SOCK_H
 #define LC_TRANSPORT_SOCK_H
 
+#include "core/bytes.h"
 #include "laconic.h"
 
 #include <netinet/in.h>
@@ -28,36 +29,5 @@ lc_status_t lc__sock_read_full(int fd, void *buf, size_t len, uint64_t deadline_
 lc_status_t lc__sock_write_full(int fd, const void *buf, size_t len, uint64_t deadline_ns);
 
 lc_status_t lc__sock_set_nonblock(int fd, int on);
-
-/* Little-endian encoding helpers for wire formats. */
-static inline void lc__put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-static inline void lc__put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline void lc__put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint16_t lc__get_u16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-static inline uint32_t lc__get_u32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-static inline uint64_t lc__get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
 
 #endif

@@ -12,8 +12,11 @@
  * A frame whose receive is not posted yet is *parked*: the header is kept,
  * EPOLLIN is switched off, and the payload waits in the socket until the
  * receive arrives. This is TCP back-pressure instead of an unexpected-message
- * buffer, so memory stays bounded whatever the peers do. Connection 0 is never
- * parked: heartbeats and abort notices always get through.
+ * buffer, so memory stays bounded whatever the peers do. Connection 0 carries
+ * the control messages of ft/ (heartbeats, abort and goodbye notices) and is
+ * never parked: they always get through. What they mean is not TCP's
+ * business; what is: a connection that fails or closes, a frame that does
+ * not validate, and when a peer's bytes last arrived.
  *
  * Re-entrancy: completion callbacks run the schedule, which may post, cancel
  * or abort from inside them. The read and write loops re-read all state after
@@ -98,7 +101,7 @@ static void lc__tcp_conn_ended(lc_tcp_conn_t *c)
  * peer is lost. */
 static void lc__tcp_conn_failed(lc_tcp_conn_t *c, const char *why)
 {
-    if (c->index == 0 && c->peer->said_bye && c->rhdr_got == 0) {
+    if (c->index == 0 && c->peer->said_bye && c->rx_state == LC_TCP_RX_HDR && c->rhdr_got == 0) {
         lc__tcp_conn_ended(c);
         lc__tcp_peer_check_closed(c->peer);
     } else {
@@ -179,7 +182,7 @@ static void lc__tcp_conn_write(lc_tcp_conn_t *c)
         if (op->zero_fill) {
             lc__tcp_op_put(tl, op); /* cancelled: no callback */
         } else {
-            tl->stats.bytes_sent += op->len;
+            if (c->index > 0) tl->stats.bytes_sent += op->len; /* payload, not control */
             lc__tcp_op_finish(tl, op, LC_OK, op->len);
         }
     }
@@ -202,7 +205,6 @@ static lc_status_t lc__tcp_send_frame(lc_tcp_conn_t *c, const lc_tcp_frame_t *f,
     op->arg = arg;
     lc__tcp_frame_encode(f, op->hdr);
     lc__tcp_enqueue_send(c, op);
-    if (c->index == 0) c->peer->last_ctrl_tx_ns = lc__now_ns();
     lc__tcp_conn_write(c);
     return LC_OK;
 }
@@ -227,7 +229,6 @@ static lc_status_t lc__tcp_send(lc_tl_t *tl_, int peer, const lc_tl_tag_t *tag, 
         return LC_ERR_INVALID_ARG;
     p = &tl->peers[peer];
     if (!p->alive || p->said_bye) return LC_ERR_PEER_LOST;
-    if (tag->seq > tl->max_seq) tl->max_seq = tag->seq;
     f.type = LC_TCP_DATA;
     f.codec = tag->codec;
     f.epoch = tl->epoch;
@@ -255,7 +256,6 @@ static lc_status_t lc__tcp_recv(lc_tl_t *tl_, int peer, const lc_tl_tag_t *tag, 
     if (!tl->peers[peer].alive) return LC_ERR_PEER_LOST;
     c = &tl->peers[peer].conns[lc__tcp_lane(tl, tag)];
     if (c->eof) return LC_ERR_PEER_LOST; /* it left and everything it sent here is read */
-    if (tag->seq > tl->max_seq) tl->max_seq = tag->seq;
     op = lc__tcp_op_get(tl);
     if (op == NULL) return LC_ERR_NO_MEMORY;
     op->tag = *tag;
@@ -369,29 +369,15 @@ static int lc__tcp_decide(lc_tcp_conn_t *c)
     }
 }
 
+/* A whole control message is in c->ctrl: up to the control plane. */
 static void lc__tcp_control_frame(lc_tcp_conn_t *c)
 {
     lc_tl_tcp_t *tl = c->peer->tl;
-    const lc_tcp_frame_t *f = &c->fh;
 
-    if (f->type == LC_TCP_BYE) {
-        if (c->peer->said_bye) return;
-        c->peer->said_bye = 1;
-        c->peer->bye_seq = f->seq;
-        if (tl->event_cb != NULL) {
-            lc_tl_event_t ev = { .type = LC_TL_EVENT_PEER_LEFT,
-                                 .peer = c->peer->rank,
-                                 .status = LC_ERR_PEER_LOST,
-                                 .seq = f->seq };
-            tl->event_cb(tl->event_arg, &ev);
-        }
-        return;
-    }
-    if (f->type == LC_TCP_ABORT && f->epoch == tl->epoch && tl->event_cb != NULL) {
-        lc_tl_event_t ev = { .type = LC_TL_EVENT_ABORT,
-                             .peer = c->peer->rank,
-                             .status = (lc_status_t)(int32_t)f->index,
-                             .seq = f->seq };
+    if (tl->event_cb != NULL) {
+        lc_tl_event_t ev = {
+            .type = LC_TL_EVENT_CTRL, .peer = c->peer->rank, .msg = c->ctrl, .len = c->fh.length
+        };
         tl->event_cb(tl->event_arg, &ev);
     }
 }
@@ -424,11 +410,7 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
             }
             c->payload_done = 0;
             c->crc = 0;
-            if (c->index == 0) {
-                lc__tcp_control_frame(c);
-                continue;
-            }
-            c->rx_state = LC_TCP_RX_DECIDE;
+            c->rx_state = c->index == 0 ? LC_TCP_RX_CTRL : LC_TCP_RX_DECIDE;
         }
         if (c->rx_state == LC_TCP_RX_DECIDE) {
             if (!lc__tcp_decide(c)) { /* parked */
@@ -449,6 +431,9 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
             if (c->rx_state == LC_TCP_RX_INTO_OP) {
                 dst = c->rop->buf + c->payload_done;
                 want = rest;
+            } else if (c->rx_state == LC_TCP_RX_CTRL) {
+                dst = c->ctrl + c->payload_done; /* length <= LC_TCP_CTRL_MAX: checked */
+                want = rest;
             } else {
                 dst = tl->discard;
                 want = LC_MIN(rest, LC_TCP_DISCARD_BYTES);
@@ -461,6 +446,11 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
             if (c->payload_done < c->fh.length) continue;
         }
         /* Whole frame in. */
+        if (c->rx_state == LC_TCP_RX_CTRL) {
+            c->rx_state = LC_TCP_RX_HDR;
+            lc__tcp_control_frame(c); /* may fail the peer: the loop checks c->fd */
+            continue;
+        }
         c->rx_state = LC_TCP_RX_HDR;
         if ((c->fh.flags & LC_TCP_FLAG_CRC) && c->crc != c->fh.crc) {
             lc_tcp_op_t *op = c->rop;
@@ -564,34 +554,11 @@ static void lc__tcp_peer_fail(lc_tcp_peer_t *peer, lc_status_t status, const cha
     }
     lc__tcp_fail_list(tl, pending, status == LC_ERR_CORRUPT ? LC_ERR_CORRUPT : LC_ERR_PEER_LOST);
     if (tl->event_cb != NULL) {
-        int left = peer->said_bye && status == LC_ERR_PEER_LOST;
-        lc_tl_event_t ev = { .type = left ? LC_TL_EVENT_PEER_LEFT : LC_TL_EVENT_PEER_LOST,
+        lc_tl_event_t ev = { .type = LC_TL_EVENT_PEER_LOST,
                              .peer = peer->rank,
-                             .status = LC_ERR_PEER_LOST,
-                             .seq = peer->bye_seq };
+                             .status = status == LC_ERR_CORRUPT ? LC_ERR_CORRUPT : LC_ERR_PEER_LOST,
+                             .leaving = peer->said_bye };
         tl->event_cb(tl->event_arg, &ev);
-    }
-}
-
-void lc__tcp_tick(void *arg, uint64_t now)
-{
-    lc_tl_tcp_t *tl = arg;
-    uint64_t timeout = (uint64_t)tl->peer_timeout_ms * 1000000ull;
-    uint64_t hb = timeout / 4;
-
-    for (int r = 0; r < tl->size; r++) {
-        lc_tcp_peer_t *p = &tl->peers[r];
-        /* A peer that said goodbye is gone on purpose, not silent. */
-        if (r == tl->rank || !p->alive || p->said_bye) continue;
-        if (now > p->last_rx_ns && now - p->last_rx_ns > timeout) {
-            lc_warn("rank %d silent for %u ms (LC_PEER_TIMEOUT_MS)", r, tl->peer_timeout_ms);
-            lc__tcp_peer_fail(p, LC_ERR_PEER_LOST, "silent");
-            continue;
-        }
-        if (now - p->last_ctrl_tx_ns >= hb && p->conns[0].sq_head == NULL) {
-            lc_tcp_frame_t f = { .type = LC_TCP_HEARTBEAT, .epoch = tl->epoch };
-            lc__tcp_send_frame(&p->conns[0], &f, NULL, 0, NULL, NULL, NULL);
-        }
     }
 }
 
@@ -652,18 +619,57 @@ static void lc__tcp_cancel(lc_tl_t *tl_, uint64_t seq)
     }
 }
 
-static void lc__tcp_notify_abort(lc_tl_t *tl_, uint64_t seq, lc_status_t status)
+static lc_status_t lc__tcp_ctrl_send(lc_tl_t *tl_, int peer, const void *msg, size_t len,
+                                     unsigned flags)
 {
     lc_tl_tcp_t *tl = (lc_tl_tcp_t *)tl_;
+    lc_tcp_frame_t f = { .type = LC_TCP_CTRL, .epoch = tl->epoch, .length = (uint32_t)len };
+    lc_tcp_conn_t *c;
+    lc_tcp_op_t *op;
 
-    for (int r = 0; r < tl->size; r++) {
-        lc_tcp_peer_t *p = &tl->peers[r];
-        if (r == tl->rank || !p->alive || p->said_bye) continue; /* gone: nobody reads */
-        lc_tcp_frame_t f = {
-            .type = LC_TCP_ABORT, .epoch = tl->epoch, .seq = seq, .index = (uint32_t)(int32_t)status
-        };
-        lc__tcp_send_frame(&p->conns[0], &f, NULL, 0, NULL, NULL, NULL);
-    }
+    if (peer < 0 || peer >= tl->size || peer == tl->rank || len == 0 || len > LC_TCP_CTRL_MAX)
+        return LC_ERR_INVALID_ARG;
+    if (!tl->peers[peer].alive) return LC_ERR_PEER_LOST;
+    c = &tl->peers[peer].conns[0];
+    if (c->fd < 0) return LC_ERR_PEER_LOST;
+    if ((flags & LC_TL_CTRL_IF_IDLE) && c->sq_head != NULL) return LC_OK;
+    op = lc__tcp_op_get(tl);
+    if (op == NULL) return LC_ERR_NO_MEMORY;
+    memcpy(op->ctrl, msg, len);
+    op->buf = op->ctrl;
+    op->len = len;
+    lc__tcp_frame_encode(&f, op->hdr);
+    lc__tcp_enqueue_send(c, op);
+    lc__tcp_conn_write(c);
+    return LC_OK;
+}
+
+static void lc__tcp_peer_leaving(lc_tl_t *tl_, int peer)
+{
+    lc_tl_tcp_t *tl = (lc_tl_tcp_t *)tl_;
+    if (peer >= 0 && peer < tl->size && peer != tl->rank) tl->peers[peer].said_bye = 1;
+}
+
+static void lc__tcp_disconnect(lc_tl_t *tl_, int peer, lc_status_t status, const char *why)
+{
+    lc_tl_tcp_t *tl = (lc_tl_tcp_t *)tl_;
+    if (peer >= 0 && peer < tl->size && peer != tl->rank)
+        lc__tcp_peer_fail(&tl->peers[peer], status, why);
+}
+
+static uint64_t lc__tcp_last_heard(const lc_tl_t *tl_, int peer)
+{
+    const lc_tl_tcp_t *tl = (const lc_tl_tcp_t *)tl_;
+    if (peer < 0 || peer >= tl->size || peer == tl->rank) return 0;
+    return tl->peers[peer].last_rx_ns;
+}
+
+static void lc__tcp_query(const lc_tl_t *tl_, lc_tl_props_t *props)
+{
+    const lc_tl_tcp_t *tl = (const lc_tl_tcp_t *)tl_;
+    props->max_payload = LC_TCP_MAX_PAYLOAD;
+    props->ctrl_max = LC_TCP_CTRL_MAX;
+    props->lanes = tl->ndata;
 }
 
 static void lc__tcp_stats(const lc_tl_t *tl_, lc_tl_stats_t *stats)
@@ -734,8 +740,8 @@ static void lc__tcp_set_opts(const lc_config_t *cfg, int fd)
      * or not (test_straggler: a receive 7 s late at the 2 s default). With the
      * user timeout at the peer timeout, one lost keepalive probe also ended a
      * live connection at the next probe. A dead or silent peer is declared
-     * lost at the peer timeout by the heartbeat check (lc__tcp_tick), which
-     * closes its connections. Not covered by it: one data connection
+     * lost at the peer timeout by the control plane's heartbeat check (ft/),
+     * which disconnects it. Not covered by it: one data connection
      * black-holed while the control connection still carries heartbeats
      * (its send surfaces at LC_TIMEOUT_MS), and a peer that said goodbye
      * (keepalive only: 5 probe intervals). */
@@ -774,15 +780,6 @@ static void lc__tcp_destroy(lc_tl_t *tl_)
                     free(lists[k]);
                     lists[k] = next;
                 }
-            }
-            if (c->fd >= 0 && i == 0) {
-                /* Tell the peer we leave on purpose (best effort: 40 bytes
-                 * into an almost idle socket). */
-                uint8_t bye[LC_TCP_HDR_LEN];
-                lc_tcp_frame_t f = { .type = LC_TCP_BYE, .epoch = tl->epoch, .seq = tl->max_seq };
-                lc__tcp_frame_encode(&f, bye);
-                if (c->sq_head == NULL)
-                    (void)send(c->fd, bye, sizeof(bye), MSG_NOSIGNAL | MSG_DONTWAIT);
             }
             if (c->fd >= 0) {
                 lc__progress_fd_del(tl->progress, c->h);
@@ -856,7 +853,6 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
         for (int i = 0; i < per; i++) peer->conns[i].fd = -1;
         peer->alive = 1;
         peer->last_rx_ns = now;
-        peer->last_ctrl_tx_ns = now;
         for (int i = 0; i < per; i++) {
             lc_tcp_conn_t *c = &peer->conns[i];
             c->fd = fds[r * per + i];
@@ -874,7 +870,6 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
             }
         }
     }
-    LC_CHECK_GOTO(lc__progress_tick_add(p->progress, lc__tcp_tick, tl), st, err_fds);
     free(fds);
     lc_info("tcp: connected to %d peers, %d data connection(s) each", p->size - 1, ndata);
     *tl_p = (lc_tl_t *)tl;
@@ -891,12 +886,17 @@ err:
 }
 
 const lc_tl_ops_t lc__tl_tcp_ops = {
+    .abi = LC_TL_ABI,
     .name = "tcp",
     .create = lc__tcp_create,
     .destroy = lc__tcp_destroy,
     .send = lc__tcp_send,
     .recv = lc__tcp_recv,
     .cancel = lc__tcp_cancel,
-    .notify_abort = lc__tcp_notify_abort,
+    .ctrl_send = lc__tcp_ctrl_send,
+    .peer_leaving = lc__tcp_peer_leaving,
+    .disconnect = lc__tcp_disconnect,
+    .last_heard = lc__tcp_last_heard,
+    .query = lc__tcp_query,
     .stats = lc__tcp_stats,
 };

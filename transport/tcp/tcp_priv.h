@@ -23,10 +23,11 @@ typedef struct lc_tcp_op {
     void *arg;
     uint8_t hdr[LC_TCP_HDR_LEN]; /* sends: the encoded header */
     size_t hdr_done;
-    int zero_fill; /* a cancelled send already on the wire: finish it with zeros */
+    int zero_fill;                 /* a cancelled send already on the wire: finish it with zeros */
+    uint8_t ctrl[LC_TCP_CTRL_MAX]; /* a control message's copy (buf points here) */
 } lc_tcp_op_t;
 
-enum { LC_TCP_RX_HDR, LC_TCP_RX_DECIDE, LC_TCP_RX_INTO_OP, LC_TCP_RX_DISCARD };
+enum { LC_TCP_RX_HDR, LC_TCP_RX_DECIDE, LC_TCP_RX_INTO_OP, LC_TCP_RX_DISCARD, LC_TCP_RX_CTRL };
 
 struct lc_tcp_peer;
 
@@ -48,17 +49,16 @@ typedef struct {
     size_t payload_done;
     uint32_t crc;
     lc_tcp_op_t *rop;
+    uint8_t ctrl[LC_TCP_CTRL_MAX]; /* connection 0: the control message being read */
 } lc_tcp_conn_t;
 
 typedef struct lc_tcp_peer {
     struct lc_tl_tcp *tl;
     int rank;
     int alive;
-    int said_bye;         /* sent BYE: it is closing on purpose */
-    uint64_t bye_seq;     /* ... after taking part in collectives up to this one */
+    int said_bye;         /* it is closing on purpose (peer_leaving) */
     lc_tcp_conn_t *conns; /* 1 + ndata: control, then data */
-    uint64_t last_rx_ns;
-    uint64_t last_ctrl_tx_ns;
+    uint64_t last_rx_ns;  /* bytes last came from it (last_heard) */
 } lc_tcp_peer_t;
 
 typedef struct lc_tl_tcp {
@@ -72,7 +72,6 @@ typedef struct lc_tl_tcp {
     void *event_arg;
     lc_tcp_peer_t *peers; /* indexed by rank; peers[rank] unused */
     uint64_t cancel_wm;   /* frames and ops of collectives <= this are dropped */
-    uint64_t max_seq;     /* highest collective sent or received for (told in BYE) */
     lc_tcp_op_t *free_ops;
     lc_tl_stats_t stats;
     uint8_t *discard; /* sink for dropped payloads */
@@ -131,6 +130,5 @@ int lc__tcp_set_congestion(int fd, const char *name);
 
 /* Data path entry for a connection's fd events (registered by create). */
 void lc__tcp_conn_event(void *arg, uint32_t events);
-void lc__tcp_tick(void *arg, uint64_t now_ns);
 
 #endif
