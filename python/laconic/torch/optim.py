@@ -53,7 +53,8 @@ class CompressedAdam(torch.optim.Optimizer):
         compensation). The momentum is smooth from step to step, unlike a
         gradient, and on the benchmark's language model (4 ranks, seed 0)
         onebit ended +3.4% over uncompressed with it against +14.7% with
-        onebit's all-reduce default ("hops").
+        onebit's all-reduce default ("hops"); topk 1% ended within 1% on 4
+        and 8 ranks (docs/training.md, "Adam").
     algo: force the compressed all-reduce's algorithm.
     key: names the momentum's error-feedback state in the library (default:
         derived from the parameter shapes).
