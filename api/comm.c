@@ -118,7 +118,9 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
         };
         comm->tl_ops = lc__tl_find(cfg->transport);
         if (comm->tl_ops == NULL) {
-            lc_error("transport '%s' is not built in", cfg->transport);
+            lc_error("transport '%s' is not available (not built in, or built for another "
+                     "interface version)",
+                     cfg->transport);
             st = LC_ERR_UNSUPPORTED;
             goto err_sched;
         }
@@ -343,17 +345,22 @@ lc_status_t lc_comm_init_rank_params(int nranks, const lc_unique_id_t *id, int r
 
 lc_status_t lc_comm_destroy(lc_comm_t *comm)
 {
+    uint64_t last_seq;
+
     if (comm == NULL) return LC_OK;
     /* With the thread stopped, this thread is the only one touching the
      * engine, the transport and the schedule. */
     lc__driver_stop(comm);
+    /* The last collective this rank took part in: failing the queue below
+     * starts (and fails) the queued ones, which it never joined. */
+    last_seq = comm->started_seq;
     lc__comm_fail_all(comm, LC_ERR_REVOKED);
     lc__comm_codecs_free(comm);
     lc__progress_fd_del(comm->progress, comm->wake_h);
     close(comm->wake_fd);
     /* Tell the peers we leave on purpose, after the last collective we
-     * started: theirs up to it may still complete with what we sent. */
-    if (comm->ft != NULL) lc__ft_goodbye(comm->ft, comm->started_seq);
+     * took part in: theirs up to it may still complete with what we sent. */
+    if (comm->ft != NULL) lc__ft_goodbye(comm->ft, last_seq);
     if (comm->tl != NULL) comm->tl_ops->destroy(comm->tl);
     lc__sched_destroy(comm->sched);
     lc__progress_destroy(comm->progress);

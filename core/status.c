@@ -2,7 +2,10 @@
  * Static strings for status codes and datatype sizes: the small pieces of
  * the public API that need no communicator.
  */
+#include "core/util.h"
 #include "laconic.h"
+
+#include <stdint.h>
 
 const char *lc_status_str(lc_status_t status)
 {
@@ -23,6 +26,12 @@ const char *lc_status_str(lc_status_t status)
     case LC_ERR_REJECTED: return "rejected";
     }
     return "unknown status";
+}
+
+int lc__status_is_error(lc_status_t status)
+{
+    /* Every error code has its string: one list to keep, the switch above. */
+    return status < 0 && lc_status_str(status) != lc_status_str((lc_status_t)INT32_MIN);
 }
 
 size_t lc_dtype_size(lc_dtype_t dtype)

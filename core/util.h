@@ -49,4 +49,8 @@ static inline bool lc__mul_ok(size_t a, size_t b, size_t *out)
 /* Fill buf with len bytes from the kernel's random source; LC_ERR_SYSTEM on failure. */
 lc_status_t lc__random_bytes(void *buf, size_t len);
 
+/* 1 if status is one of lc_status_t's error codes (core/status.c), else 0
+ * (LC_OK, LC_INPROGRESS, or a value no code has). */
+int lc__status_is_error(lc_status_t status);
+
 #endif

@@ -21,6 +21,7 @@
 #define LC_FT_CTRL_MSG_H
 
 #include "core/bytes.h"
+#include "core/util.h"
 #include "laconic.h"
 
 #include <stddef.h>
@@ -76,8 +77,7 @@ static inline const char *lc__ctrl_msg_decode(const void *msg, size_t len, lc_ct
     case LC_CTRL_ABORT:
         if (m->seq == 0) return "abort of collective 0";
         /* An error code of lc_status_t, nothing else. */
-        if (!((st <= LC_ERR_INVALID_ARG && st >= LC_ERR_SYSTEM) ||
-              (st <= LC_ERR_PEER_LOST && st >= LC_ERR_REJECTED)))
+        if (!lc__status_is_error((lc_status_t)st))
             return "abort with a status that is not an error code";
         return NULL;
     case LC_CTRL_GOODBYE:

@@ -56,7 +56,8 @@ static void lc__ft_send(lc_ft_t *ft, int peer, const lc_ctrl_msg_t *m, unsigned 
     uint8_t buf[LC_CTRL_MSG_LEN];
 
     lc__ctrl_msg_encode(m, buf);
-    /* A peer that is gone is reported by the transport's own event. */
+    /* A peer that is gone is reported by the transport's own event; a
+     * heartbeat dropped behind queued messages is tried again next tick. */
     if (ft->ops->ctrl_send(ft->tl, peer, buf, sizeof(buf), flags) == LC_OK)
         ft->peers[peer].last_tx_ns = lc__now_ns();
 }
@@ -154,6 +155,13 @@ lc_status_t lc__ft_start(lc_ft_t *ft, const lc_tl_ops_t *ops, lc_tl_t *tl)
 
 void lc__ft_notify_abort(lc_ft_t *ft, uint64_t seq, lc_status_t status)
 {
+    /* Peers refuse a notice whose status is no error code (ctrl_msg.h). */
+    if (!lc__status_is_error(status)) {
+        lc_error("collective %llu failed with status %d, which is no error code: peers are told "
+                 "LC_ERR_SYSTEM",
+                 (unsigned long long)seq, (int)status);
+        status = LC_ERR_SYSTEM;
+    }
     lc_ctrl_msg_t m = { .type = LC_CTRL_ABORT, .epoch = ft->p.epoch, .seq = seq, .status = status };
     if (ft->tl != NULL) lc__ft_broadcast(ft, &m);
 }

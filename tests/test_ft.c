@@ -5,8 +5,9 @@
  *     malformed one is refused (a status that is not an error code above
  *     all: an abort with LC_OK would make a collective "succeed");
  *   - a peer's abort notice of our epoch and its goodbye arrive as events,
- *     a notice of another epoch is dropped, and the goodbye makes the end of
- *     its streams a departure, not a failure;
+ *     a notice of another epoch is dropped, a message it sent before the
+ *     goodbye is still received after it, and the goodbye makes the end of
+ *     its streams a departure (the transport told), not a failure;
  *   - an abort whose status is not an error code disconnects its sender
  *     with LC_ERR_CORRUPT;
  *   - heartbeats keep a quiet peer alive for many timeouts, and a peer that
@@ -111,33 +112,22 @@ static void ft_log(void *arg, const lc_ft_event_t *ev)
 
 typedef struct {
     tt_t t;
-    lc_ft_t *ft;
     ft_log_t log;
 } ft_rank_t;
 
+/* The transport with the control plane over it, its events logged. */
 static int ft_up(ft_rank_t *r, int rank, int n)
 {
-    lc_ft_params_t fp = {
-        .rank = rank,
-        .size = n,
-        .peer_timeout_ms = lc__config_get()->peer_timeout_ms,
-        .event_cb = ft_log,
-        .event_arg = &r->log,
-    };
     memset(r, 0, sizeof(*r));
-    if (tt_up(&r->t, rank, n) != 0) return 1;
-    fp.progress = r->t.progress;
-    if (lc__ft_create(&fp, &r->ft) != LC_OK) return 1;
-    /* The harness forwards the transport's events to the control plane. */
-    r->t.on_event = lc__ft_on_tl_event;
-    r->t.on_event_arg = r->ft;
-    return lc__ft_start(r->ft, r->t.ops, r->t.tl) != LC_OK;
+    r->t.with_ft = 1;
+    r->t.ft_cb = ft_log;
+    r->t.ft_arg = &r->log;
+    return tt_up(&r->t, rank, n);
 }
 
 static void ft_down(ft_rank_t *r)
 {
     tt_down(&r->t);
-    lc__ft_destroy(r->ft);
 }
 
 /* Rank 0 sends raw control messages to rank 1. */
@@ -153,6 +143,10 @@ static int notices_rank(int rank, int n, void *arg)
     ft_rank_t r;
     int bad = 0;
     (void)arg;
+    uint8_t data[4096], got[4096];
+    lc_tl_tag_t tag = tt_tag(9, 0, 3);
+    tt_op_t op = { 0 };
+    for (size_t i = 0; i < sizeof(data); i++) data[i] = (uint8_t)(i * 7 + 1);
     if (ft_up(&r, rank, n) != 0) return lc_mp_fail(rank, "up");
     if (rank == 0) {
         lc_ctrl_msg_t m = { .type = LC_CTRL_ABORT, .seq = 7, .status = LC_ERR_TIMEOUT };
@@ -160,18 +154,30 @@ static int notices_rank(int rank, int n, void *arg)
         m.epoch = 5; /* another view's: dropped */
         m.seq = 8;
         send_raw(&r, &m);
-        lc__ft_goodbye(r.ft, 9);
-        /* Leave: what was sent is read before the end of the streams. */
+        /* Collective 9's message, then the goodbye after it, then leave:
+         * what was sent is read before the end of the streams. */
+        r.t.ops->send(r.t.tl, 1, &tag, data, sizeof(data), tt_complete, &op);
+        if (tt_until(&r.t, &op.done, 20) != 0) return lc_mp_fail(rank, "send hangs");
+        lc__ft_goodbye(r.t.ft, 9);
         ft_down(&r);
         return 0;
     }
     if (tt_until(&r.t, &r.log.left, 20) != 0) return lc_mp_fail(rank, "no goodbye");
+    /* A receive for collective 9, posted after the goodbye: still served. */
+    memset(got, 0, sizeof(got));
+    if (r.t.ops->recv(r.t.tl, 0, &tag, got, sizeof(got), tt_complete, &op) != LC_OK ||
+        tt_until(&r.t, &op.done, 20) != 0 || op.status != LC_OK ||
+        memcmp(got, data, sizeof(data)) != 0)
+        bad = lc_mp_fail(rank, "collective 9's message lost after the goodbye: %s",
+                         lc_status_str(op.status));
     /* Then its streams end: a departure, not a loss. */
-    int gone = 0;
     for (int i = 0; i < 200 && r.t.lost_peer != 0; i++) lc__progress_run_once(r.t.progress, 10);
-    gone = r.t.lost_peer == 0;
-    if (!gone) bad = lc_mp_fail(rank, "rank 0's streams did not end");
+    if (r.t.lost_peer != 0) bad = lc_mp_fail(rank, "rank 0's streams did not end");
+    if (!r.t.lost_leaving) bad = lc_mp_fail(rank, "the transport was not told rank 0 leaves");
     if (r.log.lost) bad = lc_mp_fail(rank, "a goodbye and a close reported as a loss");
+    tt_op_t late = { 0 };
+    if (r.t.ops->send(r.t.tl, 0, &tag, data, 1, tt_complete, &late) != LC_ERR_PEER_LOST)
+        bad = lc_mp_fail(rank, "a send to a departed peer was taken");
     if (r.log.n < 2 || r.log.ev[0].type != LC_FT_EVENT_ABORT || r.log.ev[0].seq != 7 ||
         r.log.ev[0].status != LC_ERR_TIMEOUT || r.log.ev[0].peer != 0)
         bad = lc_mp_fail(rank, "the abort notice of collective 7 is not the first event");
@@ -188,7 +194,7 @@ static int notices_rank(int rank, int n, void *arg)
 static void test_notices(void **s)
 {
     (void)s;
-    assert_int_equal(lc_mp_run(2, notices_rank, NULL, 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(2, notices_rank, NULL, 30, NULL, NULL), 0);
 }
 
 static int bad_abort_rank(int rank, int n, void *arg)
@@ -221,7 +227,7 @@ static int bad_abort_rank(int rank, int n, void *arg)
 static void test_bad_abort(void **s)
 {
     (void)s;
-    assert_int_equal(lc_mp_run(2, bad_abort_rank, NULL, 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(2, bad_abort_rank, NULL, 30, NULL, NULL), 0);
 }
 
 /* LC_PEER_TIMEOUT_MS=600: both ranks quiet but alive for 2.4 s (4 timeouts);
@@ -258,7 +264,7 @@ static void test_silence(void **s)
 {
     static const char *const env[] = { "LC_PEER_TIMEOUT_MS=600", NULL };
     (void)s;
-    assert_int_equal(lc_mp_run(2, silence_rank, NULL, 60, env, NULL), 0);
+    assert_int_equal(lc_mp_run(2, silence_rank, NULL, 30, env, NULL), 0);
 }
 
 int main(int argc, char **argv)

@@ -7,6 +7,12 @@
  *   - write a garbage header / a payload with a wrong CRC32C straight into an
  *     authenticated data connection: the receiver fails the pending receive
  *     with LC_ERR_CORRUPT and reports the peer, and never trusts the frame;
+ *   - control frames that break the rules (a length of 0 or over 64, data
+ *     fields set, a data frame on the control connection or a control
+ *     frame on a data one, a wrong CRC32C) make the receiver drop their
+ *     sender with LC_ERR_CORRUPT;
+ *   - control messages arrive whole and in order, and a heartbeat-style
+ *     send behind queued ones is dropped (LC_TL_CTRL_IF_IDLE);
  *   - strangers at the rendezvous (garbage bytes, a silent connection, a
  *     HELLO with the wrong key) are turned away while the real job forms;
  *   - ranks on distinct addresses are not taken for one host;
@@ -184,6 +190,126 @@ static void test_corrupt_crc(void **s)
     corrupt_t how = CORRUPT_CRC;
     (void)s;
     assert_int_equal(lc_mp_run(2, corrupt_rank, &how, 60, env, NULL), 0);
+}
+
+/* ------------------------------------------------------------ control frames */
+
+/* Raw control-connection frames that break the rules; each must get its
+ * sender dropped with LC_ERR_CORRUPT. */
+typedef struct {
+    const char *what;
+    int conn;        /* connection written to */
+    int type;        /* frame type */
+    uint32_t length; /* header's length; payload bytes written: min(length, 64) */
+    uint64_t seq;    /* a field a control frame leaves 0 */
+    int bad_crc;     /* set the CRC flag with a wrong CRC32C */
+} ctrl_case_t;
+
+static const ctrl_case_t ctrl_cases[] = {
+    { "empty control frame", 0, LC_TCP_CTRL, 0, 0, 0 },
+    { "control frame over 64 bytes", 0, LC_TCP_CTRL, 65, 0, 0 },
+    { "control frame with a sequence number", 0, LC_TCP_CTRL, 24, 5, 0 },
+    { "data frame on the control connection", 0, LC_TCP_DATA, 24, 1, 0 },
+    { "control frame on a data connection", 1, LC_TCP_CTRL, 24, 0, 0 },
+    { "control frame with a wrong CRC32C", 0, LC_TCP_CTRL, 24, 0, 1 },
+};
+
+static int ctrl_bad_rank(int rank, int n, void *arg)
+{
+    const ctrl_case_t *c = arg;
+    tt_t t = { 0 };
+    uint8_t hdr[LC_TCP_HDR_LEN], payload[LC_TCP_CTRL_MAX];
+    int bad = 0;
+
+    if (tt_up(&t, rank, n) != 0) return lc_mp_fail(rank, "transport up");
+    if (rank == 0) {
+        int fd = ((lc_tl_tcp_t *)t.tl)->peers[1].conns[c->conn].fd;
+        size_t plen = c->length < sizeof(payload) ? c->length : sizeof(payload);
+        lc_tcp_frame_t f = { .type = (uint8_t)c->type, .seq = c->seq, .length = c->length };
+        memset(payload, 0x5a, sizeof(payload));
+        if (c->bad_crc) {
+            f.flags = LC_TCP_FLAG_CRC;
+            f.crc = lc__crc32c(0, payload, plen) ^ 1u;
+        }
+        lc__tcp_frame_encode(&f, hdr);
+        if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr) ||
+            (plen > 0 && write(fd, payload, plen) != (ssize_t)plen))
+            return lc_mp_fail(rank, "write");
+        /* Rank 1 must drop us: our connections get closed. */
+        tt_op_t r = { 0 };
+        lc_tl_tag_t tag = tt_tag(5, 0, 0);
+        t.ops->recv(t.tl, 1, &tag, payload, sizeof(payload), tt_complete, &r);
+        if (tt_until(&t, &r.done, 20) != 0) bad = lc_mp_fail(rank, "%s: kept", c->what);
+    } else {
+        for (int i = 0; i < 2000 && t.lost_peer != 0; i++) lc__progress_run_once(t.progress, 10);
+        if (t.lost_peer != 0)
+            bad = lc_mp_fail(rank, "%s: rank 0 not dropped", c->what);
+        else if (t.lost_status != LC_ERR_CORRUPT)
+            bad = lc_mp_fail(rank, "%s: dropped with %s", c->what, lc_status_str(t.lost_status));
+    }
+    tt_down(&t);
+    return bad;
+}
+
+static void test_ctrl_corrupt(void **s)
+{
+    (void)s;
+    for (size_t i = 0; i < sizeof(ctrl_cases) / sizeof(ctrl_cases[0]); i++)
+        assert_int_equal(lc_mp_run(2, ctrl_bad_rank, (void *)&ctrl_cases[i], 30, NULL, NULL), 0);
+}
+
+/* Control messages of 1, 24 and 64 bytes arrive whole and in order; sizes
+ * outside 1..64 are refused; a send with LC_TL_CTRL_IF_IDLE behind one still
+ * queued is dropped (LC_INPROGRESS) and never arrives. */
+static int ctrl_rank(int rank, int n, void *arg)
+{
+    static const uint8_t want_first[5] = { 0x10, 0x11, 0x12, 0x20, 0x21 };
+    static const size_t want_len[5] = { 1, 24, 64, 8, 8 };
+    tt_t t = { 0 };
+    uint8_t msg[LC_TCP_CTRL_MAX + 1];
+    int bad = 0, never = 0;
+    (void)arg;
+    if (tt_up(&t, rank, n) != 0) return lc_mp_fail(rank, "transport up");
+    if (rank == 0) {
+        for (int k = 0; k < 3; k++) {
+            memset(msg, want_first[k], sizeof(msg));
+            if (t.ops->ctrl_send(t.tl, 1, msg, want_len[k], 0) != LC_OK)
+                bad = lc_mp_fail(rank, "control message %d refused", k);
+        }
+        if (t.ops->ctrl_send(t.tl, 1, msg, 0, 0) != LC_ERR_INVALID_ARG ||
+            t.ops->ctrl_send(t.tl, 1, msg, LC_TCP_CTRL_MAX + 1, 0) != LC_ERR_INVALID_ARG)
+            bad = lc_mp_fail(rank, "a control message of 0 or 65 bytes taken");
+        /* Hold the control connection's writes (as if inside its write loop)
+         * so one message stays queued. */
+        lc_tcp_conn_t *c0 = &((lc_tl_tcp_t *)t.tl)->peers[1].conns[0];
+        c0->busy_tx = 1;
+        memset(msg, 0x20, sizeof(msg));
+        if (t.ops->ctrl_send(t.tl, 1, msg, 8, 0) != LC_OK) bad = lc_mp_fail(rank, "queue");
+        memset(msg, 0x30, sizeof(msg));
+        if (t.ops->ctrl_send(t.tl, 1, msg, 8, LC_TL_CTRL_IF_IDLE) != LC_INPROGRESS)
+            bad = lc_mp_fail(rank, "an IF_IDLE send behind a queued one was not dropped");
+        c0->busy_tx = 0;
+        memset(msg, 0x21, sizeof(msg));
+        if (t.ops->ctrl_send(t.tl, 1, msg, 8, 0) != LC_OK) bad = lc_mp_fail(rank, "flush");
+        tt_until(&t, &never, 1.0); /* let rank 1 read before we close */
+    } else {
+        for (int i = 0; i < 2000 && t.nctrl < 5; i++) lc__progress_run_once(t.progress, 10);
+        tt_until(&t, &never, 0.3); /* anything more would be the dropped one */
+        if (t.nctrl != 5) bad = lc_mp_fail(rank, "%d control messages, not 5", t.nctrl);
+        for (int k = 0; k < 5 && k < t.nctrl; k++)
+            if (t.ctrl_len[k] != want_len[k] || t.ctrl_first[k] != want_first[k] ||
+                t.ctrl_last[k] != want_first[k])
+                bad = lc_mp_fail(rank, "control message %d: %zu bytes of 0x%02x", k, t.ctrl_len[k],
+                                 t.ctrl_first[k]);
+    }
+    tt_down(&t);
+    return bad;
+}
+
+static void test_ctrl(void **s)
+{
+    (void)s;
+    assert_int_equal(lc_mp_run(2, ctrl_rank, NULL, 30, NULL, NULL), 0);
 }
 
 /* ------------------------------------------------------------ strangers */
@@ -465,13 +591,14 @@ static void test_rto_min(void **s)
 /* A receiver that posts its receive late (a straggler still computing)
  * leaves the sender's message parked: the receiver stops reading, its
  * window closes, and the sender's kernel probes a zero window. Heartbeats
- * still flow on the control connection, so the peer is alive and the
- * message must arrive once the receive is posted, however late. */
+ * (the control plane runs, as in a communicator) still flow on the control
+ * connection, so the peer is alive and the message must arrive once the
+ * receive is posted, however late. */
 static int straggler_rank(int rank, int n, void *arg)
 {
     enum { LEN = 64 << 20 };
     const double late_s = 7.0; /* longer than any user timeout at the 2 s default */
-    tt_t t = { 0 };
+    tt_t t = { .with_ft = 1 };
     tt_op_t op = { 0 };
     int never = 0, bad = 0;
     uint8_t *buf = malloc(LEN);
@@ -564,6 +691,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo),           cmocka_unit_test(test_fifo_crc),
         cmocka_unit_test(test_corrupt_header), cmocka_unit_test(test_corrupt_crc),
+        cmocka_unit_test(test_ctrl_corrupt),   cmocka_unit_test(test_ctrl),
         cmocka_unit_test(test_strangers),      cmocka_unit_test(test_hosts),
         cmocka_unit_test(test_congestion),     cmocka_unit_test(test_rto_min),
         cmocka_unit_test(test_keepalive),      cmocka_unit_test(test_straggler),

@@ -18,8 +18,19 @@ void tt_complete(void *arg, lc_status_t status, size_t length)
 static void tt_event(void *arg, const lc_tl_event_t *ev)
 {
     tt_t *t = arg;
-    if (ev->type == LC_TL_EVENT_PEER_LOST) t->lost_peer = ev->peer;
-    if (t->on_event != NULL) t->on_event(t->on_event_arg, ev);
+    if (ev->type == LC_TL_EVENT_PEER_LOST) {
+        t->lost_peer = ev->peer;
+        t->lost_status = ev->status;
+        t->lost_leaving = ev->leaving;
+    }
+    if (ev->type == LC_TL_EVENT_CTRL && t->nctrl < 8) {
+        const uint8_t *m = ev->msg;
+        t->ctrl_len[t->nctrl] = ev->len;
+        t->ctrl_first[t->nctrl] = m[0];
+        t->ctrl_last[t->nctrl] = m[ev->len - 1];
+        t->nctrl++;
+    }
+    if (t->ft != NULL) lc__ft_on_tl_event(t->ft, ev);
 }
 
 int tt_up(tt_t *t, int rank, int size)
@@ -36,13 +47,24 @@ int tt_up(tt_t *t, int rank, int size)
         .job_id = 42,
         .timeout_ms = 20000,
     };
-    lc_tl_event_cb_t on_event = t->on_event;
-    void *on_event_arg = t->on_event_arg;
+    tt_t keep = *t;
     memset(t, 0, sizeof(*t));
-    t->on_event = on_event;
-    t->on_event_arg = on_event_arg;
+    t->with_ft = keep.with_ft;
+    t->ft_cb = keep.ft_cb;
+    t->ft_arg = keep.ft_arg;
     t->lost_peer = -1;
     if (lc__progress_create(20, &t->progress) != LC_OK) return 1;
+    if (t->with_ft) {
+        lc_ft_params_t fp = {
+            .rank = rank,
+            .size = size,
+            .peer_timeout_ms = cfg->peer_timeout_ms,
+            .progress = t->progress,
+            .event_cb = t->ft_cb,
+            .event_arg = t->ft_arg,
+        };
+        if (lc__ft_create(&fp, &t->ft) != LC_OK) return 1;
+    }
     if (lc__bootstrap_tcp_create(&bp, &bs) != LC_OK) return 1;
     lc_tl_params_t tp = {
         .rank = rank,
@@ -60,6 +82,7 @@ int tt_up(tt_t *t, int rank, int size)
     lc_status_t st = t->ops->create(&tp, &t->tl);
     bs->ops->destroy(bs);
     t->up_status = st;
+    if (st == LC_OK && t->ft != NULL) st = lc__ft_start(t->ft, t->ops, t->tl);
     return st != LC_OK;
 }
 
@@ -67,6 +90,7 @@ void tt_down(tt_t *t)
 {
     t->ops->destroy(t->tl);
     lc__progress_destroy(t->progress);
+    lc__ft_destroy(t->ft); /* after the engine: its tick refers to it */
 }
 
 int tt_until(tt_t *t, const int *flag, double timeout_s)

@@ -7,6 +7,7 @@
 #define LC_TESTS_TL_HARNESS_H
 
 #include "core/progress.h"
+#include "ft/ft.h"
 #include "laconic.h"
 #include "transport/transport.h"
 
@@ -20,12 +21,21 @@ typedef struct {
     lc_progress_t *progress;
     const lc_tl_ops_t *ops;
     lc_tl_t *tl;
-    int lost_peer;         /* last PEER_LOST event's rank, -1 */
-    lc_status_t up_status; /* what the transport's create returned */
-    /* Set before tt_up to see every transport event too (the control
-     * plane's lc__ft_on_tl_event, say). */
-    lc_tl_event_cb_t on_event;
-    void *on_event_arg;
+    int lost_peer;           /* last PEER_LOST event's rank, -1 */
+    lc_status_t lost_status; /* ... its status */
+    int lost_leaving;        /* ... and whether the peer had been marked leaving */
+    lc_status_t up_status;   /* what the transport's create returned */
+    /* Control messages received (the first 8): length, first and last byte. */
+    int nctrl;
+    size_t ctrl_len[8];
+    uint8_t ctrl_first[8], ctrl_last[8];
+    /* Set before tt_up: run the control plane (ft/) over the transport,
+     * as a communicator does (heartbeats, silence, notices), its events to
+     * ft_cb (may be NULL). */
+    int with_ft;
+    lc_ft_event_cb_t ft_cb;
+    void *ft_arg;
+    lc_ft_t *ft;
 } tt_t;
 
 /* A send or receive's completion. */
@@ -37,8 +47,9 @@ typedef struct {
 
 void tt_complete(void *arg, lc_status_t status, size_t length);
 
-/* Bring up the "tcp" transport as rank of size (t's on_event and
- * on_event_arg kept, the rest zeroed); 0 on success. */
+/* Bring up the "tcp" transport as rank of size (t's with_ft, ft_cb and
+ * ft_arg kept, the rest zeroed), and the control plane over it when
+ * with_ft; 0 on success. */
 int tt_up(tt_t *t, int rank, int size);
 void tt_down(tt_t *t);
 

@@ -153,9 +153,10 @@ typedef struct lc_tl_ops {
     void (*cancel)(lc_tl_t *tl, uint64_t seq);
     /*
      * Queue control message msg (len: 1..ctrl_max bytes, copied) to peer,
-     * ahead of any data and in order with the earlier ones. LC_OK also when
-     * flags has LC_TL_CTRL_IF_IDLE and it was dropped; LC_ERR_PEER_LOST if the
-     * peer is lost.
+     * ahead of any data and in order with the earlier ones: LC_OK;
+     * LC_INPROGRESS when flags has LC_TL_CTRL_IF_IDLE and it was dropped
+     * because earlier ones are still queued; LC_ERR_PEER_LOST if the peer is
+     * lost.
      */
     lc_status_t (*ctrl_send)(lc_tl_t *tl, int peer, const void *msg, size_t len, unsigned flags);
     /*

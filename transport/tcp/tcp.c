@@ -296,9 +296,10 @@ static void lc__tcp_peer_check_closed(lc_tcp_peer_t *peer)
 
     if (!peer->alive) return;
     if (peer->said_bye) {
-        /* It left on purpose after collectives up to bye_seq: a frame parked
-         * for one of those is still wanted by a receive we have yet to
-         * post. Only a receive waiting on a stream that has ended can never
+        /* It leaves on purpose, after collectives whose frames may still be
+         * wanted (its goodbye named the last; ft/ knows which): a frame
+         * parked for one of those is still wanted by a receive we have yet
+         * to post. Only a receive waiting on a stream that has ended can never
          * complete. */
         int open = 0;
         for (int i = 1; i <= tl->ndata; i++) {
@@ -446,11 +447,7 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
             if (c->payload_done < c->fh.length) continue;
         }
         /* Whole frame in. */
-        if (c->rx_state == LC_TCP_RX_CTRL) {
-            c->rx_state = LC_TCP_RX_HDR;
-            lc__tcp_control_frame(c); /* may fail the peer: the loop checks c->fd */
-            continue;
-        }
+        int ctrl = c->rx_state == LC_TCP_RX_CTRL;
         c->rx_state = LC_TCP_RX_HDR;
         if ((c->fh.flags & LC_TCP_FLAG_CRC) && c->crc != c->fh.crc) {
             lc_tcp_op_t *op = c->rop;
@@ -460,6 +457,10 @@ static void lc__tcp_conn_read(lc_tcp_conn_t *c)
             if (op != NULL) lc__tcp_op_finish(tl, op, LC_ERR_CORRUPT, 0);
             lc__tcp_peer_fail(peer, LC_ERR_CORRUPT, "payload CRC32C mismatch");
             return;
+        }
+        if (ctrl) {
+            lc__tcp_control_frame(c); /* may fail the peer: the loop checks c->fd */
+            continue;
         }
         if (c->rop != NULL) {
             lc_tcp_op_t *op = c->rop;
@@ -632,12 +633,16 @@ static lc_status_t lc__tcp_ctrl_send(lc_tl_t *tl_, int peer, const void *msg, si
     if (!tl->peers[peer].alive) return LC_ERR_PEER_LOST;
     c = &tl->peers[peer].conns[0];
     if (c->fd < 0) return LC_ERR_PEER_LOST;
-    if ((flags & LC_TL_CTRL_IF_IDLE) && c->sq_head != NULL) return LC_OK;
+    if ((flags & LC_TL_CTRL_IF_IDLE) && c->sq_head != NULL) return LC_INPROGRESS;
     op = lc__tcp_op_get(tl);
     if (op == NULL) return LC_ERR_NO_MEMORY;
     memcpy(op->ctrl, msg, len);
     op->buf = op->ctrl;
     op->len = len;
+    if (tl->checksum) {
+        f.flags = LC_TCP_FLAG_CRC;
+        f.crc = lc__crc32c(0, op->ctrl, len);
+    }
     lc__tcp_frame_encode(&f, op->hdr);
     lc__tcp_enqueue_send(c, op);
     lc__tcp_conn_write(c);
@@ -647,7 +652,9 @@ static lc_status_t lc__tcp_ctrl_send(lc_tl_t *tl_, int peer, const void *msg, si
 static void lc__tcp_peer_leaving(lc_tl_t *tl_, int peer)
 {
     lc_tl_tcp_t *tl = (lc_tl_tcp_t *)tl_;
-    if (peer >= 0 && peer < tl->size && peer != tl->rank) tl->peers[peer].said_bye = 1;
+    if (peer < 0 || peer >= tl->size || peer == tl->rank) return;
+    tl->peers[peer].said_bye = 1;
+    lc__tcp_peer_check_closed(&tl->peers[peer]); /* its streams may have ended already */
 }
 
 static void lc__tcp_disconnect(lc_tl_t *tl_, int peer, lc_status_t status, const char *why)
@@ -815,7 +822,6 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
     tl->epoch = p->epoch;
     tl->ndata = ndata;
     tl->checksum = p->config->checksum;
-    tl->peer_timeout_ms = p->config->peer_timeout_ms;
     tl->progress = p->progress;
     tl->event_cb = p->event_cb;
     tl->event_arg = p->event_arg;

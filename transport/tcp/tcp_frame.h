@@ -9,8 +9,7 @@
  *    0   4   magic    0x3146434c ("LCF1")
  *    4   1   version  2
  *    5   1   type     1 DATA, 2 CTRL (a control message of ft/, opaque here)
- *    6   1   flags    bit 0 (DATA only): crc holds the CRC32C of the payload;
- *                     other bits 0
+ *    6   1   flags    bit 0: crc holds the CRC32C of the payload; other bits 0
  *    7   1   codec    codec id of the payload (0 = raw)
  *    8   4   epoch    membership epoch
  *   12   4   sig      hash of the collective's arguments
@@ -105,7 +104,7 @@ static inline const char *lc__tcp_frame_check(const lc_tcp_frame_t *f)
     if (f->length > LC_TCP_MAX_PAYLOAD) return "payload longer than 1 GiB";
     if (f->type == LC_TCP_CTRL) {
         if (f->length == 0 || f->length > LC_TCP_CTRL_MAX) return "control frame of a bad length";
-        if (f->flags != 0 || f->seq != 0 || f->index != 0 || f->sig != 0 || f->codec != 0)
+        if (f->seq != 0 || f->index != 0 || f->sig != 0 || f->codec != 0)
             return "control frame with data fields set";
     }
     if (!(f->flags & LC_TCP_FLAG_CRC) && f->crc != 0) return "crc set without its flag";

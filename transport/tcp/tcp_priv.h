@@ -66,7 +66,6 @@ typedef struct lc_tl_tcp {
     uint32_t epoch;
     int ndata; /* data connections per peer */
     int checksum;
-    uint32_t peer_timeout_ms;
     lc_progress_t *progress;
     lc_tl_event_cb_t event_cb;
     void *event_arg;
