@@ -150,6 +150,11 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
             .yield_cb = lc__comm_sched_yield,
             .yield_arg = comm,
         };
+        if (comm->cfg.fault_sig != 0 && comm->cfg.fault_rank == comm->rank &&
+            comm->cfg.fault_seq == req->seq) {
+            rp.fault_sig = comm->cfg.fault_sig;
+            rp.fault_msg = comm->cfg.fault_msg;
+        }
         comm->active = req;
         st = lc__sched_start(comm->sched, &rp);
         if (st == LC_OK) return;

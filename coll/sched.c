@@ -28,9 +28,11 @@
  */
 #include "coll/sched.h"
 #include "codecs/codec.h"
+#include "core/log.h"
 #include "core/reduce.h"
 #include "core/util.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +100,7 @@ struct lc_sched {
     int nedges, cap_edges;
     int32_t *ready; /* stack of ready op ids; at most nops entries */
     int nready, cap_ready;
+    uint32_t nsent; /* sends posted in this run (fault injection counts them) */
     /* Per peer and direction: head (next op to post), tail (last added), message counter. */
     int32_t *q_head[2], *q_tail[2];
     uint32_t *q_count[2];
@@ -546,6 +549,11 @@ static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
             op->count = src->len;
         }
         if (dir == LC_DIR_SEND && s->in_flight++ == 0) s->wire_t0 = lc__now_ns();
+        if (dir == LC_DIR_SEND && s->run.fault_sig != 0 && s->nsent++ == s->run.fault_msg) {
+            lc_warn("LC_FAULT: signal %d before send %u of collective %llu", s->run.fault_sig,
+                    s->run.fault_msg, (unsigned long long)s->run.seq);
+            raise(s->run.fault_sig);
+        }
         if (dir == LC_DIR_SEND)
             st = s->run.tl_ops->send(s->run.tl, peer, &tag, op->a, op->count, lc__sched_tl_cb, op);
         else
@@ -727,6 +735,7 @@ lc_status_t lc__sched_start(lc_sched_t *s, const lc_sched_run_params_t *params)
     if (lc__grow((void **)&s->ready, &s->cap_ready, s->nops, sizeof(*s->ready)) != 0)
         return LC_ERR_NO_MEMORY;
     s->run = *params;
+    s->nsent = 0;
     s->running = 1;
     s->finished = 0;
     s->yielded = 0;

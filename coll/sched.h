@@ -126,6 +126,10 @@ typedef struct {
      * the loop soon after. NULL: local ops run to the end in one go. */
     void (*yield_cb)(void *arg);
     void *yield_arg;
+    /* Fault injection (LC_FAULT): raise signal fault_sig (0: none) just
+     * before posting send number fault_msg of this run. */
+    int fault_sig;
+    uint32_t fault_msg;
 } lc_sched_run_params_t;
 
 /* Start running the graph built since the last reset. On an error return

@@ -8,6 +8,8 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,31 @@ static int lc__parse_log_level(const char *s)
     return -1;
 }
 
+/* LC_FAULT=kill|stop:RANK:SEQ:MSG into c (fault_sig 0 when unset or bad). */
+static void lc__parse_fault(lc_config_t *c, const char *s)
+{
+    char action[8];
+    int rank;
+    unsigned long long seq;
+    unsigned msg;
+    int used = 0;
+
+    c->fault_sig = 0;
+    if (s == NULL || *s == '\0') return;
+    if (sscanf(s, "%7[a-z]:%d:%llu:%u%n", action, &rank, &seq, &msg, &used) != 4 ||
+        s[used] != '\0' || rank < 0 || seq == 0 ||
+        (strcmp(action, "kill") != 0 && strcmp(action, "stop") != 0)) {
+        lc_warn("LC_FAULT=%s is not kill|stop:RANK:SEQ:MSG (SEQ from 1); ignored", s);
+        return;
+    }
+    c->fault_sig = strcmp(action, "kill") == 0 ? SIGKILL : SIGSTOP;
+    c->fault_rank = rank;
+    c->fault_seq = seq;
+    c->fault_msg = msg;
+    lc_warn("LC_FAULT=%s: rank %d will %s itself before its send %u of collective %llu", s, rank,
+            action, msg, seq);
+}
+
 static void lc__config_load(void)
 {
     lc_config_t *c = &lc__config;
@@ -145,6 +172,7 @@ static void lc__config_load(void)
     c->ifaddr = lc__env_str("LC_IFADDR", NULL);
     c->timeout_ms = (uint32_t)lc__env_size("LC_TIMEOUT_MS", 300000, 1, UINT32_MAX);
     c->peer_timeout_ms = (uint32_t)lc__env_size("LC_PEER_TIMEOUT_MS", 2000, 10, UINT32_MAX);
+    lc__parse_fault(c, getenv("LC_FAULT"));
     c->connect_timeout_ms = (uint32_t)lc__env_size("LC_CONNECT_TIMEOUT_MS", 30000, 10, UINT32_MAX);
     c->tcp_conns = (int)lc__env_size("LC_TCP_CONNS", 2, 1, 64);
     c->tcp_bufsize = (int)lc__env_size("LC_TCP_BUFSIZE", 0, 0, 1u << 30);

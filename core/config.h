@@ -24,6 +24,14 @@ typedef struct {
     const char *ifaddr;       /* LC_IFADDR: IPv4 address to listen on and advertise (NULL = auto) */
     uint32_t timeout_ms;      /* LC_TIMEOUT_MS: collective no-progress timeout (default 300000) */
     uint32_t peer_timeout_ms; /* LC_PEER_TIMEOUT_MS: silent peer declared lost (default 2000) */
+    /* LC_FAULT=kill|stop:RANK:SEQ:MSG (fault injection, for tests): rank RANK
+     * raises SIGKILL or SIGSTOP on itself just before posting its send
+     * number MSG (from 0, in the order it posts them) of collective SEQ.
+     * fault_sig 0: none. */
+    int fault_sig;
+    int fault_rank;
+    uint64_t fault_seq;
+    uint32_t fault_msg;
     uint32_t connect_timeout_ms; /* LC_CONNECT_TIMEOUT_MS: rendezvous + wire-up (default 30000) */
     int tcp_conns;               /* LC_TCP_CONNS: data connections per peer (default 2) */
     int tcp_bufsize; /* LC_TCP_BUFSIZE: SO_SNDBUF/SO_RCVBUF bytes (default 0 = kernel autotuning) */

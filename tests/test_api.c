@@ -8,6 +8,8 @@
  *   64 MiB (16 Mi floats) allreduces;
  * - a peer SIGKILLed or SIGSTOPped mid-collective: every survivor gets
  *   LC_ERR_PEER_LOST within 2 s;
+ * - fault injection (LC_FAULT): a rank killed before a chosen send of a
+ *   chosen collective, the collectives before it complete everywhere;
  * - ranks that disagree on count, datatype, operation, root or collective:
  *   every rank gets LC_ERR_MISMATCH, and the communicator still works after;
  * - bad arguments get LC_ERR_INVALID_ARG / LC_ERR_UNSUPPORTED, nothing runs;
@@ -42,6 +44,7 @@ typedef struct {
     double t_kill;
     lc_unique_id_t uid;
     int uid_ready;
+    int fault_done[MAX_RANKS]; /* collectives each rank completed with LC_OK */
 } shared_t;
 
 static shared_t *g_sh;
@@ -406,6 +409,55 @@ static void check_kill(int sig, int n, int victim)
         if (r == victim) continue;
         if (res.exit_code[r] != 0) fail_msg("survivor %d exited with %d", r, res.exit_code[r]);
     }
+}
+
+/* LC_FAULT=kill:2:3:1 on 4 ranks: rank 2 dies before its second send of
+ * collective 3 (so after its first went out). Collectives 1 and 2 complete
+ * on every rank; on the survivors collective 3 fails with LC_ERR_PEER_LOST
+ * and so does the next, at once; rank 2 never returns from 3. */
+static int fault_rank(int rank, int n, void *arg)
+{
+    enum { COUNT = 1 << 18 };
+    float *buf = calloc(COUNT, sizeof(float));
+    lc_comm_t *comm;
+    lc_status_t st;
+
+    (void)n;
+    (void)arg;
+    if (buf == NULL) return 1;
+    st = lc_comm_init(NULL, &comm);
+    if (st != LC_OK) return lc_mp_fail(rank, "init: %s", lc_status_str(st));
+    for (int c = 1; c <= 4; c++) {
+        st = lc_allreduce(buf, buf, COUNT, LC_FLOAT32, LC_SUM, comm, NULL);
+        if (st == LC_OK) {
+            g_sh->fault_done[rank] = c;
+            if (c >= 3) return lc_mp_fail(rank, "collective %d succeeded without rank 2", c);
+            continue;
+        }
+        if (c < 3) return lc_mp_fail(rank, "collective %d: %s", c, lc_status_str(st));
+        if (st != LC_ERR_PEER_LOST)
+            return lc_mp_fail(rank, "collective %d: %s, not LC_ERR_PEER_LOST", c,
+                              lc_status_str(st));
+    }
+    lc_comm_destroy(comm);
+    free(buf);
+    return 0;
+}
+
+static void test_fault_inject(void **s)
+{
+    static const char *const env[] = { "LC_FAULT=kill:2:3:1", "LC_ALGO=ring", NULL };
+    lc_mp_result_t res;
+    (void)s;
+    memset(g_sh, 0, sizeof(*g_sh));
+    lc_mp_run(4, fault_rank, NULL, 60, env, &res);
+    assert_false(res.timed_out);
+    for (int r = 0; r < 4; r++) {
+        if (r == 2) continue;
+        if (res.exit_code[r] != 0) fail_msg("survivor %d exited with %d", r, res.exit_code[r]);
+    }
+    /* The victim finished collectives 1 and 2, and died in 3. */
+    if (g_sh->fault_done[2] != 2) fail_msg("rank 2 completed %d collectives", g_sh->fault_done[2]);
 }
 
 static void test_sigkill_4(void **s)
@@ -899,27 +951,17 @@ static int teardown(void **s)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_init),
-        cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_correct_1),
-        cmocka_unit_test(test_correct_2),
-        cmocka_unit_test(test_correct_3),
-        cmocka_unit_test(test_correct_4),
-        cmocka_unit_test(test_correct_5),
-        cmocka_unit_test(test_correct_8),
-        cmocka_unit_test(test_correct_hosts),
-        cmocka_unit_test(test_nonblocking),
-        cmocka_unit_test(test_barrier),
-        cmocka_unit_test(test_unique_id),
-        cmocka_unit_test(test_mismatch),
-        cmocka_unit_test(test_sigkill_4),
-        cmocka_unit_test(test_sigkill_3_rank0),
-        cmocka_unit_test(test_sigstop_4),
-        cmocka_unit_test(test_wrong_key),
-        cmocka_unit_test(test_leave_early),
-        cmocka_unit_test(test_mixed),
-        cmocka_unit_test(test_slow_peer),
-        cmocka_unit_test(test_destroy_while_blocked),
+        cmocka_unit_test(test_bad_init),      cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_correct_1),     cmocka_unit_test(test_correct_2),
+        cmocka_unit_test(test_correct_3),     cmocka_unit_test(test_correct_4),
+        cmocka_unit_test(test_correct_5),     cmocka_unit_test(test_correct_8),
+        cmocka_unit_test(test_correct_hosts), cmocka_unit_test(test_nonblocking),
+        cmocka_unit_test(test_barrier),       cmocka_unit_test(test_unique_id),
+        cmocka_unit_test(test_mismatch),      cmocka_unit_test(test_sigkill_4),
+        cmocka_unit_test(test_fault_inject),  cmocka_unit_test(test_sigkill_3_rank0),
+        cmocka_unit_test(test_sigstop_4),     cmocka_unit_test(test_wrong_key),
+        cmocka_unit_test(test_leave_early),   cmocka_unit_test(test_mixed),
+        cmocka_unit_test(test_slow_peer),     cmocka_unit_test(test_destroy_while_blocked),
     };
     /* Optional filter: test_api '<shell pattern>' runs the matching tests. */
     return lc_mp_run_filtered("test_api", tests, sizeof(tests) / sizeof(tests[0]),

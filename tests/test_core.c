@@ -10,6 +10,7 @@
 #include "tests/mp.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdatomic.h>
@@ -108,6 +109,13 @@ static void test_status_strings(void **s)
     assert_string_equal(lc_status_str(LC_OK), "success");
     assert_string_equal(lc_status_str(LC_ERR_PEER_LOST), "peer lost");
     assert_string_equal(lc_status_str((lc_status_t)12345), "unknown status");
+    /* Error codes, and only they, are errors (a peer's abort status is checked so). */
+    for (int v = -100; v <= 10; v++) {
+        int known = strcmp(lc_status_str((lc_status_t)v), "unknown status") != 0;
+        assert_int_equal(lc__status_is_error((lc_status_t)v), known && v < 0);
+    }
+    assert_true(lc__status_is_error(LC_ERR_REJECTED) && lc__status_is_error(LC_ERR_INVALID_ARG));
+    assert_false(lc__status_is_error(LC_OK) || lc__status_is_error(LC_INPROGRESS));
     assert_string_equal(lc_algo_str(LC_ALGO_RING), "ring");
     assert_string_equal(lc_algo_str((lc_algo_t)99), "unknown");
     assert_int_equal(lc_dtype_size(LC_BFLOAT16), 2);
@@ -135,6 +143,7 @@ static void test_config_env(void **s)
     setenv("LC_CHUNK_BYTES", "2M", 1);
     setenv("LC_TCP_CONNS", "banana", 1); /* bad: default kept, warning logged */
     setenv("LC_ALGO", "ring", 1);
+    setenv("LC_FAULT", "stop:1:7:4", 1);
     setenv("OMPI_COMM_WORLD_RANK", "3", 1);
     setenv("OMPI_COMM_WORLD_SIZE", "8", 1);
     unsetenv("LC_RANK");
@@ -146,6 +155,10 @@ static void test_config_env(void **s)
     assert_int_equal(c->rank, 3);
     assert_int_equal(c->world_size, 8);
     assert_int_equal(c->peer_timeout_ms, 2000);
+    assert_int_equal(c->fault_sig, SIGSTOP);
+    assert_int_equal(c->fault_rank, 1);
+    assert_true(c->fault_seq == 7);
+    assert_int_equal(c->fault_msg, 4);
     assert_ptr_equal(lc__config_get(), c); /* parsed once */
 }
 
