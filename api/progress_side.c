@@ -9,9 +9,9 @@
  * match a peer's, a corrupt frame, a timeout, a lost partner) is reported to
  * every peer with lc__ft_notify_abort, unless a peer's notice is what
  * failed it, so that all ranks fail the same collective instead of waiting
- * for messages that will never come. The transport cancels the failed collective's messages on
- * every rank, keeping the streams in step, so the communicator stays usable afterwards; only a lost
- * peer breaks it for good.
+ * for messages that will never come. The transport cancels the failed
+ * collective's messages on every rank, keeping the streams in step, so the
+ * communicator stays usable afterwards; only a lost peer breaks it for good.
  */
 #include "api/comm.h"
 #include "core/util.h"

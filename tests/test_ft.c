@@ -171,8 +171,7 @@ static int notices_rank(int rank, int n, void *arg)
         bad = lc_mp_fail(rank, "collective 9's message lost after the goodbye: %s",
                          lc_status_str(op.status));
     /* Then its streams end: a departure, not a loss. */
-    for (int i = 0; i < 200 && r.t.lost_peer != 0; i++) lc__progress_run_once(r.t.progress, 10);
-    if (r.t.lost_peer != 0) bad = lc_mp_fail(rank, "rank 0's streams did not end");
+    if (tt_until_lost(&r.t, 0, 2) != 0) bad = lc_mp_fail(rank, "rank 0's streams did not end");
     if (!r.t.lost_leaving) bad = lc_mp_fail(rank, "the transport was not told rank 0 leaves");
     if (r.log.lost) bad = lc_mp_fail(rank, "a goodbye and a close reported as a loss");
     tt_op_t late = { 0 };

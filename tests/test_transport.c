@@ -155,10 +155,7 @@ static int corrupt_rank(int rank, int n, void *arg)
             (how == CORRUPT_CRC && write(fd, payload, sizeof(payload)) != (ssize_t)sizeof(payload)))
             return lc_mp_fail(rank, "write");
         /* Rank 1 must drop us: our connections get closed. */
-        tt_op_t r = { 0 };
-        lc_tl_tag_t tag = tt_tag(5, 0, 0);
-        t.ops->recv(t.tl, 1, &tag, payload, sizeof(payload), tt_complete, &r);
-        if (tt_until(&t, &r.done, 20) != 0) bad = lc_mp_fail(rank, "rank 1 kept the connection");
+        if (tt_dropped_by(&t, 1, 20) != 0) bad = lc_mp_fail(rank, "rank 1 kept the connection");
     } else {
         lc_tl_tag_t tag = tt_tag(1, 0, 9);
         memset(payload, 0, sizeof(payload));
@@ -236,13 +233,9 @@ static int ctrl_bad_rank(int rank, int n, void *arg)
             (plen > 0 && write(fd, payload, plen) != (ssize_t)plen))
             return lc_mp_fail(rank, "write");
         /* Rank 1 must drop us: our connections get closed. */
-        tt_op_t r = { 0 };
-        lc_tl_tag_t tag = tt_tag(5, 0, 0);
-        t.ops->recv(t.tl, 1, &tag, payload, sizeof(payload), tt_complete, &r);
-        if (tt_until(&t, &r.done, 20) != 0) bad = lc_mp_fail(rank, "%s: kept", c->what);
+        if (tt_dropped_by(&t, 1, 20) != 0) bad = lc_mp_fail(rank, "%s: kept", c->what);
     } else {
-        for (int i = 0; i < 2000 && t.lost_peer != 0; i++) lc__progress_run_once(t.progress, 10);
-        if (t.lost_peer != 0)
+        if (tt_until_lost(&t, 0, 20) != 0)
             bad = lc_mp_fail(rank, "%s: rank 0 not dropped", c->what);
         else if (t.lost_status != LC_ERR_CORRUPT)
             bad = lc_mp_fail(rank, "%s: dropped with %s", c->what, lc_status_str(t.lost_status));

@@ -100,6 +100,22 @@ int tt_until(tt_t *t, const int *flag, double timeout_s)
     return *flag ? 0 : 1;
 }
 
+int tt_until_lost(tt_t *t, int peer, double timeout_s)
+{
+    double end = lc_mp_now() + timeout_s;
+    while (t->lost_peer != peer && lc_mp_now() < end) lc__progress_run_once(t->progress, 10);
+    return t->lost_peer == peer ? 0 : 1;
+}
+
+int tt_dropped_by(tt_t *t, int peer, double timeout_s)
+{
+    uint8_t sink[64];
+    tt_op_t r = { 0 };
+    lc_tl_tag_t tag = tt_tag(5, 0, 0);
+    t->ops->recv(t->tl, peer, &tag, sink, sizeof(sink), tt_complete, &r);
+    return tt_until(t, &r.done, timeout_s);
+}
+
 lc_tl_tag_t tt_tag(uint64_t seq, uint32_t index, uint32_t sig)
 {
     lc_tl_tag_t tag = { .seq = seq, .index = index, .sig = sig, .codec = 0 };

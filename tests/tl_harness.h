@@ -56,6 +56,14 @@ void tt_down(tt_t *t);
 /* Drive the engine until *flag is set or timeout_s passes; 0 when set. */
 int tt_until(tt_t *t, const int *flag, double timeout_s);
 
+/* Drive the engine until peer is reported lost (a PEER_LOST event) or
+ * timeout_s passes; 0 when it was. */
+int tt_until_lost(tt_t *t, int peer, double timeout_s);
+
+/* After writing something peer must refuse: wait (a receive posted from it)
+ * until peer drops our connections; 0 when it did within timeout_s. */
+int tt_dropped_by(tt_t *t, int peer, double timeout_s);
+
 lc_tl_tag_t tt_tag(uint64_t seq, uint32_t index, uint32_t sig);
 
 #endif
