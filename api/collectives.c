@@ -278,6 +278,12 @@ static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
     LC_CHECK(lc__ef_resolve(comm, &a, params));
     LC_CHECK(lc__coll_select(&a, comm->size, &comm->cfg, &comm->link, &algo));
 
+    /* An in-place input the caller wants back if the step aborts. */
+    if (params != NULL && (params->field_mask & LC_OP_PARAM_FIELD_FLAGS) &&
+        (params->flags & LC_OP_FLAG_RESTORE_INPUT) && a.sendbuf == a.recvbuf && a.count > 0 &&
+        (a.type == LC_COLL_ALLREDUCE || a.type == LC_COLL_BROADCAST))
+        LC_CHECK(lc__comm_save_input(comm, a.recvbuf, a.count * lc_dtype_size(a.dtype)));
+
     req = calloc(1, sizeof(*req));
     if (req == NULL) return LC_ERR_NO_MEMORY;
     /* Error-feedback state is per rank: a key bound to another count or

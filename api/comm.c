@@ -77,6 +77,16 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
     }
     comm->rank = rank;
     comm->size = size;
+    comm->first_rank = rank;
+    comm->first_size = size;
+    comm->peer_map = malloc((size_t)size * sizeof(*comm->peer_map));
+    if (comm->peer_map == NULL) {
+        if (bs != NULL) bs->ops->destroy(bs);
+        free(comm);
+        return LC_ERR_NO_MEMORY;
+    }
+    for (int i = 0; i < size; i++) comm->peer_map[i] = i;
+    comm->steps = cfg->steps;
     comm->cfg = *cfg;
     comm->wake_fd = -1;
     comm->next_seq = 1;
@@ -101,6 +111,11 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
             .progress = comm->progress,
             .event_cb = lc__comm_on_ft_event,
             .event_arg = comm,
+            .coordinator = cfg->coordinator,
+            .job_key = comm->job_key,
+            .job_key_len = comm->job_key_len,
+            .job_id = comm->job_id,
+            .coord_timeout_ms = cfg->coord_timeout_ms,
         };
         LC_CHECK_GOTO(lc__ft_create(&fp, &comm->ft), st, err_sched);
         lc_tl_params_t tp = {
@@ -163,6 +178,7 @@ err_wake_h:
 err_wake:
     close(comm->wake_fd);
 err_tl:
+    lc__ft_stop(comm->ft);
     if (comm->tl != NULL) comm->tl_ops->destroy(comm->tl);
 err_sched:
     lc__sched_destroy(comm->sched);
@@ -171,6 +187,7 @@ err_progress:
     lc__ft_destroy(comm->ft); /* after the engine: its tick refers to it */
 err_free:
     if (bs != NULL) bs->ops->destroy(bs);
+    free(comm->peer_map);
     pthread_mutex_destroy(&comm->lock);
     free(comm);
     return st;
@@ -197,6 +214,8 @@ void lc__comm_apply_params(lc_config_t *cfg, const lc_comm_params_t *p)
         cfg->peer_timeout_ms = p->peer_timeout_ms;
     if ((p->field_mask & LC_COMM_PARAM_FIELD_TRANSPORT) && p->transport != NULL)
         cfg->transport = p->transport;
+    if (p->field_mask & LC_COMM_PARAM_FIELD_STEPS) cfg->steps = p->steps != 0;
+    if (p->field_mask & LC_COMM_PARAM_FIELD_COORDINATOR) cfg->coordinator = p->coordinator;
 }
 
 lc_status_t lc_comm_init(const lc_comm_params_t *params, lc_comm_t **comm_p)
@@ -360,8 +379,14 @@ lc_status_t lc_comm_destroy(lc_comm_t *comm)
     close(comm->wake_fd);
     /* Tell the peers we leave on purpose, after the last collective we
      * took part in: theirs up to it may still complete with what we sent. */
-    if (comm->ft != NULL) lc__ft_goodbye(comm->ft, last_seq);
+    if (comm->ft != NULL) {
+        /* The coordinator hears it too: a rank that is done is not failed. */
+        lc__ft_leave(comm->ft);
+        lc__ft_goodbye(comm->ft, last_seq);
+        lc__ft_stop(comm->ft);
+    }
     if (comm->tl != NULL) comm->tl_ops->destroy(comm->tl);
+    lc__comm_member_free(comm);
     lc__sched_destroy(comm->sched);
     lc__progress_destroy(comm->progress);
     lc__ft_destroy(comm->ft); /* after the engine: its tick refers to it */

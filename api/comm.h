@@ -43,8 +43,13 @@ typedef struct lc_tensor {
     size_t count;
     lc_codec_t *codec;
     lc_ef_t ef;
-    lc_codec_state_t *w[2];
-    lc_codec_state_t *red[2];
+    /* With steps (lc_comm_t::steps), [2] is a second scratch: once a
+     * collective of the step committed, [1] holds the state the step began
+     * with (snap), and later collectives of the step write [2]. */
+    lc_codec_state_t *w[3];
+    lc_codec_state_t *red[3];
+    int snap, red_snap;
+    int out; /* which scratch the running collective writes (1 or 2) */
     size_t red_off, red_cnt;
     int busy;
     int released;
@@ -77,11 +82,34 @@ struct lc_request {
     struct lc_request *next; /* submission queue */
     lc_tensor_t *tensor;     /* error-feedback state, or NULL */
     lc_status_t fail;        /* != LC_OK: fails when its turn comes (and tells the peers) */
+    int kind;                /* LC_REQ_KIND_* */
+    int committed;           /* LC_REQ_KIND_STEP: the outcome */
 };
 
+/* What a request is: a collective, or a membership call that waits its
+ * turn in the same queue (api/membership.c). */
+enum { LC_REQ_KIND_COLL = 0, LC_REQ_KIND_STEP = 1, LC_REQ_KIND_SHRINK = 2, LC_REQ_KIND_DRAIN = 3 };
+
+/* An in-place input kept until its step is settled (LC_OP_FLAG_RESTORE). */
+typedef struct {
+    void *user; /* the caller's buffer */
+    void *copy; /* what it held before the call */
+    size_t bytes, cap;
+} lc_saved_input_t;
+
 struct lc_comm {
-    int rank;
+    int rank; /* in the current view */
     int size;
+    /* Membership (api/membership.c): the current view's epoch, this rank
+     * and size in the first view, and the transport peer (first-view rank)
+     * of each rank of the view. */
+    uint32_t epoch;
+    int first_rank, first_size;
+    int *peer_map;
+    int *left;  /* first-view ranks no longer in the view, in order of removal */
+    int nleft;
+    int steps;  /* keep each step's state so an aborted step is undone */
+    int removed; /* the coordinator removed this rank: everything fails LC_ERR_REMOVED */
     lc_config_t cfg;     /* process config with this communicator's overrides */
     lc_coll_link_t link; /* measured at set-up; steers the algorithm choice */
     uint64_t job_id;
@@ -123,6 +151,12 @@ struct lc_comm {
     uint64_t abort_from_peer; /* the running collective was failed by a peer's notice */
     uint64_t started_seq;     /* the last collective started here (by whoever drives the
                                  engine, under its loop lock) */
+    lc_request_t *waiting;    /* a membership call waiting on the control plane */
+    uint64_t step;            /* steps voted on */
+    lc_status_t step_status;  /* the first failure of a collective in the open step */
+    int step_open;            /* a collective ran since the last step ended */
+    lc_saved_input_t *saved;  /* inputs to restore if the open step aborts */
+    int nsaved, capsaved;     /* in use this step; allocated (buffers kept for reuse) */
 };
 
 /* api/driver.c: start/stop the progress thread; wake it for queued work;
@@ -143,6 +177,8 @@ void lc__comm_on_wake(void *arg, uint32_t events);
 void lc__comm_on_tick(void *arg, uint64_t now_ns);
 void lc__comm_on_ft_event(void *arg, const lc_ft_event_t *ev);
 void lc__comm_fail_all(lc_comm_t *comm, lc_status_t status);
+/* Complete a request (its tensor's commit point; the step's failure). */
+void lc__req_complete(lc_request_t *req, lc_status_t status);
 
 /* Create a communicator over an already-made bootstrap (consumed). */
 lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const char *job_key,
@@ -176,6 +212,26 @@ lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_
 void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit, const lc_coll_args_t *args);
 /* Free every codec and tensor (destroy). */
 void lc__comm_codecs_free(lc_comm_t *comm);
+
+/* api/membership.c, on the progress thread: start a membership call whose
+ * turn came; the control plane's view, step, removal and coordinator
+ * events; settle the open step's state (commit: adopt, else undo). */
+void lc__comm_start_member(lc_comm_t *comm, lc_request_t *req);
+void lc__comm_on_member_event(lc_comm_t *comm, const lc_ft_event_t *ev);
+/* Complete the waiting membership call with status and go on. */
+void lc__comm_member_done(lc_comm_t *comm, lc_status_t status);
+void lc__comm_step_settle(lc_comm_t *comm, int commit);
+/* Caller's thread: keep the input of an in-place call for the step. */
+lc_status_t lc__comm_save_input(lc_comm_t *comm, void *buf, size_t bytes);
+/* Free what membership keeps (destroy). */
+void lc__comm_member_free(lc_comm_t *comm);
+
+/* api/tensor.c: the step ended (steps on): adopt what its collectives
+ * wrote, or go back to the state it began with; fold the reducer
+ * residual into the worker residual (the ranges a rank reduces change
+ * with the view, and the mass must not be lost). */
+void lc__tensor_step_end(lc_tensor_t *t, int commit);
+void lc__tensor_fold_reducer(lc_tensor_t *t);
 
 /* 64-bit FNV-1a, used for job ids and argument signatures. */
 uint64_t lc__hash64(const void *data, size_t len, uint64_t h);

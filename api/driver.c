@@ -38,7 +38,7 @@ static int lc__driver_busy(lc_comm_t *comm)
 {
     int busy;
     pthread_mutex_lock(&comm->lock);
-    busy = comm->active != NULL || comm->q_head != NULL;
+    busy = comm->active != NULL || comm->waiting != NULL || comm->q_head != NULL;
     pthread_mutex_unlock(&comm->lock);
     return busy;
 }

@@ -23,8 +23,15 @@
 
 static void lc__comm_sched_yield(void *arg);
 
-static void lc__req_complete(lc_request_t *req, lc_status_t status)
+void lc__req_complete(lc_request_t *req, lc_status_t status)
 {
+    lc_comm_t *comm = req->comm;
+
+    /* A failed collective makes the step it belongs to abort. */
+    if (req->kind == LC_REQ_KIND_COLL) {
+        comm->step_open = 1;
+        if (status != LC_OK && comm->step_status == LC_OK) comm->step_status = status;
+    }
     /* The commit point: a collective that succeeded hands its error
      * feedback over; one that failed leaves the residuals as they were. */
     if (req->tensor != NULL) {
@@ -72,7 +79,7 @@ static void lc__comm_coll_done(void *arg, lc_status_t status)
     info->wire_us = (double)tm.wire_ns / 1e3;
     info->algo = req->algo;
     info->seq = req->seq;
-    info->epoch = 0;
+    info->epoch = comm->epoch;
     info->elapsed_us = (double)(lc__now_ns() - req->start_ns) / 1e3;
     if (comm->tl != NULL) {
         lc_tl_stats_t now;
@@ -105,6 +112,10 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
 
     atomic_store(&req->state, LC_REQ_RUNNING);
     req->start_ns = lc__now_ns();
+    if (req->kind != LC_REQ_KIND_COLL) {
+        lc__comm_start_member(comm, req);
+        return;
+    }
     comm->started_seq = req->seq;
     size_t slot = req->seq % LC_REMOTE_ABORTS;
     int told = comm->remote_aborts[slot].seq == req->seq;
@@ -144,6 +155,7 @@ static void lc__comm_start(lc_comm_t *comm, lc_request_t *req)
             .tl_ops = comm->tl_ops,
             .seq = req->seq,
             .rank = comm->rank,
+            .peer_map = comm->peer_map,
             .sig = req->sig,
             .done_cb = lc__comm_coll_done,
             .done_arg = req,
@@ -177,7 +189,7 @@ void lc__comm_pump(lc_comm_t *comm)
 {
     if (comm->pumping) return;
     comm->pumping = 1;
-    while (comm->active == NULL) {
+    while (comm->active == NULL && comm->waiting == NULL) {
         lc_request_t *req = lc__comm_dequeue(comm);
         if (req == NULL) break;
         lc__comm_start(comm, req);
@@ -215,6 +227,13 @@ void lc__comm_on_tick(void *arg, uint64_t now_ns)
     lc_request_t *req = comm->active;
     uint64_t last;
 
+    if (comm->waiting != NULL &&
+        now_ns - comm->waiting->start_ns > (uint64_t)comm->cfg.timeout_ms * 1000000ull) {
+        lc_error("%s waited %u ms for the other members (LC_TIMEOUT_MS)",
+                 comm->waiting->kind == LC_REQ_KIND_STEP ? "lc_step_commit" : "lc_comm_shrink",
+                 comm->cfg.timeout_ms);
+        lc__comm_member_done(comm, LC_ERR_TIMEOUT);
+    }
     if (req == NULL) return;
     last = LC_MAX(lc__sched_last_progress_ns(comm->sched), req->start_ns);
     if (now_ns > last && now_ns - last > (uint64_t)comm->cfg.timeout_ms * 1000000ull) {
@@ -273,6 +292,10 @@ void lc__comm_on_ft_event(void *arg, const lc_ft_event_t *ev)
         if (req != NULL && req->seq > comm->left_seq)
             lc__sched_abort(comm->sched, LC_ERR_PEER_LOST);
         break;
+    case LC_FT_EVENT_VIEW:
+    case LC_FT_EVENT_STEP:
+    case LC_FT_EVENT_REMOVED:
+    case LC_FT_EVENT_COORD_LOST: lc__comm_on_member_event(comm, ev); break;
     case LC_FT_EVENT_ABORT:
         lc_debug("rank %d reports collective %llu failed: %s", ev->peer,
                  (unsigned long long)ev->seq, lc_status_str(ev->status));
@@ -293,5 +316,6 @@ void lc__comm_fail_all(lc_comm_t *comm, lc_status_t status)
 
     comm->broken = status;
     if (comm->active != NULL) lc__sched_abort(comm->sched, status);
+    if (comm->waiting != NULL) lc__comm_member_done(comm, status);
     while ((req = lc__comm_dequeue(comm)) != NULL) lc__req_complete(req, status);
 }

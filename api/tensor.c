@@ -54,7 +54,7 @@ lc_status_t lc__comm_codec_get(lc_comm_t *comm, const lc_codec_params_t *params,
 
 static void lc__tensor_free(lc_tensor_t *t)
 {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         lc__codec_state_destroy(t->w[i]);
         lc__codec_state_destroy(t->red[i]);
     }
@@ -106,8 +106,20 @@ lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec,
     return LC_OK;
 }
 
+/* The scratch a collective writes: [1], or [2] when [1] holds the step's
+ * starting state (made on first need). */
+static lc_status_t lc__tensor_scratch(lc_tensor_t *t, lc_codec_state_t **s, int snap, size_t count,
+                                      int *out_p)
+{
+    *out_p = snap ? 2 : 1;
+    if (snap && s[2] == NULL) return lc__codec_state_create(t->codec, count, &s[2]);
+    return LC_OK;
+}
+
 lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_off, size_t red_cnt)
 {
+    int red_out = 1;
+
     if (t->ef != LC_EF_RESIDUAL && t->ef != LC_EF_HOPS) red_cnt = 0; /* none kept */
     if (red_cnt > 0 && (t->red[0] == NULL || t->red_off != red_off || t->red_cnt != red_cnt)) {
         if (t->red[0] != NULL)
@@ -115,11 +127,16 @@ lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_
                     "[%zu, %zu); its reducer residual starts again from zero",
                     (unsigned long long)t->key, red_off, red_off + red_cnt, t->red_off,
                     t->red_off + t->red_cnt);
-        for (int i = 0; i < 2; i++) {
+        if (t->red_snap)
+            lc_warn("tensor key %llu: its reducer residual changed range within a step; an "
+                    "abort of the step cannot restore it",
+                    (unsigned long long)t->key);
+        for (int i = 0; i < 3; i++) {
             lc__codec_state_destroy(t->red[i]);
             t->red[i] = NULL;
         }
         t->red_cnt = 0;
+        t->red_snap = 0;
         for (int i = 0; i < 2; i++) {
             if (lc__codec_state_create(t->codec, red_cnt, &t->red[i]) != LC_OK) {
                 lc__codec_state_destroy(t->red[0]);
@@ -130,20 +147,22 @@ lc_status_t lc__tensor_prepare(lc_tensor_t *t, lc_coll_args_t *args, size_t red_
         t->red_off = red_off;
         t->red_cnt = red_cnt;
     }
+    LC_CHECK(lc__tensor_scratch(t, t->w, t->snap, t->count, &t->out));
+    if (red_cnt > 0) LC_CHECK(lc__tensor_scratch(t, t->red, t->red_snap, red_cnt, &red_out));
     args->ef_in = t->w[0];
-    args->ef_out = t->w[1];
+    args->ef_out = t->w[t->out];
     if (red_cnt > 0) {
         args->red_in = t->red[0];
-        args->red_out = t->red[1];
+        args->red_out = t->red[red_out];
     }
     return LC_OK;
 }
 
-static void lc__swap(lc_codec_state_t **s)
+static void lc__swap(lc_codec_state_t **s, int i)
 {
     lc_codec_state_t *tmp = s[0];
-    s[0] = s[1];
-    s[1] = tmp;
+    s[0] = s[i];
+    s[i] = tmp;
 }
 
 void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit, const lc_coll_args_t *args)
@@ -151,15 +170,43 @@ void lc__tensor_finish(lc_comm_t *comm, lc_tensor_t *t, int commit, const lc_col
     int free_it;
 
     if (commit) {
-        lc__swap(t->w);
+        /* With steps, the first commit of a step leaves its starting state
+         * in [1] (snap); later ones swap with [2]. */
+        lc__swap(t->w, t->out);
+        if (comm->steps) t->snap = 1;
         /* Only when this collective wrote them: a call that reduces nothing
          * (an all-gather on a key an all-reduce also uses) leaves them. */
-        if (args->red_out != NULL && t->red[0] != NULL) lc__swap(t->red);
+        if (args->red_out != NULL && t->red[0] != NULL) {
+            lc__swap(t->red, args->red_out == t->red[1] ? 1 : 2);
+            if (comm->steps) t->red_snap = 1;
+        }
     }
     pthread_mutex_lock(&comm->lock);
     free_it = --t->busy == 0 && t->released;
     pthread_mutex_unlock(&comm->lock);
     if (free_it) lc__tensor_free(t);
+}
+
+void lc__tensor_step_end(lc_tensor_t *t, int commit)
+{
+    if (!commit && t->snap) lc__swap(t->w, 1);
+    if (!commit && t->red_snap) lc__swap(t->red, 1);
+    t->snap = t->red_snap = 0;
+}
+
+void lc__tensor_fold_reducer(lc_tensor_t *t)
+{
+    lc_codec_state_t *w = t->w[0], *r = t->red[0];
+
+    if (r != NULL && w->residual != NULL && r->residual != NULL &&
+        t->red_off + t->red_cnt <= t->count)
+        for (size_t i = 0; i < t->red_cnt; i++) w->residual[t->red_off + i] += r->residual[i];
+    for (int i = 0; i < 3; i++) {
+        lc__codec_state_destroy(t->red[i]);
+        t->red[i] = NULL;
+    }
+    t->red_cnt = 0;
+    t->red_snap = 0;
 }
 
 lc_status_t lc_tensor_release(lc_comm_t *comm, uint64_t key)

@@ -554,11 +554,12 @@ static void lc__sched_post_peer(lc_sched_t *s, int dir, int peer)
                     s->run.fault_msg, (unsigned long long)s->run.seq);
             raise(s->run.fault_sig);
         }
+        /* The transport knows ranks by their place in the first view. */
+        int tp = s->run.peer_map != NULL ? s->run.peer_map[peer] : peer;
         if (dir == LC_DIR_SEND)
-            st = s->run.tl_ops->send(s->run.tl, peer, &tag, op->a, op->count, lc__sched_tl_cb, op);
+            st = s->run.tl_ops->send(s->run.tl, tp, &tag, op->a, op->count, lc__sched_tl_cb, op);
         else
-            st =
-                s->run.tl_ops->recv(s->run.tl, peer, &tag, op->dst, op->count, lc__sched_tl_cb, op);
+            st = s->run.tl_ops->recv(s->run.tl, tp, &tag, op->dst, op->count, lc__sched_tl_cb, op);
         if (st != LC_OK) lc__sched_fail(s, st);
     }
 }

@@ -118,6 +118,8 @@ typedef struct {
     const lc_tl_ops_t *tl_ops;
     uint64_t seq; /* collective sequence number (message tags) */
     int rank;     /* this rank (names the random streams of encodes) */
+    const int *peer_map; /* the transport's peer for each rank the schedule names (NULL:
+                            the same number) */
     uint32_t sig; /* argument signature (message tags) */
     lc_sched_done_cb_t done_cb;
     void *done_arg;

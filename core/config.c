@@ -172,6 +172,9 @@ static void lc__config_load(void)
     c->ifaddr = lc__env_str("LC_IFADDR", NULL);
     c->timeout_ms = (uint32_t)lc__env_size("LC_TIMEOUT_MS", 300000, 1, UINT32_MAX);
     c->peer_timeout_ms = (uint32_t)lc__env_size("LC_PEER_TIMEOUT_MS", 2000, 10, UINT32_MAX);
+    c->coordinator = lc__env_str("LC_COORDINATOR", NULL);
+    c->coord_timeout_ms = (uint32_t)lc__env_size("LC_COORD_TIMEOUT_MS", 30000, 10, UINT32_MAX);
+    c->steps = lc__env_int("LC_STEPS", 0) != 0;
     lc__parse_fault(c, getenv("LC_FAULT"));
     c->connect_timeout_ms = (uint32_t)lc__env_size("LC_CONNECT_TIMEOUT_MS", 30000, 10, UINT32_MAX);
     c->tcp_conns = (int)lc__env_size("LC_TCP_CONNS", 2, 1, 64);
@@ -217,6 +220,8 @@ void lc__config_print(const lc_config_t *c)
             c->timeout_ms, c->peer_timeout_ms, c->connect_timeout_ms, c->tcp_conns, c->tcp_bufsize,
             c->tcp_congestion ? c->tcp_congestion : "(system)", c->tcp_rto_min_us,
             c->link_probe_bytes, c->checksum);
+    lc_info("config: LC_COORDINATOR=%s LC_COORD_TIMEOUT_MS=%u LC_STEPS=%d",
+            c->coordinator ? c->coordinator : "(unset)", c->coord_timeout_ms, c->steps);
     lc_info("config: LC_ALGO=%s LC_CHUNK_BYTES=%zu LC_SMALL_BYTES=%zu LC_TREE_BYTES=%zu "
             "LC_RING_MAX_RANKS=%d LC_WAN_RTT_US=%u LC_CODED_TREE_RANKS=%d LC_CODED_RING_MBPS=%u "
             "LC_SPARSE_FILL_PCT=%d",

@@ -24,6 +24,11 @@ typedef struct {
     const char *ifaddr;       /* LC_IFADDR: IPv4 address to listen on and advertise (NULL = auto) */
     uint32_t timeout_ms;      /* LC_TIMEOUT_MS: collective no-progress timeout (default 300000) */
     uint32_t peer_timeout_ms; /* LC_PEER_TIMEOUT_MS: silent peer declared lost (default 2000) */
+    const char *coordinator;  /* LC_COORDINATOR "host:port" of the membership coordinator
+                                 (NULL: none) */
+    uint32_t coord_timeout_ms; /* LC_COORD_TIMEOUT_MS: how long view changes wait for an
+                                  unreachable coordinator (default 30000) */
+    int steps;                 /* LC_STEPS: keep each step's state for lc_step_commit (default 0) */
     /* LC_FAULT=kill|stop:RANK:SEQ:MSG (fault injection, for tests): rank RANK
      * raises SIGKILL or SIGSTOP on itself just before posting its send
      * number MSG (from 0, in the order it posts them) of collective SEQ.

@@ -24,6 +24,7 @@ const char *lc_status_str(lc_status_t status)
     case LC_ERR_TOO_FEW_PEERS: return "too few peers";
     case LC_ERR_COORD_LOST: return "coordinator unreachable";
     case LC_ERR_REJECTED: return "rejected";
+    case LC_ERR_REMOVED: return "removed from the communicator's view";
     }
     return "unknown status";
 }

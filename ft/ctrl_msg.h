@@ -5,12 +5,14 @@
  *
  *   off size field
  *    0   1   version  1
- *    1   1   type     1 HEARTBEAT, 2 ABORT, 3 GOODBYE
+ *    1   1   type     1 HEARTBEAT, 2 ABORT, 3 GOODBYE, 4 VOTE
  *    2   2   reserved 0
  *    4   4   epoch    the sender's view
  *    8   8   seq      ABORT: the collective that failed; GOODBYE: the last
- *                     collective the sender took part in; HEARTBEAT: 0
- *   16   4   status   ABORT: why, an lc_status_t error code; others: 0
+ *                     collective the sender took part in; VOTE: the step;
+ *                     HEARTBEAT: 0
+ *   16   4   status   ABORT: why, an lc_status_t error code; VOTE: 0 to
+ *                     commit the step, an error code to abort it; others: 0
  *   20   4   reserved 0
  *
  * A message that does not validate (lc__ctrl_msg_check) is a corrupt peer:
@@ -30,7 +32,7 @@
 #define LC_CTRL_MSG_LEN 24
 #define LC_CTRL_MSG_VERSION 1
 
-enum { LC_CTRL_HEARTBEAT = 1, LC_CTRL_ABORT = 2, LC_CTRL_GOODBYE = 3 };
+enum { LC_CTRL_HEARTBEAT = 1, LC_CTRL_ABORT = 2, LC_CTRL_GOODBYE = 3, LC_CTRL_VOTE = 4 };
 
 typedef struct {
     uint8_t version, type;
@@ -82,6 +84,11 @@ static inline const char *lc__ctrl_msg_decode(const void *msg, size_t len, lc_ct
         return NULL;
     case LC_CTRL_GOODBYE:
         if (st != 0) return "goodbye with a status";
+        return NULL;
+    case LC_CTRL_VOTE:
+        if (m->seq == 0) return "vote on step 0";
+        if (st != 0 && !lc__status_is_error((lc_status_t)st))
+            return "vote with a status that is not an error code";
         return NULL;
     default: return "control message of an unknown type";
     }

@@ -80,7 +80,10 @@ typedef enum {
     LC_ERR_REVOKED = -41,       /**< The communicator was revoked; retry after it is rebuilt. */
     LC_ERR_TOO_FEW_PEERS = -42, /**< Not enough peers left to continue. */
     LC_ERR_COORD_LOST = -43,    /**< The coordinator (rendezvous) could not be reached. */
-    LC_ERR_REJECTED = -44       /**< A connection or join was refused (wrong job or key). */
+    LC_ERR_REJECTED = -44,      /**< A connection or join was refused (wrong job or key). */
+    LC_ERR_REMOVED = -45        /**< This rank was removed from the communicator's view (it
+                                   was taken for failed: stopped, cut off, too slow) and the
+                                   others went on without it; it cannot rejoin this view. */
 } lc_status_t;
 
 /**
@@ -184,7 +187,9 @@ enum {
     LC_COMM_PARAM_FIELD_JOB_KEY = 1u << 3,         /**< lc_comm_params_t::job_key is set. */
     LC_COMM_PARAM_FIELD_TIMEOUT_MS = 1u << 4,      /**< lc_comm_params_t::timeout_ms is set. */
     LC_COMM_PARAM_FIELD_PEER_TIMEOUT_MS = 1u << 5, /**< lc_comm_params_t::peer_timeout_ms is set. */
-    LC_COMM_PARAM_FIELD_TRANSPORT = 1u << 6        /**< lc_comm_params_t::transport is set. */
+    LC_COMM_PARAM_FIELD_TRANSPORT = 1u << 6,       /**< lc_comm_params_t::transport is set. */
+    LC_COMM_PARAM_FIELD_STEPS = 1u << 7,           /**< lc_comm_params_t::steps is set. */
+    LC_COMM_PARAM_FIELD_COORDINATOR = 1u << 8      /**< lc_comm_params_t::coordinator is set. */
 };
 
 /**
@@ -202,6 +207,14 @@ typedef struct {
     uint32_t timeout_ms;      /**< No-progress timeout of a collective (0 = library default). */
     uint32_t peer_timeout_ms; /**< Silence after which a peer is declared lost (0 = default). */
     const char *transport;    /**< Transport name: "tcp" (default). */
+    int steps;                /**< 1: keep each step's state so that a step that aborts
+                                 (lc_step_commit()) leaves error-feedback residuals, and
+                                 inputs of calls with ::LC_OP_FLAG_RESTORE_INPUT, as they
+                                 were before it (@c LC_STEPS; default 0). Costs a third
+                                 residual buffer for a tensor key used twice in a step. */
+    const char *coordinator;  /**< The membership coordinator's "host:port" (@c
+                                 LC_COORDINATOR, which lcrun sets; NULL = none: view changes
+                                 fail with ::LC_ERR_COORD_LOST). */
 } lc_comm_params_t;
 
 /**
@@ -335,7 +348,16 @@ enum {
     LC_OP_PARAM_FIELD_CODEC = 1u << 2,         /**< lc_op_params_t::codec is set. */
     LC_OP_PARAM_FIELD_CODEC_SPEC = 1u << 3,    /**< lc_op_params_t::codec_spec is set. */
     LC_OP_PARAM_FIELD_TENSOR_KEY = 1u << 4,    /**< lc_op_params_t::tensor_key is set. */
-    LC_OP_PARAM_FIELD_ERROR_FEEDBACK = 1u << 5 /**< lc_op_params_t::error_feedback is set. */
+    LC_OP_PARAM_FIELD_ERROR_FEEDBACK = 1u << 5, /**< lc_op_params_t::error_feedback is set. */
+    LC_OP_PARAM_FIELD_FLAGS = 1u << 6           /**< lc_op_params_t::flags is set. */
+};
+
+/** @brief Bits of lc_op_params_t::flags. */
+enum {
+    /** An in-place call (sendbuf == recvbuf) on a communicator with steps
+     * (lc_comm_params_t::steps): keep a copy of the input until the step is
+     * settled; if the step aborts, lc_step_commit() puts it back. */
+    LC_OP_FLAG_RESTORE_INPUT = 1u << 0
 };
 
 /** @brief Per-call parameters of a collective (NULL means all defaults). */
@@ -366,6 +388,7 @@ typedef struct {
                                ::LC_EF_OFF, or a scheme by name. A key is bound to the
                                scheme of its first call; another fails with
                                ::LC_ERR_MISMATCH (release the key first). */
+    uint32_t flags;         /**< LC_OP_FLAG_* bits. */
 } lc_op_params_t;
 
 /**
@@ -599,6 +622,182 @@ LC_API lc_status_t lc_test(lc_request_t *req, lc_op_info_t *info);
  * @param req The request (NULL is allowed).
  */
 LC_API void lc_request_free(lc_request_t *req);
+
+/**
+ * @name Membership: surviving a peer's failure or departure
+ *
+ * A communicator's *view* is the set of ranks it currently spans, numbered
+ * by an *epoch* (0 at creation). When a member fails (dies, is cut off,
+ * goes silent for @c LC_PEER_TIMEOUT_MS) or leaves (lc_comm_leave()),
+ * collectives that need it fail with ::LC_ERR_PEER_LOST on every survivor,
+ * and the survivors move to the next view together with lc_comm_shrink():
+ * ranks are renumbered 0..size-1 in the order of their first-view ranks,
+ * and algorithms are chosen anew for the new size.
+ *
+ * Training code groups its collectives into *steps* and ends each with
+ * lc_step_commit(), which tells every survivor the same thing: whether
+ * every member completed every collective of the step. A typical loop:
+ * @code
+ *   for (;;) {
+ *       compute(grad);
+ *       lc_allreduce(grad, grad, n, LC_FLOAT32, LC_SUM, comm, &p);
+ *       int committed;
+ *       if (lc_step_commit(comm, &committed) != LC_OK) break;  // coordinator lost, removed
+ *       if (committed) apply(grad);
+ *       else if (lc_comm_shrink(comm) != LC_OK) break;          // go on without the lost
+ *   }
+ * @endcode
+ * Views are decided by a coordinator (@c lccoord, or the one lcrun runs;
+ * @c LC_COORDINATOR), which data never passes through. While it is down
+ * collectives and steps that every member votes for go on; only view
+ * changes (and a step whose vote a lost member took with it) wait for it,
+ * and fail with ::LC_ERR_COORD_LOST after @c LC_COORD_TIMEOUT_MS.
+ * @{
+ */
+
+/** @brief A communicator's current view (lc_comm_view()). */
+typedef struct {
+    uint32_t epoch;     /**< The view's number: 0 at creation, +1 at every change. */
+    int rank;           /**< This rank in the view. */
+    int size;           /**< Ranks in the view. */
+    int first_rank;     /**< This rank in the first view (epoch 0). */
+    int first_size;     /**< Ranks in the first view. */
+    uint64_t steps;     /**< Steps settled by lc_step_commit() so far. */
+    int nleft;          /**< Ranks of the first view no longer in it (first_size - size). */
+    const int *members; /**< @c size entries: the first-view rank of each rank of the view.
+                           Valid until the next lc_comm_shrink() or lc_comm_destroy(). */
+    const int *left;    /**< @c nleft entries: first-view ranks that failed or left, in the
+                           order they were removed. Valid as @c members. */
+} lc_view_t;
+
+/**
+ * @brief The communicator's current view. Local and cheap.
+ * @param comm Communicator.
+ * @param view_p Receives the view.
+ * @return ::LC_OK or ::LC_ERR_INVALID_ARG.
+ */
+LC_API lc_status_t lc_comm_view(const lc_comm_t *comm, lc_view_t *view_p);
+
+/**
+ * @brief Whether the view must change: a member failed or left since the
+ * view began, as far as this rank knows (the coordinator tells every
+ * member as soon as it learns of it). Local and cheap: a training loop may
+ * check it to skip computing a step whose collectives will fail.
+ * @param comm Communicator.
+ * @param pending_p Receives 1 if the view must change, else 0.
+ * @return ::LC_OK; ::LC_ERR_REMOVED; ::LC_ERR_INVALID_ARG.
+ */
+LC_API lc_status_t lc_comm_view_pending(const lc_comm_t *comm, int *pending_p);
+
+/**
+ * @brief End the step (the collectives called since the last call, or since
+ * the view began) and learn whether it committed: every member completed
+ * every one of them. Every survivor gets the same answer, even when a
+ * member fails during the call. Collective over the view; waits for the
+ * step's collectives to complete.
+ *
+ * With steps (lc_comm_params_t::steps), a step that aborts leaves every
+ * survivor's error-feedback residuals as they were before it, and puts
+ * back the inputs of its in-place calls made with
+ * ::LC_OP_FLAG_RESTORE_INPUT; a step that commits keeps what its
+ * collectives wrote. After an aborted step call lc_comm_shrink() (on every
+ * survivor: the answer is the same everywhere) before the next.
+ *
+ * Costs one message delay when every member votes to commit (each sends
+ * every other a 24-byte vote); the coordinator settles a step only when a
+ * member was lost before its vote arrived.
+ * @param comm Communicator.
+ * @param committed_p Receives 1 if the step committed, 0 if it aborted.
+ * @return ::LC_OK; ::LC_ERR_COORD_LOST (the coordinator was needed and
+ *   unreachable for @c LC_COORD_TIMEOUT_MS); ::LC_ERR_REMOVED;
+ *   ::LC_ERR_INVALID_ARG.
+ */
+LC_API lc_status_t lc_step_commit(lc_comm_t *comm, int *committed_p);
+
+/**
+ * @brief Move every survivor to the next view, without the members that
+ * failed or left. Collective over the survivors: returns once every live
+ * member called it and the coordinator formed the view (the same on every
+ * survivor). Ranks, ring and trees, and the algorithm choice follow the new
+ * size; error-feedback residuals a rank kept for a segment it reduced are
+ * folded into its own residual, so their mass is not lost. Frames of the
+ * old view still in flight are dropped, and a removed rank's are never read.
+ * Call it at a step boundary (after lc_step_commit()); a step still open is
+ * aborted. With nobody lost it still makes a new view (the same members).
+ * @param comm Communicator.
+ * @return ::LC_OK; ::LC_ERR_COORD_LOST; ::LC_ERR_REMOVED (this rank was
+ *   taken for failed: it must stop using the communicator); ::LC_ERR_TIMEOUT
+ *   (a live member did not call it within @c LC_TIMEOUT_MS);
+ *   ::LC_ERR_INVALID_ARG.
+ */
+LC_API lc_status_t lc_comm_shrink(lc_comm_t *comm);
+
+/**
+ * @brief Leave the job for good: finish the collectives already called,
+ * tell the coordinator and every peer, and destroy the communicator. The
+ * others' collectives up to the last one this rank took part in complete;
+ * later ones fail with ::LC_ERR_PEER_LOST until they call lc_comm_shrink().
+ * @param comm Communicator (freed; NULL is allowed).
+ * @return ::LC_OK, or the first error of the collectives it finished.
+ */
+LC_API lc_status_t lc_comm_leave(lc_comm_t *comm);
+
+/** @brief Opaque coordinator (lc_coord_create()). */
+typedef struct lc_coord lc_coord_t;
+
+/** @brief Bits of lc_coord_params_t::field_mask. */
+enum {
+    LC_COORD_PARAM_FIELD_ADDRESS = 1u << 0,        /**< lc_coord_params_t::address is set. */
+    LC_COORD_PARAM_FIELD_LISTEN_FD = 1u << 1,      /**< lc_coord_params_t::listen_fd is set. */
+    LC_COORD_PARAM_FIELD_JOB_KEY = 1u << 2,        /**< lc_coord_params_t::job_key is set. */
+    LC_COORD_PARAM_FIELD_JOB_ID = 1u << 3,         /**< lc_coord_params_t::job_id is set. */
+    LC_COORD_PARAM_FIELD_PEER_TIMEOUT_MS = 1u << 4 /**< lc_coord_params_t::peer_timeout_ms is set. */
+};
+
+/** @brief Parameters of lc_coord_create(). */
+typedef struct {
+    uint64_t field_mask;      /**< Which fields below are set (LC_COORD_PARAM_FIELD_*). */
+    const char *address;      /**< "host:port" to listen on (default "127.0.0.1:0": any free
+                                 port on loopback). */
+    int listen_fd;            /**< A listening socket to serve on instead (taken over). */
+    const char *job_key;      /**< The job's key (required): the ranks' @c LC_JOB_KEY. */
+    const char *job_id;       /**< The job's id, as the ranks' @c LC_JOB_ID (default
+                                 "laconic"). */
+    uint32_t peer_timeout_ms; /**< A member silent this long has failed (default 2000; the
+                                 ranks' own, when longer, wins). */
+} lc_coord_params_t;
+
+/**
+ * @brief Start a membership coordinator on a thread of its own: it decides
+ * the views of one job's communicator (see lc_comm_shrink()). @c lccoord
+ * and lcrun run one; ranks find it through @c LC_COORDINATOR. Connections
+ * are authenticated with the job key. It keeps nothing on disk: a
+ * coordinator restarted at the same address takes the view over from the
+ * ranks as they reconnect.
+ * @param params Parameters (the job key is required).
+ * @param coord_p Receives the coordinator.
+ * @return ::LC_OK; ::LC_ERR_INVALID_ARG; ::LC_ERR_SYSTEM (cannot listen).
+ */
+LC_API lc_status_t lc_coord_create(const lc_coord_params_t *params, lc_coord_t **coord_p);
+
+/**
+ * @brief The "host:port" the coordinator listens on.
+ * @param coord Coordinator.
+ * @param buf Receives the address, NUL-terminated.
+ * @param len Size of @p buf (64 is enough).
+ * @return ::LC_OK or ::LC_ERR_INVALID_ARG.
+ */
+LC_API lc_status_t lc_coord_address(const lc_coord_t *coord, char *buf, size_t len);
+
+/**
+ * @brief Stop the coordinator and close its connections (the ranks'
+ * collectives go on; their view changes wait for another).
+ * @param coord Coordinator (NULL is allowed).
+ * @return ::LC_OK.
+ */
+LC_API lc_status_t lc_coord_destroy(lc_coord_t *coord);
+
+/** @} */
 
 #ifdef __cplusplus
 }

@@ -15,12 +15,22 @@
  * SIGTERM, SIGHUP) and on the ranks' output pipes when --tag-output is on.
  * The first rank that exits non-zero or dies of a signal makes lcrun stop
  * the others (SIGTERM, then SIGKILL after a grace period) and exit with that
- * rank's code (128 + signal for a signal). Ctrl-C is forwarded to every
+ * rank's code (128 + signal for a signal); with --keep-going a rank that
+ * dies of a signal does not stop the others (they go on without it through
+ * the coordinator below) and lcrun exits with the first non-zero code of a
+ * rank that exited by itself. Ctrl-C is forwarded to every
  * rank; a second one kills them. --timeout stops the job and exits 124, as
  * timeout(1) does. Each rank runs in its own process group (so a rank that
  * is a shell script is stopped with its children) and dies with lcrun
  * (PR_SET_PDEATHSIG) if lcrun itself is killed.
+ *
+ * Membership: when lcrun hosts the rendezvous it also runs the job's
+ * membership coordinator (lc_coord_create, a thread of lcrun) on a socket
+ * it opens before starting the ranks, and tells them LC_COORDINATOR, unless
+ * the environment already names one (a separate lccoord).
  */
+#include "laconic.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +73,7 @@ typedef struct {
     double timeout_s;
     int tag_output;
     int verbose;
+    int keep_going; /* a rank killed by a signal does not stop the others */
     const char *host;
     int port;
     const char *coord; /* join an existing rendezvous instead of hosting it */
@@ -102,10 +113,13 @@ static void lcrun_usage(FILE *f)
           "                        --world-size, --rank-offset and a shared LC_JOB_KEY)\n"
           "      --world-size W    ranks in the whole job (default N)\n"
           "      --rank-offset R   rank of the first process started here (default 0)\n"
+          "  -k, --keep-going      a rank killed by a signal does not stop the others\n"
+          "                        (they may go on without it: lc_comm_shrink)\n"
           "  -v, --verbose         say what is started and how each rank ended\n"
           "  -h, --help            this text\n"
           "Exit status: 0 when every rank exits 0; else the first failing rank's code\n"
-          "(128+signal if it was killed); 124 on --timeout; 130 on Ctrl-C.\n",
+          "(128+signal if it was killed; with --keep-going ranks killed by a signal are\n"
+          "not counted); 124 on --timeout; 130 on Ctrl-C.\n",
           f);
 }
 
@@ -134,6 +148,7 @@ static int lcrun_parse(int argc, char **argv, lcrun_opts_t *o)
         { "world-size", required_argument, NULL, OPT_WORLD },
         { "rank-offset", required_argument, NULL, OPT_OFFSET },
         { "verbose", no_argument, NULL, 'v' },
+        { "keep-going", no_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -144,7 +159,7 @@ static int lcrun_parse(int argc, char **argv, lcrun_opts_t *o)
     o->nranks = -1;
     o->host = "127.0.0.1";
     /* '+': stop at the first non-option, so the command's own flags are its own. */
-    while ((c = getopt_long(argc, argv, "+n:t:x:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+n:t:x:vkh", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
             if (lcrun_parse_int(optarg, 1, LCRUN_MAX_RANKS, &o->nranks) != 0) {
@@ -194,6 +209,7 @@ static int lcrun_parse(int argc, char **argv, lcrun_opts_t *o)
             }
             break;
         case 'v': o->verbose = 1; break;
+        case 'k': o->keep_going = 1; break;
         case 'h': lcrun_usage(stdout); exit(0);
         default: return -1;
         }
@@ -368,7 +384,8 @@ int main(int argc, char **argv)
     lcrun_rank_t *ranks;
     sigset_t mask, oldmask;
     char coord[NI_MAXHOST + 16], key[65], jobid[17];
-    int lfd = -1, sfd, running = 0, exit_code = 0, failed_rank = -1, interrupts = 0;
+    lc_coord_t *coordinator = NULL;
+    int lfd = -1, cfd = -1, sfd, running = 0, exit_code = 0, failed_rank = -1, interrupts = 0;
     double deadline, kill_at = 0;
 
     if (lcrun_parse(argc, argv, &o) != 0) {
@@ -393,6 +410,14 @@ int main(int argc, char **argv)
     if (getenv("LC_JOB_ID") == NULL) {
         lcrun_hex(jobid, 8);
         setenv("LC_JOB_ID", jobid, 1);
+    }
+    /* The coordinator's socket now, its thread once the ranks are forked
+     * (a child of a threaded process should not run much before exec). */
+    if (o.coord == NULL && getenv("LC_COORDINATOR") == NULL) {
+        char caddr[NI_MAXHOST + 16];
+        cfd = lcrun_listen(o.host, 0, caddr, sizeof(caddr));
+        if (cfd < 0) return 1;
+        setenv("LC_COORDINATOR", caddr, 1);
     }
 
     sigemptyset(&mask);
@@ -437,6 +462,22 @@ int main(int argc, char **argv)
         running++;
     }
     if (lfd >= 0) close(lfd);
+    if (cfd >= 0) {
+        const char *pto = getenv("LC_PEER_TIMEOUT_MS");
+        lc_coord_params_t cp = {
+            .field_mask = LC_COORD_PARAM_FIELD_LISTEN_FD | LC_COORD_PARAM_FIELD_JOB_KEY |
+                          LC_COORD_PARAM_FIELD_JOB_ID,
+            .listen_fd = cfd,
+            .job_key = getenv("LC_JOB_KEY"),
+            .job_id = getenv("LC_JOB_ID"),
+        };
+        if (pto != NULL && atoi(pto) > 0) {
+            cp.field_mask |= LC_COORD_PARAM_FIELD_PEER_TIMEOUT_MS;
+            cp.peer_timeout_ms = (uint32_t)atoi(pto);
+        }
+        if (lc_coord_create(&cp, &coordinator) != LC_OK)
+            lcrun_log("the membership coordinator did not start: the ranks cannot change views");
+    }
 
     deadline = o.timeout_s > 0 ? lcrun_now() + o.timeout_s : 0;
     for (;;) {
@@ -529,6 +570,8 @@ int main(int argc, char **argv)
                         lcrun_log("rank %d (pid %d) killed by %s", o.rank_offset + i, (int)p,
                                   strsignal(WTERMSIG(st)));
                 }
+                /* --keep-going: the others go on without a rank that was killed. */
+                if (o.keep_going && !WIFEXITED(st)) continue;
                 if (ranks[i].status != 0 && failed_rank < 0 && exit_code == 0) {
                     failed_rank = i;
                     exit_code = ranks[i].status;
@@ -549,5 +592,6 @@ int main(int argc, char **argv)
     }
     free(ranks);
     close(sfd);
+    lc_coord_destroy(coordinator);
     return exit_code;
 }
