@@ -4,6 +4,7 @@
  * so there is no race for a free port.
  */
 #include "mp.h"
+#include "laconic.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -108,9 +109,30 @@ static int lc_mp_listen(int *port_p)
     return fd;
 }
 
+int lc_mp_with_coordinator;
+
+/* The coordinator's process: serve until killed. */
+static void lc_mp_coordinator(int cfd, const char *key)
+{
+    lc_coord_params_t cp = {
+        .field_mask = LC_COORD_PARAM_FIELD_LISTEN_FD | LC_COORD_PARAM_FIELD_JOB_KEY |
+                      LC_COORD_PARAM_FIELD_JOB_ID,
+        .listen_fd = cfd,
+        .job_key = key,
+        .job_id = key + 48,
+    };
+    lc_coord_t *c;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (lc_coord_create(&cp, &c) != LC_OK) _exit(1);
+    for (;;) pause();
+}
+
 int lc_mp_run(int size, lc_mp_fn_t fn, void *arg, int timeout_s, const char *const *extra_env,
               lc_mp_result_t *result)
 {
+    pid_t cpid = -1;
+    int cfd = -1, cport = 0;
+    char caddr[64] = "", cpid_s[32] = "";
     pid_t pids[64];
     int status[64];
     int done = 0, failed = 0, port = 0, lfd;
@@ -129,6 +151,21 @@ int lc_mp_run(int size, lc_mp_fn_t fn, void *arg, int timeout_s, const char *con
     key[64] = '\0';
     fflush(stdout);
     fflush(stderr);
+    if (lc_mp_with_coordinator) {
+        cfd = lc_mp_listen(&cport);
+        if (cfd < 0) {
+            close(lfd);
+            return -1;
+        }
+        snprintf(caddr, sizeof(caddr), "127.0.0.1:%d", cport);
+        cpid = fork();
+        if (cpid == 0) {
+            close(lfd);
+            lc_mp_coordinator(cfd, key);
+        }
+        close(cfd);
+        snprintf(cpid_s, sizeof(cpid_s), "%d", (int)cpid);
+    }
     for (int r = 0; r < size; r++) {
         pids[r] = fork();
         if (pids[r] == 0) {
@@ -141,6 +178,10 @@ int lc_mp_run(int size, lc_mp_fn_t fn, void *arg, int timeout_s, const char *con
             setenv("LC_COORD", coord, 1);
             setenv("LC_JOB_KEY", key, 0);
             setenv("LC_JOB_ID", key + 48, 0);
+            if (cpid > 0) {
+                setenv("LC_COORDINATOR", caddr, 1);
+                setenv("LC_MP_COORD_PID", cpid_s, 1);
+            }
             if (r == 0) {
                 snprintf(buf, sizeof(buf), "%d", lfd);
                 setenv("LC_COORD_FD", buf, 1);
@@ -193,6 +234,10 @@ int lc_mp_run(int size, lc_mp_fn_t fn, void *arg, int timeout_s, const char *con
         /* Sleep, don't spin: poll the children every 5 ms. */
         struct timespec ts = { 0, 5 * 1000 * 1000 };
         nanosleep(&ts, NULL);
+    }
+    if (cpid > 0) {
+        kill(cpid, SIGKILL);
+        waitpid(cpid, NULL, 0);
     }
     for (int r = 0; r < size; r++) {
         if (result != NULL) result->exit_code[r] = status[r];

@@ -30,6 +30,11 @@ typedef struct {
 int lc_mp_run(int size, lc_mp_fn_t fn, void *arg, int timeout_s, const char *const *extra_env,
               lc_mp_result_t *result);
 
+/* Nonzero: lc_mp_run also starts a membership coordinator (lc_coord_create
+ * in a process of its own, killed after the ranks end) and gives every rank
+ * LC_COORDINATOR and LC_MP_COORD_PID (to kill it from a test). */
+extern int lc_mp_with_coordinator;
+
 /* Memory shared by the parent and all children (MAP_SHARED, zeroed). Map
  * before lc_mp_run; unmap with lc_mp_shared_free. */
 void *lc_mp_shared(size_t bytes);

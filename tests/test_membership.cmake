@@ -1,0 +1,3 @@
+# Views, steps and the coordinator with real ranks (api/membership.c, ft/).
+# Each case takes 1-3 s; the zombie waits out a 400 ms peer timeout.
+lc_add_test(test_membership SOURCES test_membership.c TIMEOUT 60 LABELS "membership;multiprocess")
