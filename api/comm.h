@@ -49,7 +49,8 @@ typedef struct lc_tensor {
     lc_codec_state_t *w[3];
     lc_codec_state_t *red[3];
     int snap, red_snap;
-    int out; /* which scratch the running collective writes (1 or 2) */
+    int out;        /* which scratch the running collective writes (1 or 2) */
+    uint32_t epoch; /* the view it was bound in */
     size_t red_off, red_cnt;
     int busy;
     int released;

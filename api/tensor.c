@@ -61,6 +61,23 @@ static void lc__tensor_free(lc_tensor_t *t)
     free(t);
 }
 
+/* Fresh, zeroed states for count elements. */
+static lc_status_t lc__tensor_rebind(lc_tensor_t *t, size_t count)
+{
+    for (int i = 0; i < 3; i++) {
+        lc__codec_state_destroy(t->w[i]);
+        lc__codec_state_destroy(t->red[i]);
+        t->w[i] = t->red[i] = NULL;
+    }
+    t->count = 0; /* bound to nothing until both states exist */
+    t->red_cnt = 0;
+    t->snap = t->red_snap = 0;
+    for (int i = 0; i < 2; i++)
+        if (lc__codec_state_create(t->codec, count, &t->w[i]) != LC_OK) return LC_ERR_NO_MEMORY;
+    t->count = count;
+    return LC_OK;
+}
+
 lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec, size_t count,
                                lc_ef_t ef, lc_tensor_t **t_p)
 {
@@ -73,6 +90,16 @@ lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec,
                      "(lc_tensor_release the key first)",
                      (unsigned long long)key, (int)t->ef, (int)ef);
             return LC_ERR_MISMATCH;
+        }
+        if (t->count != count && t->codec == codec && t->epoch != comm->epoch && t->busy == 0) {
+            /* An all-to-all's extent follows the view's size: its residuals
+             * were for the old view's destinations and cannot carry over. */
+            lc_info("tensor key %llu: %zu elements in view %u, %zu before; its residuals start "
+                    "again from zero",
+                    (unsigned long long)key, count, comm->epoch, t->count);
+            lc_status_t st = lc__tensor_rebind(t, count);
+            if (st != LC_OK) return st;
+            t->epoch = comm->epoch;
         }
         if (t->count != count || t->codec != codec) {
             char a[LC_CODEC_SPEC_MAX], b[LC_CODEC_SPEC_MAX];
@@ -93,6 +120,7 @@ lc_status_t lc__tensor_acquire(lc_comm_t *comm, uint64_t key, lc_codec_t *codec,
     t->count = count;
     t->codec = codec;
     t->ef = ef;
+    t->epoch = comm->epoch;
     for (int i = 0; i < 2; i++) {
         if (lc__codec_state_create(codec, count, &t->w[i]) != LC_OK) {
             lc__tensor_free(t);

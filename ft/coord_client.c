@@ -10,6 +10,7 @@
 #include "core/bytes.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "core/sock.h"
 #include "core/util.h"
 #include "ft/ft_priv.h"
 
@@ -211,6 +212,7 @@ static void lc__cc_connect(lc_ft_t *ft)
         return;
     }
     lc__clink_init(&c->link, fd);
+    lc__sock_set_nodelay(fd);
     if (connect(fd, (const struct sockaddr *)&c->addr, sizeof(c->addr)) != 0 &&
         errno != EINPROGRESS) {
         lc__cc_down(ft, strerror(errno));

@@ -15,7 +15,7 @@
 #include "core/sha256.h"
 #include "core/util.h"
 #include "ft/coord_link.h"
-#include "transport/sock.h"
+#include "core/sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -334,6 +334,7 @@ static void lc__crd_accept(lc_coord_server_t *s)
     int unauth = 0;
 
     if (fd < 0) return;
+    lc__sock_set_nodelay(fd);
     for (int i = 0; i < s->nconns; i++) unauth += s->conns[i].rank < 0;
     if (unauth >= LC_CRD_MAX_UNAUTH) {
         lc_warn("coordinator: %d connections wait for their handshake; refusing another", unauth);

@@ -14,7 +14,7 @@
 #include "ft/ctrl_msg.h"
 #include "ft/ft_priv.h"
 
-#include "transport/sock.h"
+#include "core/sock.h"
 
 #include <stdlib.h>
 #include <string.h>

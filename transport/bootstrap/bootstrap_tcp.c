@@ -26,7 +26,7 @@
 #include "transport/bootstrap.h"
 #include "core/sha256.h"
 #include "core/util.h"
-#include "transport/sock.h"
+#include "core/sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

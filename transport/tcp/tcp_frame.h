@@ -37,7 +37,7 @@
 #ifndef LC_TRANSPORT_TCP_FRAME_H
 #define LC_TRANSPORT_TCP_FRAME_H
 
-#include "transport/sock.h"
+#include "core/sock.h"
 
 #include <stdint.h>
 

@@ -47,7 +47,7 @@
  */
 #include "core/log.h"
 #include "core/util.h"
-#include "transport/sock.h"
+#include "core/sock.h"
 #include "transport/tcp/tcp_priv.h"
 
 #include <errno.h>

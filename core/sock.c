@@ -3,13 +3,14 @@
  * wait is a poll() with a deadline, so a silent or slow peer costs at most
  * the configured timeout and never a hang.
  */
-#include "transport/sock.h"
+#include "core/sock.h"
 #include "core/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,12 @@ lc_status_t lc__sock_parse_addr(const char *hostport, struct sockaddr_in *addr)
     addr->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
     freeaddrinfo(res);
     return LC_OK;
+}
+
+void lc__sock_set_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 lc_status_t lc__sock_set_nonblock(int fd, int on)

@@ -1,10 +1,11 @@
 /*
- * Socket helpers shared by the TCP rendezvous and the TCP transport:
+ * Socket helpers shared by the TCP rendezvous, the TCP transport and the
+ * membership coordinator and its clients (ft/):
  * address parsing, bounded blocking I/O with poll (used only during set-up,
  * never on the data path), and socket options.
  */
-#ifndef LC_TRANSPORT_SOCK_H
-#define LC_TRANSPORT_SOCK_H
+#ifndef LC_CORE_SOCK_H
+#define LC_CORE_SOCK_H
 
 #include "core/bytes.h"
 #include "laconic.h"
@@ -29,5 +30,8 @@ lc_status_t lc__sock_read_full(int fd, void *buf, size_t len, uint64_t deadline_
 lc_status_t lc__sock_write_full(int fd, const void *buf, size_t len, uint64_t deadline_ns);
 
 lc_status_t lc__sock_set_nonblock(int fd, int on);
+
+/* TCP_NODELAY: small messages leave at once (no Nagle wait on a delayed ACK). */
+void lc__sock_set_nodelay(int fd);
 
 #endif
