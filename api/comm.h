@@ -107,10 +107,10 @@ struct lc_comm {
     uint32_t epoch;
     int first_rank, first_size;
     int *peer_map;
-    int *left;  /* first-view ranks no longer in the view, in order of removal */
+    int *left; /* first-view ranks no longer in the view, in order of removal */
     int nleft;
-    int steps;  /* keep each step's state so an aborted step is undone */
-    int removed; /* the coordinator removed this rank: everything fails LC_ERR_REMOVED */
+    int steps;           /* keep each step's state so an aborted step is undone */
+    int removed;         /* the coordinator removed this rank: everything fails LC_ERR_REMOVED */
     lc_config_t cfg;     /* process config with this communicator's overrides */
     lc_coll_link_t link; /* measured at set-up; steers the algorithm choice */
     uint64_t job_id;

@@ -32,6 +32,8 @@ lc_status_t lc_comm_view(const lc_comm_t *comm, lc_view_t *view_p)
     static const int none = -1;
 
     if (comm == NULL || view_p == NULL) return LC_ERR_INVALID_ARG;
+    /* A view change writes these under the lock (on the progress thread). */
+    pthread_mutex_lock((pthread_mutex_t *)&comm->lock);
     memset(view_p, 0, sizeof(*view_p));
     view_p->epoch = comm->epoch;
     view_p->rank = comm->rank;
@@ -42,6 +44,7 @@ lc_status_t lc_comm_view(const lc_comm_t *comm, lc_view_t *view_p)
     view_p->nleft = comm->nleft;
     view_p->members = comm->peer_map;
     view_p->left = comm->nleft > 0 ? comm->left : &none;
+    pthread_mutex_unlock((pthread_mutex_t *)&comm->lock);
     return LC_OK;
 }
 
@@ -189,11 +192,16 @@ lc_status_t lc__comm_save_input(lc_comm_t *comm, void *buf, size_t bytes)
 static lc_status_t lc__comm_apply_view(lc_comm_t *comm, const lc_ft_event_t *ev)
 {
     int *map = malloc((size_t)ev->nmembers * sizeof(*map));
-    int *left = realloc(comm->left, (size_t)comm->first_size * sizeof(*left));
     int rank = -1;
 
-    if (left != NULL) comm->left = left;
-    if (map == NULL || left == NULL) {
+    /* Room for every first-view rank, made once. */
+    if (comm->left == NULL) {
+        int *left = malloc((size_t)comm->first_size * sizeof(*left));
+        pthread_mutex_lock(&comm->lock);
+        comm->left = left;
+        pthread_mutex_unlock(&comm->lock);
+    }
+    if (map == NULL || comm->left == NULL) {
         free(map);
         return LC_ERR_NO_MEMORY;
     }
@@ -201,13 +209,13 @@ static lc_status_t lc__comm_apply_view(lc_comm_t *comm, const lc_ft_event_t *ev)
         map[i] = ev->members[i];
         if (map[i] == comm->first_rank) rank = i;
     }
+    pthread_mutex_lock(&comm->lock);
     /* Who left: members of the old view not in the new one. */
     for (int i = 0; i < comm->size; i++) {
         int fr = comm->peer_map[i], in = 0;
         for (int j = 0; j < ev->nmembers; j++) in |= map[j] == fr;
         if (!in && comm->nleft < comm->first_size) comm->left[comm->nleft++] = fr;
     }
-    pthread_mutex_lock(&comm->lock);
     free(comm->peer_map);
     comm->peer_map = map;
     comm->rank = rank;
@@ -242,7 +250,8 @@ void lc__comm_start_member(lc_comm_t *comm, lc_request_t *req)
         lc_status_t own = comm->broken != LC_OK ? comm->broken : comm->step_status;
         comm->step++;
         if (comm->ft == NULL) {
-            lc_ft_event_t ev = { .type = LC_FT_EVENT_STEP, .seq = comm->step,
+            lc_ft_event_t ev = { .type = LC_FT_EVENT_STEP,
+                                 .seq = comm->step,
                                  .committed = own == LC_OK };
             lc__comm_on_member_event(comm, &ev);
         } else {
@@ -253,8 +262,11 @@ void lc__comm_start_member(lc_comm_t *comm, lc_request_t *req)
     /* Shrink: a step left open aborts (every survivor does the same). */
     if (comm->step_open || comm->nsaved > 0) lc__comm_step_settle(comm, 0);
     if (comm->ft == NULL) {
-        lc_ft_event_t ev = { .type = LC_FT_EVENT_VIEW, .epoch = comm->epoch + 1,
-                             .seq = comm->next_seq, .members = &comm->first_rank, .nmembers = 1 };
+        lc_ft_event_t ev = { .type = LC_FT_EVENT_VIEW,
+                             .epoch = comm->epoch + 1,
+                             .seq = comm->next_seq,
+                             .members = &comm->first_rank,
+                             .nmembers = 1 };
         lc__comm_on_member_event(comm, &ev);
         return;
     }

@@ -116,11 +116,11 @@ int lc__sched_num_ops(const lc_sched_t *s);
 typedef struct {
     lc_tl_t *tl;
     const lc_tl_ops_t *tl_ops;
-    uint64_t seq; /* collective sequence number (message tags) */
-    int rank;     /* this rank (names the random streams of encodes) */
+    uint64_t seq;        /* collective sequence number (message tags) */
+    int rank;            /* this rank (names the random streams of encodes) */
     const int *peer_map; /* the transport's peer for each rank the schedule names (NULL:
                             the same number) */
-    uint32_t sig; /* argument signature (message tags) */
+    uint32_t sig;        /* argument signature (message tags) */
     lc_sched_done_cb_t done_cb;
     void *done_arg;
     /* Called (on the engine) when the schedule stopped running local ops

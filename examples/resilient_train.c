@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define DIM 4096   /* parameters */
-#define BATCH 32   /* samples per rank per step */
+#define DIM 4096 /* parameters */
+#define BATCH 32 /* samples per rank per step */
 
 /* The model to find: the same on every rank. */
 static float target(int i)
@@ -26,7 +26,8 @@ static float target(int i)
 /* A sample's features: a deterministic stream per (rank, step, sample). */
 static float feature(int rank, int step, int s, int i)
 {
-    unsigned h = (unsigned)(rank * 7919 + step * 104729 + s * 1299709 + i * 15485863);
+    unsigned h = (unsigned)rank * 7919u + (unsigned)step * 104729u + (unsigned)s * 1299709u +
+                 (unsigned)i * 15485863u;
     h ^= h >> 13;
     h *= 0x5bd1e995u;
     h ^= h >> 15;
@@ -123,7 +124,9 @@ int main(int argc, char **argv)
     printf("rank %d: finished %d steps on %d of %d ranks; %d step(s) lost; distance to the "
            "model %.3f -> %.3f; models %s\n",
            me, done, v.size, first_size, lost, d0, distance(w),
-           st != LC_OK ? lc_status_str(st) : lo == hi ? "identical" : "DIFFER");
+           st != LC_OK ? lc_status_str(st)
+           : lo == hi  ? "identical"
+                       : "DIFFER");
     lc_comm_destroy(comm);
     return st == LC_OK && lo == hi && distance(w) < d0 ? 0 : 1;
 }

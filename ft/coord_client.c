@@ -25,8 +25,10 @@ static void lc__cc_down(lc_ft_t *ft, const char *why)
 {
     lc_ft_coord_t *c = &ft->c;
 
-    if (c->phase == LC_CC_UP) lc_warn("coordinator connection lost (%s); reconnecting", why);
-    else lc_debug("coordinator not reached (%s)", why);
+    if (c->phase == LC_CC_UP)
+        lc_warn("coordinator connection lost (%s); reconnecting", why);
+    else
+        lc_debug("coordinator not reached (%s)", why);
     if (c->h != NULL) lc__progress_fd_del(ft->p.progress, c->h);
     c->h = NULL;
     lc__clink_close(&c->link);
@@ -38,7 +40,8 @@ static void lc__cc_down(lc_ft_t *ft, const char *why)
 static void lc__cc_watch(lc_ft_t *ft)
 {
     lc_ft_coord_t *c = &ft->c;
-    uint32_t ev = EPOLLIN | (c->phase == LC_CC_CONNECTING || lc__clink_pending(&c->link) ? EPOLLOUT : 0);
+    uint32_t ev =
+        EPOLLIN | (c->phase == LC_CC_CONNECTING || lc__clink_pending(&c->link) ? EPOLLOUT : 0);
     if (c->h != NULL) lc__progress_fd_mod(ft->p.progress, c->h, ev);
 }
 

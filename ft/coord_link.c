@@ -136,8 +136,8 @@ void lc__clink_auth_mac(const uint8_t *key, size_t keylen, const uint8_t challen
     lc__hmac_sha256(key, keylen, parts, lens, 3, out);
 }
 
-void lc__clink_accept_mac(const uint8_t *key, size_t keylen, const uint8_t nonce[16],
-                          uint32_t rank, uint8_t out[32])
+void lc__clink_accept_mac(const uint8_t *key, size_t keylen, const uint8_t nonce[16], uint32_t rank,
+                          uint8_t out[32])
 {
     uint8_t r[4];
     lc__put_u32(r, rank);

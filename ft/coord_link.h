@@ -117,8 +117,8 @@ int lc__clink_next(lc_clink_t *l, lc_cmsg_t *m, const char **bad);
 /* The handshake's MACs (see above). */
 void lc__clink_auth_mac(const uint8_t *key, size_t keylen, const uint8_t challenge[16],
                         uint32_t rank, uint32_t size, uint64_t job_id, uint8_t out[32]);
-void lc__clink_accept_mac(const uint8_t *key, size_t keylen, const uint8_t nonce[16],
-                          uint32_t rank, uint8_t out[32]);
+void lc__clink_accept_mac(const uint8_t *key, size_t keylen, const uint8_t nonce[16], uint32_t rank,
+                          uint8_t out[32]);
 
 /* Encode a view (epoch, then head bytes, then n, members) into a
  * malloc'd body; NULL on failure. */

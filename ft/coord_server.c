@@ -47,8 +47,8 @@ typedef struct {
     uint64_t seen_ns; /* last message, or when its connection went */
     int shrink;       /* asked for the next view */
     uint64_t next_seq;
-    int reported; /* step round: reported */
-    int complete; /* ... that it received every vote for commit */
+    int reported[2]; /* step rounds (by step parity): reported */
+    int complete[2]; /* ... that it received every vote for commit */
 } lc_crd_rank_t;
 
 struct lc_coord_server {
@@ -66,11 +66,14 @@ struct lc_coord_server {
     lc_crd_rank_t *ranks;
     int have_view;
     uint32_t epoch;
-    uint64_t seq_base;    /* of the current view */
-    uint32_t timeout_ms;  /* peer timeout in force */
-    uint64_t round_step;  /* the step being settled (0: none) */
-    uint64_t done_step;   /* the last step settled in this epoch, and its outcome */
-    int done_commit;
+    uint64_t seq_base;   /* of the current view */
+    uint32_t timeout_ms; /* peer timeout in force */
+    /* Steps being settled (0: none) and the last settled, with their
+     * outcomes, by step parity: a member stuck on step s keeps the others
+     * from deciding s + 1 alone, so two rounds can be open, never three. */
+    uint64_t round_step[2];
+    uint64_t done_step[2];
+    int done_commit[2];
 };
 
 /* ------------------------------------------------------------ sending */
@@ -128,6 +131,14 @@ static void lc__crd_send_removed(lc_coord_server_t *s, int i)
 
 /* ------------------------------------------------------------ decisions */
 
+static void lc__crd_reset_rounds(lc_coord_server_t *s)
+{
+    for (int i = 0; i < 2; i++) {
+        s->round_step[i] = s->done_step[i] = 0;
+        for (int r = 0; r < s->size; r++) s->ranks[r].reported[i] = s->ranks[r].complete[i] = 0;
+    }
+}
+
 static void lc__crd_fail(lc_coord_server_t *s, int r, int why, const char *what)
 {
     uint8_t b[9];
@@ -162,14 +173,12 @@ static void lc__crd_try_view(lc_coord_server_t *s)
     if (asked == 0 || asked < n) return;
     s->epoch++;
     s->seq_base = base;
-    s->round_step = 0;
-    s->done_step = 0;
+    lc__crd_reset_rounds(s);
     for (int r = 0; r < s->size; r++) {
         lc_crd_rank_t *k = &s->ranks[r];
         k->member = k->member && !k->failed && k->shrink;
         k->failed = 0;
         k->shrink = 0;
-        k->reported = 0;
     }
     lc_info("coordinator: view %u has %d ranks; collectives from %llu", s->epoch, n,
             (unsigned long long)base);
@@ -177,32 +186,35 @@ static void lc__crd_try_view(lc_coord_server_t *s)
         if (s->ranks[r].member) lc__crd_send_view(s, r);
 }
 
-/* Every live member reported on the step: settle it. */
-static void lc__crd_try_outcome(lc_coord_server_t *s)
+/* Every live member reported on round i's step: settle it. */
+static void lc__crd_try_outcome(lc_coord_server_t *s, int i)
 {
     int commit = 0;
+    uint64_t step = s->round_step[i];
 
-    if (s->round_step == 0) return;
+    if (step == 0) return;
     for (int r = 0; r < s->size; r++) {
         if (!lc__crd_live(s, r)) continue;
-        if (!s->ranks[r].reported) return;
-        commit |= s->ranks[r].complete;
+        if (!s->ranks[r].reported[i]) return;
+        commit |= s->ranks[r].complete[i];
     }
-    lc_info("coordinator: step %llu of view %u %s", (unsigned long long)s->round_step, s->epoch,
+    lc_info("coordinator: step %llu of view %u %s", (unsigned long long)step, s->epoch,
             commit ? "committed" : "aborted");
-    s->done_step = s->round_step;
-    s->done_commit = commit;
-    s->round_step = 0;
-    for (int r = 0; r < s->size; r++) {
-        s->ranks[r].reported = 0;
-        if (lc__crd_live(s, r)) lc__crd_send_epoch_step(s, r, LC_CM_OUTCOME, s->done_step, commit);
-    }
+    s->done_step[i] = step;
+    s->done_commit[i] = commit;
+    s->round_step[i] = 0;
+    for (int r = 0; r < s->size; r++)
+        if (lc__crd_live(s, r)) lc__crd_send_epoch_step(s, r, LC_CM_OUTCOME, step, commit);
 }
 
 static void lc__crd_settle(lc_coord_server_t *s)
 {
     if (!s->have_view) return;
-    lc__crd_try_outcome(s);
+    /* The older step first: its answers may be what the newer waits on. */
+    int older =
+        s->round_step[1] != 0 && (s->round_step[0] == 0 || s->round_step[1] < s->round_step[0]);
+    lc__crd_try_outcome(s, older);
+    lc__crd_try_outcome(s, !older);
     lc__crd_try_view(s);
 }
 
@@ -222,13 +234,11 @@ static const char *lc__crd_on_state(lc_coord_server_t *s, int i, const lc_cmsg_t
     if (!s->have_view || epoch > s->epoch) {
         s->have_view = 1;
         s->epoch = epoch;
-        s->round_step = 0;
-        s->done_step = 0;
+        lc__crd_reset_rounds(s);
         for (int k = 0; k < s->size; k++) {
             s->ranks[k].member = 0;
             s->ranks[k].failed = 0;
             s->ranks[k].shrink = 0;
-            s->ranks[k].reported = 0;
             s->ranks[k].seen_ns = lc__now_ns(); /* everyone gets a timeout to reconnect */
         }
         for (int k = 0; k < n; k++) s->ranks[mem[k]].member = 1;
@@ -240,6 +250,11 @@ static const char *lc__crd_on_state(lc_coord_server_t *s, int i, const lc_cmsg_t
         lc__crd_send_removed(s, i);
     } else if (epoch < s->epoch) {
         lc__crd_send_view(s, r); /* it missed the last one */
+    } else {
+        /* Back after a lost connection: a poll it may have missed. */
+        for (int j = 0; j < 2; j++)
+            if (s->round_step[j] != 0 && !s->ranks[r].reported[j])
+                lc__crd_send_epoch_step(s, r, LC_CM_POLL, s->round_step[j], 0);
     }
     return NULL;
 }
@@ -288,23 +303,22 @@ static const char *lc__crd_on_msg(lc_coord_server_t *s, int i, const lc_cmsg_t *
     case LC_CM_REPORT: {
         if (m->len != 14 || m->body[12] > 1 || m->body[13] > 1) return "bad REPORT";
         uint64_t step = lc__get_u64(m->body + 4);
+        int j = (int)(step & 1);
         if (step == 0) return "REPORT of step 0";
-        if (step == s->done_step) { /* settled already */
-            if (m->body[13]) lc__crd_send_epoch_step(s, r, LC_CM_OUTCOME, step, s->done_commit);
+        if (step == s->done_step[j]) { /* settled already */
+            if (m->body[13]) lc__crd_send_epoch_step(s, r, LC_CM_OUTCOME, step, s->done_commit[j]);
             return NULL;
         }
-        if (step != s->round_step) {
-            if (s->round_step != 0 && step < s->round_step) return NULL; /* an old poll's answer */
-            s->round_step = step;
-            for (int q = 0; q < s->size; q++) {
-                s->ranks[q].reported = 0;
-                s->ranks[q].complete = 0;
-            }
+        if (step != s->round_step[j]) {
+            if (s->round_step[j] != 0 && step < s->round_step[j]) return NULL; /* stale */
+            s->round_step[j] = step;
+            for (int q = 0; q < s->size; q++) s->ranks[q].reported[j] = s->ranks[q].complete[j] = 0;
             for (int q = 0; q < s->size; q++)
-                if (q != r && lc__crd_live(s, q)) lc__crd_send_epoch_step(s, q, LC_CM_POLL, step, 0);
+                if (q != r && lc__crd_live(s, q))
+                    lc__crd_send_epoch_step(s, q, LC_CM_POLL, step, 0);
         }
-        k->reported = 1;
-        k->complete = m->body[12];
+        k->reported[j] = 1;
+        k->complete[j] = m->body[12];
         return NULL;
     }
     default: return "unknown message type";

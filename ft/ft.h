@@ -82,8 +82,8 @@ typedef struct {
     lc_progress_t *progress;   /* where the heartbeat tick runs */
     lc_ft_event_cb_t event_cb; /* on the progress thread */
     void *event_arg;
-    const char *coordinator;     /* "host:port", or NULL: none */
-    const uint8_t *job_key;      /* authenticates us to the coordinator */
+    const char *coordinator; /* "host:port", or NULL: none */
+    const uint8_t *job_key;  /* authenticates us to the coordinator */
     size_t job_key_len;
     uint64_t job_id;
     uint32_t coord_timeout_ms; /* how long view changes wait for an absent coordinator */

@@ -60,8 +60,8 @@ struct lc_ft {
     uint64_t step;
     lc_status_t own;
     int frozen;
-    uint64_t done_step; /* the last step decided here, and how */
-    int done_complete;
+    uint64_t done_step[2]; /* the last steps decided here, by parity, and how */
+    int done_complete[2];
     uint64_t poll_step; /* the coordinator asked about a step we have not voted in */
 
     lc_ft_coord_t c;

@@ -35,11 +35,13 @@ static void lc__ft_step_decide(lc_ft_t *ft, int commit, int complete)
         .type = LC_FT_EVENT_STEP, .peer = -1, .seq = ft->step, .committed = commit
     };
 
-    ft->done_step = ft->step;
-    ft->done_complete = complete;
+    int k = (int)(ft->step & 1);
+
+    ft->done_step[k] = ft->step;
+    ft->done_complete[k] = complete;
+    if (ft->c.report && ft->c.report_step == ft->step) ft->c.report = 0;
     ft->step = 0;
     ft->frozen = 0;
-    if (ft->c.report && ft->c.report_step == ft->done_step) ft->c.report = 0;
     lc__ft_emit(ft, &ev);
 }
 
@@ -59,8 +61,8 @@ void lc__ft_step_eval(lc_ft_t *ft)
         if (r == ft->p.rank) continue;
         if (p->vote_step[k] == ft->step && p->vote_epoch[k] == ft->p.epoch) {
             if (p->vote[k] != LC_OK) {
-                lc_debug("rank %d votes to abort step %llu (%s)", r,
-                         (unsigned long long)ft->step, lc_status_str(p->vote[k]));
+                lc_debug("rank %d votes to abort step %llu (%s)", r, (unsigned long long)ft->step,
+                         lc_status_str(p->vote[k]));
                 lc__ft_step_decide(ft, 0, 0);
                 return;
             }
@@ -120,13 +122,15 @@ void lc__ft_step_on_vote(lc_ft_t *ft, int peer, uint32_t epoch, uint64_t step, l
 
 void lc__ft_step_on_poll(lc_ft_t *ft, uint64_t step)
 {
-    if (step == ft->done_step) {
-        lc__ft_coord_report(ft, step, ft->done_complete, 0);
+    int k = (int)(step & 1);
+
+    if (step == ft->done_step[k]) {
+        lc__ft_coord_report(ft, step, ft->done_complete[k], 0);
     } else if (step == ft->step) {
         /* Undecided: from now on the coordinator decides. */
         ft->frozen = 1;
         lc__ft_coord_report(ft, step, 0, 1);
-    } else if (step > ft->done_step) {
+    } else if (step > ft->done_step[k] && step > ft->done_step[!k]) {
         ft->poll_step = step; /* answered when we vote */
     }
 }

@@ -343,11 +343,11 @@ typedef enum {
 
 /** @brief Bits of lc_op_params_t::field_mask. */
 enum {
-    LC_OP_PARAM_FIELD_ALGO = 1u << 0,          /**< lc_op_params_t::algo is set. */
-    LC_OP_PARAM_FIELD_CHUNK_BYTES = 1u << 1,   /**< lc_op_params_t::chunk_bytes is set. */
-    LC_OP_PARAM_FIELD_CODEC = 1u << 2,         /**< lc_op_params_t::codec is set. */
-    LC_OP_PARAM_FIELD_CODEC_SPEC = 1u << 3,    /**< lc_op_params_t::codec_spec is set. */
-    LC_OP_PARAM_FIELD_TENSOR_KEY = 1u << 4,    /**< lc_op_params_t::tensor_key is set. */
+    LC_OP_PARAM_FIELD_ALGO = 1u << 0,           /**< lc_op_params_t::algo is set. */
+    LC_OP_PARAM_FIELD_CHUNK_BYTES = 1u << 1,    /**< lc_op_params_t::chunk_bytes is set. */
+    LC_OP_PARAM_FIELD_CODEC = 1u << 2,          /**< lc_op_params_t::codec is set. */
+    LC_OP_PARAM_FIELD_CODEC_SPEC = 1u << 3,     /**< lc_op_params_t::codec_spec is set. */
+    LC_OP_PARAM_FIELD_TENSOR_KEY = 1u << 4,     /**< lc_op_params_t::tensor_key is set. */
     LC_OP_PARAM_FIELD_ERROR_FEEDBACK = 1u << 5, /**< lc_op_params_t::error_feedback is set. */
     LC_OP_PARAM_FIELD_FLAGS = 1u << 6           /**< lc_op_params_t::flags is set. */
 };
@@ -747,11 +747,12 @@ typedef struct lc_coord lc_coord_t;
 
 /** @brief Bits of lc_coord_params_t::field_mask. */
 enum {
-    LC_COORD_PARAM_FIELD_ADDRESS = 1u << 0,        /**< lc_coord_params_t::address is set. */
-    LC_COORD_PARAM_FIELD_LISTEN_FD = 1u << 1,      /**< lc_coord_params_t::listen_fd is set. */
-    LC_COORD_PARAM_FIELD_JOB_KEY = 1u << 2,        /**< lc_coord_params_t::job_key is set. */
-    LC_COORD_PARAM_FIELD_JOB_ID = 1u << 3,         /**< lc_coord_params_t::job_id is set. */
-    LC_COORD_PARAM_FIELD_PEER_TIMEOUT_MS = 1u << 4 /**< lc_coord_params_t::peer_timeout_ms is set. */
+    LC_COORD_PARAM_FIELD_ADDRESS = 1u << 0,   /**< lc_coord_params_t::address is set. */
+    LC_COORD_PARAM_FIELD_LISTEN_FD = 1u << 1, /**< lc_coord_params_t::listen_fd is set. */
+    LC_COORD_PARAM_FIELD_JOB_KEY = 1u << 2,   /**< lc_coord_params_t::job_key is set. */
+    LC_COORD_PARAM_FIELD_JOB_ID = 1u << 3,    /**< lc_coord_params_t::job_id is set. */
+    LC_COORD_PARAM_FIELD_PEER_TIMEOUT_MS = 1u
+                                           << 4 /**< lc_coord_params_t::peer_timeout_ms is set. */
 };
 
 /** @brief Parameters of lc_coord_create(). */

@@ -71,8 +71,9 @@ static int sweep_configs(sweep_cfg_t *out, int max)
                 const lc_algo_t *al = ci == 0 ? plain : coded;
                 int na = ci == 0 ? 3 : 4;
                 for (int a = 0; a <= na; a++) {
-                    sweep_cfg_t c = { .alltoall = a == na, .codec = codecs[ci],
-                                      .inplace = inplace, .n = sizes[ni] };
+                    sweep_cfg_t c = {
+                        .alltoall = a == na, .codec = codecs[ci], .inplace = inplace, .n = sizes[ni]
+                    };
                     if (c.alltoall && inplace) continue; /* not supported in place */
                     c.algo = c.alltoall ? LC_ALGO_PAIRWISE : al[a];
                     c.victim = (k * 7 + 1) % c.n;
@@ -97,8 +98,7 @@ static uint64_t residual_hash(lc_comm_t *comm)
     uint64_t h = 0;
     pthread_mutex_lock(&comm->lock);
     for (lc_tensor_t *t = comm->tensors; t != NULL; t = t->next) {
-        if (t->w[0]->residual != NULL)
-            h ^= lc_mp_hash(t->w[0]->residual, t->count * sizeof(float));
+        if (t->w[0]->residual != NULL) h ^= lc_mp_hash(t->w[0]->residual, t->count * sizeof(float));
         if (t->red[0] != NULL && t->red[0]->residual != NULL)
             h ^= 31 * lc_mp_hash(t->red[0]->residual, t->red_cnt * sizeof(float));
     }
@@ -232,8 +232,9 @@ static int sweep_case(const sweep_cfg_t *c, int msg, int *beyond)
     }
     if (!bad)
         printf("ok   %s msg %d: %s\n", name, msg,
-               *beyond ? "past the last send (all committed)"
-                       : g->outcome[ref] == 2 ? "committed everywhere" : "aborted everywhere");
+               *beyond                ? "past the last send (all committed)"
+               : g->outcome[ref] == 2 ? "committed everywhere"
+                                      : "aborted everywhere");
     fflush(stdout);
     return bad;
 }

@@ -67,7 +67,8 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    lc_coord_params_t cp = { .field_mask = LC_COORD_PARAM_FIELD_JOB_KEY | LC_COORD_PARAM_FIELD_JOB_ID };
+    lc_coord_params_t cp = { .field_mask =
+                                 LC_COORD_PARAM_FIELD_JOB_KEY | LC_COORD_PARAM_FIELD_JOB_ID };
     char key[256], addr[64];
     const char *key_file = NULL;
     lc_coord_t *coord;

@@ -21,8 +21,8 @@ from ._capi import lib_path
 from .communicator import Communicator, OpInfo, Request, tensor_key
 from .errors import (CoordLostError, CorruptError, InvalidArgumentError, LaconicError,
                      MembershipError, MismatchError, NoMemoryError, PeerLostError,
-                     RejectedError, RevokedError, SystemError_, TimeoutError, TooFewPeersError,
-                     UnsupportedError)
+                     RejectedError, RemovedError, RevokedError, SystemError_, TimeoutError,
+                     TooFewPeersError, UnsupportedError)
 
 __version__ = "0.1.0"
 
@@ -30,4 +30,4 @@ __all__ = ["Communicator", "Request", "OpInfo", "tensor_key", "errors", "lib_pat
            "LaconicError", "InvalidArgumentError", "NoMemoryError", "UnsupportedError",
            "TimeoutError", "CorruptError", "MismatchError", "SystemError_", "MembershipError",
            "PeerLostError", "RevokedError", "TooFewPeersError", "CoordLostError",
-           "RejectedError", "__version__"]
+           "RejectedError", "RemovedError", "__version__"]

@@ -30,6 +30,7 @@ LC_ERR_REVOKED = -41
 LC_ERR_TOO_FEW_PEERS = -42
 LC_ERR_COORD_LOST = -43
 LC_ERR_REJECTED = -44
+LC_ERR_REMOVED = -45
 
 DTYPES = {"float32": 0, "float16": 1, "bfloat16": 2, "float64": 3,
           "int32": 4, "int64": 5, "uint8": 6}

@@ -80,7 +80,8 @@ class TooFewPeersError(MembershipError):
 
 
 class CoordLostError(MembershipError):
-    """``LC_ERR_COORD_LOST``: the rendezvous could not be reached in time."""
+    """``LC_ERR_COORD_LOST``: the rendezvous, or the membership coordinator a view
+    change needed, could not be reached in time."""
     status = _capi.LC_ERR_COORD_LOST
 
 
@@ -89,10 +90,16 @@ class RejectedError(MembershipError):
     status = _capi.LC_ERR_REJECTED
 
 
+class RemovedError(MembershipError):
+    """``LC_ERR_REMOVED``: this rank was removed from the view (taken for failed);
+    the others went on without it."""
+    status = _capi.LC_ERR_REMOVED
+
+
 _BY_STATUS = {cls.status: cls for cls in (
     InvalidArgumentError, NoMemoryError, UnsupportedError, TimeoutError, CorruptError,
     MismatchError, SystemError_, PeerLostError, RevokedError, TooFewPeersError,
-    CoordLostError, RejectedError)}
+    CoordLostError, RejectedError, RemovedError)}
 
 
 def error_for(status, what):
