@@ -291,25 +291,29 @@ static lc_status_t lc__comm_enqueue(lc_comm_t *comm, const lc_coll_args_t *args,
      * in the sequence and fails when its turn comes, telling the peers, so
      * every rank fails this collective and the next ones stay paired. */
     req->fail = lc__tensor_resolve(comm, &a, params, &req->tensor);
-    req->comm = comm;
     req->args = a;
     req->algo = algo;
     req->sig = lc__coll_sig(&a, algo, comm->size);
+    lc__req_queue(comm, req, 1);
+    if (kick) lc__driver_kick(comm);
+    *req_p = req;
+    return LC_OK;
+}
+
+void lc__req_queue(lc_comm_t *comm, lc_request_t *req, int numbered)
+{
+    req->comm = comm;
     atomic_init(&req->state, LC_REQ_QUEUED);
     pthread_mutex_init(&req->lock, NULL);
     pthread_cond_init(&req->cond, NULL);
-
     pthread_mutex_lock(&comm->lock);
-    req->seq = comm->next_seq++;
+    if (numbered) req->seq = comm->next_seq++;
     if (comm->q_tail != NULL)
         comm->q_tail->next = req;
     else
         comm->q_head = req;
     comm->q_tail = req;
     pthread_mutex_unlock(&comm->lock);
-    if (kick) lc__driver_kick(comm);
-    *req_p = req;
-    return LC_OK;
 }
 
 lc_status_t lc__comm_submit(lc_comm_t *comm, const lc_coll_args_t *args,

@@ -178,6 +178,10 @@ void lc__comm_on_wake(void *arg, uint32_t events);
 void lc__comm_on_tick(void *arg, uint64_t now_ns);
 void lc__comm_on_ft_event(void *arg, const lc_ft_event_t *ev);
 void lc__comm_fail_all(lc_comm_t *comm, lc_status_t status);
+/* api/collectives.c: make req (calloc'd, its fields set) a queued request
+ * of comm, numbered with the next collective sequence number if numbered,
+ * and append it to the queue. */
+void lc__req_queue(lc_comm_t *comm, lc_request_t *req, int numbered);
 /* Complete a request (its tensor's commit point; the step's failure). */
 void lc__req_complete(lc_request_t *req, lc_status_t status);
 

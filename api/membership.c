@@ -65,20 +65,10 @@ static lc_status_t lc__member_call(lc_comm_t *comm, int kind, int *committed_p)
     int mine;
 
     if (req == NULL) return LC_ERR_NO_MEMORY;
-    req->comm = comm;
     req->kind = kind;
-    atomic_init(&req->state, LC_REQ_QUEUED);
-    pthread_mutex_init(&req->lock, NULL);
-    pthread_cond_init(&req->cond, NULL);
     /* Like a blocking collective: drive the engine here when it is free. */
     mine = lc__driver_acquire(comm);
-    pthread_mutex_lock(&comm->lock);
-    if (comm->q_tail != NULL)
-        comm->q_tail->next = req;
-    else
-        comm->q_head = req;
-    comm->q_tail = req;
-    pthread_mutex_unlock(&comm->lock);
+    lc__req_queue(comm, req, 0); /* no sequence number: it sends no message */
     if (mine)
         lc__driver_run_until_done(comm, req);
     else

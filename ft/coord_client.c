@@ -94,6 +94,16 @@ static void lc__cc_up(lc_ft_t *ft)
     }
     lc__ft_coord_send(ft, LC_CM_STATE, b, len);
     free(b);
+    /* Members lost while it was unreachable (a restarted coordinator would
+     * otherwise learn of them only at its peer timeout). */
+    for (int i = 0; i < ft->nmembers; i++) {
+        int r = ft->members[i];
+        if (r == ft->p.rank || ft->peers[r].alive || ft->peers[r].left) continue;
+        uint8_t lost[8];
+        lc__put_u32(lost, ft->p.epoch);
+        lc__put_u32(lost + 4, (uint32_t)r);
+        lc__ft_coord_send(ft, LC_CM_LOST, lost, sizeof(lost));
+    }
     if (c->want_view) lc__ft_request_view(ft, c->next_seq);
     if (c->report) lc__ft_coord_report(ft, c->report_step, c->report_complete, c->report_asked);
 }

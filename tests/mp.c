@@ -97,6 +97,10 @@ static int lc_mp_listen(int *port_p)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     if (fd < 0) return -1;
+    /* A coordinator started again at this address must be able to bind it
+     * while the old one's connections linger (TIME_WAIT). */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -15,7 +15,8 @@
  *   results + every survivor's residuals + what the departed rank held;
  * - a stopped rank that resumes after it was removed gets LC_ERR_REMOVED;
  * - without a coordinator, lc_comm_shrink fails with LC_ERR_COORD_LOST;
- *   with the coordinator killed, steps still commit.
+ *   with the coordinator killed, steps still commit; a coordinator started
+ *   again at the same address takes over and handles the next failure.
  */
 #include "laconic.h"
 #include "api/comm.h"
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -416,6 +418,70 @@ static void test_coordinator_killed(void **s)
     assert_int_equal(rc, 0);
 }
 
+/* The coordinator is killed, steps go on, another starts at the same
+ * address, and a failure after that is handled by it. */
+static int restart_rank(int rank, int n, void *arg)
+{
+    lc_comm_t *comm = init_steps();
+    float x[16];
+    int committed;
+    pid_t next = -1;
+
+    (void)arg;
+    (void)n;
+    if (comm == NULL) return lc_mp_fail(rank, "init");
+    for (int step = 1; step <= 6; step++) {
+        if (rank == 0 && step == 2) {
+            kill(atoi(getenv("LC_MP_COORD_PID")), SIGKILL);
+            usleep(300000);
+        }
+        if (rank == 0 && step == 4) {
+            /* A new coordinator at the same address, knowing nothing. */
+            char *argv[] = { LC_TEST_LCCOORD, "--listen", getenv("LC_COORDINATOR"), "--job-id",
+                             getenv("LC_JOB_ID"), NULL };
+            next = fork();
+            if (next == 0) {
+                execv(LC_TEST_LCCOORD, argv);
+                _exit(127);
+            }
+            usleep(300000);
+        }
+        if (rank == 2 && step == 5) raise(SIGKILL);
+        for (int i = 0; i < 16; i++) x[i] = 1.0f;
+        lc_allreduce(x, x, 16, LC_FLOAT32, LC_SUM, comm, NULL);
+        lc_status_t st = lc_step_commit(comm, &committed);
+        if (st != LC_OK) return lc_mp_fail(rank, "step %d: %s", step, lc_status_str(st));
+        if (committed != (step != 5)) return lc_mp_fail(rank, "step %d: outcome %d", step, committed);
+        if (!committed) {
+            st = lc_comm_shrink(comm);
+            if (st != LC_OK) return lc_mp_fail(rank, "shrink with the new coordinator: %s",
+                                               lc_status_str(st));
+        }
+    }
+    lc_view_t v;
+    lc_comm_view(comm, &v);
+    if (v.epoch != 1 || v.size != 2) return lc_mp_fail(rank, "view %u size %d", v.epoch, v.size);
+    lc_comm_destroy(comm);
+    if (next > 0) {
+        kill(next, SIGKILL);
+        waitpid(next, NULL, 0);
+    }
+    return 0;
+}
+
+static void test_coordinator_restart(void **s)
+{
+    lc_mp_result_t res;
+    (void)s;
+    lc_mp_with_coordinator = 1;
+    lc_mp_run(3, restart_rank, NULL, 60, NULL, &res);
+    lc_mp_with_coordinator = 0;
+    assert_false(res.timed_out);
+    assert_int_equal(res.exit_code[0], 0);
+    assert_int_equal(res.exit_code[1], 0);
+    assert_int_equal(res.exit_code[2], 128 + SIGKILL);
+}
+
 static int setup(void **s)
 {
     (void)s;
@@ -441,6 +507,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_zombie),
         cmocka_unit_test(test_no_coordinator),
         cmocka_unit_test(test_coordinator_killed),
+        cmocka_unit_test(test_coordinator_restart),
     };
     return lc_mp_run_filtered("test_membership", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, setup, teardown);
