@@ -14,6 +14,8 @@
  * - mass is kept across a view change: inputs summed over committed steps =
  *   results + every survivor's residuals + what the departed rank held;
  * - a stopped rank that resumes after it was removed gets LC_ERR_REMOVED;
+ * - a rank that leaves finishes the collective it called; the others see
+ *   the view pending, abort the next step and shrink;
  * - without a coordinator, lc_comm_shrink fails with LC_ERR_COORD_LOST;
  *   with the coordinator killed, steps still commit; a coordinator started
  *   again at the same address takes over and handles the next failure.
@@ -418,6 +420,66 @@ static void test_coordinator_killed(void **s)
     assert_int_equal(rc, 0);
 }
 
+/* Rank 2 calls its step-3 all-reduce and leaves: the collective completes
+ * everywhere (the leave waits for it), the others see the view pending,
+ * step 3 aborts (rank 2 never voted), and they shrink to 2 ranks. */
+static int leave_rank(int rank, int n, void *arg)
+{
+    lc_comm_t *comm = init_steps();
+    float x[16];
+    int committed, pending = 0;
+
+    (void)arg;
+    (void)n;
+    if (comm == NULL) return lc_mp_fail(rank, "init");
+    for (int step = 1; step <= 4; step++) {
+        for (int i = 0; i < 16; i++) x[i] = 1.0f;
+        lc_request_t *req;
+        if (lc_iallreduce(x, x, 16, LC_FLOAT32, LC_SUM, comm, NULL, &req) != LC_OK)
+            return lc_mp_fail(rank, "iallreduce");
+        if (rank == 2 && step == 3) {
+            lc_status_t st = lc_comm_leave(comm);
+            if (st != LC_OK) return lc_mp_fail(rank, "leave: %s", lc_status_str(st));
+            if (lc_wait(req, NULL) != LC_OK || x[0] != 3.0f)
+                return lc_mp_fail(rank, "its last collective did not complete");
+            lc_request_free(req);
+            return 0;
+        }
+        lc_status_t st = lc_wait(req, NULL);
+        lc_request_free(req);
+        if (step <= 3 && (st != LC_OK || x[0] != 3.0f))
+            return lc_mp_fail(rank, "step %d with 3 ranks: %s", step, lc_status_str(st));
+        if (step == 3) {
+            for (int k = 0; k < 500 && !pending; k++) {
+                lc_comm_view_pending(comm, &pending);
+                if (!pending) usleep(10000);
+            }
+            if (!pending) return lc_mp_fail(rank, "the view is not pending after a leave");
+        }
+        if (lc_step_commit(comm, &committed) != LC_OK) return lc_mp_fail(rank, "commit");
+        if (committed != (step != 3)) return lc_mp_fail(rank, "step %d outcome %d", step, committed);
+        if (!committed) {
+            if (lc_comm_shrink(comm) != LC_OK) return lc_mp_fail(rank, "shrink");
+            lc_view_t v;
+            lc_comm_view(comm, &v);
+            if (v.size != 2 || v.nleft != 1 || v.left[0] != 2)
+                return lc_mp_fail(rank, "view size %d", v.size);
+        }
+        if (step == 4 && x[0] != 2.0f) return lc_mp_fail(rank, "sum %g after the leave", x[0]);
+    }
+    lc_comm_destroy(comm);
+    return 0;
+}
+
+static void test_leave(void **s)
+{
+    (void)s;
+    lc_mp_with_coordinator = 1;
+    int rc = lc_mp_run(3, leave_rank, NULL, 60, NULL, NULL);
+    lc_mp_with_coordinator = 0;
+    assert_int_equal(rc, 0);
+}
+
 /* The coordinator is killed, steps go on, another starts at the same
  * address, and a failure after that is handled by it. */
 static int restart_rank(int rank, int n, void *arg)
@@ -508,6 +570,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_no_coordinator),
         cmocka_unit_test(test_coordinator_killed),
         cmocka_unit_test(test_coordinator_restart),
+        cmocka_unit_test(test_leave),
     };
     return lc_mp_run_filtered("test_membership", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, setup, teardown);
