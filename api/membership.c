@@ -218,7 +218,10 @@ static lc_status_t lc__comm_apply_view(lc_comm_t *comm, const lc_ft_event_t *ev)
     if (comm->tl != NULL) comm->tl_ops->cancel(comm->tl, ev->seq - 1);
     comm->broken = LC_OK;
     comm->left_seq = UINT64_MAX;
-    memset(comm->remote_aborts, 0, sizeof(comm->remote_aborts));
+    /* Notices of the old view's collectives are moot; one a peer already
+     * in this view sent about its first collectives is kept. */
+    for (int i = 0; i < LC_REMOTE_ABORTS; i++)
+        if (comm->remote_aborts[i].seq < ev->seq) comm->remote_aborts[i].seq = 0;
     comm->abort_from_peer = 0;
     comm->started_seq = ev->seq - 1;
     lc_info("now rank %d of %d in view %u", rank, ev->nmembers, ev->epoch);
@@ -272,7 +275,8 @@ void lc__comm_on_member_event(lc_comm_t *comm, const lc_ft_event_t *ev)
 
     switch (ev->type) {
     case LC_FT_EVENT_STEP:
-        if (req == NULL || req->kind != LC_REQ_KIND_STEP) return;
+        /* Not a step that already timed out here. */
+        if (req == NULL || req->kind != LC_REQ_KIND_STEP || ev->seq != comm->step) return;
         lc__comm_step_settle(comm, ev->committed);
         req->committed = ev->committed;
         lc_debug("step %llu %s", (unsigned long long)ev->seq,

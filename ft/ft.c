@@ -102,9 +102,10 @@ static void lc__ft_on_ctrl(lc_ft_t *ft, int peer, const void *msg, size_t len)
         ft->ops->disconnect(ft->tl, peer, LC_ERR_CORRUPT, bad);
         return;
     }
-    /* A peer removed from the view, or a message about an older one: the
-     * collectives and steps it is about are not ours. */
-    if (!p->member || m.epoch < ft->p.epoch) return;
+    /* A peer removed from the view, or a message about an older view: the
+     * collectives and steps it is about are not ours. A peer may be one
+     * view ahead (it applied the next view first), never more. */
+    if (!p->member || m.epoch < ft->p.epoch || m.epoch > ft->p.epoch + 1) return;
     switch (m.type) {
     case LC_CTRL_HEARTBEAT: break; /* its bytes already told the transport it lives */
     case LC_CTRL_ABORT:

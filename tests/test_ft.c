@@ -12,7 +12,10 @@
  *     with LC_ERR_CORRUPT;
  *   - heartbeats keep a quiet peer alive for many timeouts, and a peer that
  *     stops (no heartbeat, no byte) is lost within the peer timeout and a
- *     tick or two.
+ *     tick or two;
+ *   - the coordinator closes strangers (a wrong key, garbage, a length over
+ *     the limit, another version, a message before the handshake) and a
+ *     member's malformed view, and goes on serving.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +28,10 @@
 
 #include "core/config.h"
 #include "core/util.h"
+#include "api/comm.h"
+#include "core/bytes.h"
+#include "core/sock.h"
+#include "ft/coord_link.h"
 #include "ft/ctrl_msg.h"
 #include "ft/ft.h"
 #include "mp.h"
@@ -52,6 +59,9 @@ static void test_ctrl_msg(void **s)
         { .type = LC_CTRL_ABORT, .epoch = 0, .seq = 1, .status = LC_ERR_REJECTED },
         { .type = LC_CTRL_GOODBYE, .epoch = 7, .seq = 12 },
         { .type = LC_CTRL_GOODBYE, .epoch = 7, .seq = 0 }, /* left before any collective */
+        { .type = LC_CTRL_VOTE, .epoch = 2, .seq = 9, .status = 0 },
+        { .type = LC_CTRL_VOTE, .epoch = 2, .seq = 9, .status = LC_ERR_PEER_LOST },
+        { .type = LC_CTRL_ABORT, .epoch = 0, .seq = 1, .status = LC_ERR_REMOVED },
     };
     (void)s;
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -63,7 +73,7 @@ static void test_ctrl_msg(void **s)
     }
     /* A status that is not an error code, in an abort. */
     const int32_t bad_status[] = {
-        LC_OK,    LC_INPROGRESS, 7, LC_ERR_SYSTEM - 1, LC_ERR_PEER_LOST + 1, LC_ERR_REJECTED - 1,
+        LC_OK,    LC_INPROGRESS, 7, LC_ERR_SYSTEM - 1, LC_ERR_PEER_LOST + 1, LC_ERR_REMOVED - 1,
         INT32_MIN
     };
     for (size_t i = 0; i < sizeof(bad_status) / sizeof(bad_status[0]); i++) {
@@ -76,7 +86,11 @@ static void test_ctrl_msg(void **s)
     assert_non_null(decode(&m, &out));
     m = (lc_ctrl_msg_t){ .type = LC_CTRL_GOODBYE, .seq = 1, .status = LC_ERR_TIMEOUT };
     assert_non_null(decode(&m, &out));
-    m = (lc_ctrl_msg_t){ .type = 4 };
+    m = (lc_ctrl_msg_t){ .type = LC_CTRL_VOTE }; /* step 0 */
+    assert_non_null(decode(&m, &out));
+    m = (lc_ctrl_msg_t){ .type = LC_CTRL_VOTE, .seq = 3, .status = LC_INPROGRESS };
+    assert_non_null(decode(&m, &out));
+    m = (lc_ctrl_msg_t){ .type = 5 };
     assert_non_null(decode(&m, &out));
     m = (lc_ctrl_msg_t){ .type = 0 };
     assert_non_null(decode(&m, &out));
@@ -266,6 +280,130 @@ static void test_silence(void **s)
     assert_int_equal(lc_mp_run(2, silence_rank, NULL, 30, env, NULL), 0);
 }
 
+/* ------------------------------------------------------------ coordinator */
+
+static int crd_connect(const char *addr)
+{
+    struct sockaddr_in a;
+    int fd;
+    if (lc__sock_parse_addr(addr, &a) != LC_OK) return -1;
+    if (lc__sock_connect(&a, lc__now_ns() + 2000000000ull, &fd) != LC_OK) return -1;
+    return fd;
+}
+
+/* Read one whole message (blocking, 2 s); 0 and its type, or -1 when the
+ * coordinator closed the connection. */
+static int crd_read(int fd, uint8_t *body, size_t cap, int *type)
+{
+    uint8_t h[LC_CLINK_HDR];
+    uint64_t dl = lc__now_ns() + 2000000000ull;
+    if (lc__sock_read_full(fd, h, sizeof(h), dl) != LC_OK) return -1;
+    uint32_t len = lc__get_u32(h);
+    if (len > cap || lc__sock_read_full(fd, body, len, dl) != LC_OK) return -1;
+    *type = h[4];
+    return (int)len;
+}
+
+static void crd_write(int fd, int type, const void *body, size_t len, uint32_t fake_len)
+{
+    uint8_t h[LC_CLINK_HDR];
+    lc__put_u32(h, fake_len ? fake_len : (uint32_t)len);
+    h[4] = (uint8_t)type;
+    h[5] = LC_CLINK_VERSION;
+    lc__put_u16(h + 6, 0);
+    assert_int_equal(lc__sock_write_full(fd, h, sizeof(h), lc__now_ns() + 1000000000ull), LC_OK);
+    if (len > 0)
+        assert_int_equal(lc__sock_write_full(fd, body, len, lc__now_ns() + 1000000000ull), LC_OK);
+}
+
+/* Closed by the coordinator (EOF), not merely quiet. */
+static int crd_closed(int fd)
+{
+    uint8_t b[256];
+    int type;
+    while (crd_read(fd, b, sizeof(b), &type) >= 0) {
+    }
+    return 1;
+}
+
+/* An authenticated rank r of size 3 (job key "k", job "j"); returns its fd. */
+static int crd_auth(const char *addr, const char *key, uint32_t r, int *accepted)
+{
+    uint8_t ch[64], auth[LC_CM_AUTH_LEN], mac[32];
+    int type, fd = crd_connect(addr);
+    assert_true(fd >= 0);
+    assert_int_equal(crd_read(fd, ch, sizeof(ch), &type), 16);
+    assert_int_equal(type, LC_CM_CHALLENGE);
+    lc__put_u32(auth, r);
+    lc__put_u32(auth + 4, 3);
+    lc__put_u64(auth + 8, lc__hash64("j", 1, 0));
+    memset(auth + 16, 0x5a, 16);
+    lc__clink_auth_mac((const uint8_t *)key, strlen(key), ch, r, 3, lc__hash64("j", 1, 0),
+                       auth + 32);
+    crd_write(fd, LC_CM_AUTH, auth, sizeof(auth), 0);
+    *accepted = crd_read(fd, ch, sizeof(ch), &type) == 32 && type == LC_CM_ACCEPT;
+    if (*accepted) {
+        lc__clink_accept_mac((const uint8_t *)"k", 1, auth + 16, r, mac);
+        assert_memory_equal(mac, ch, 32); /* it proves the key back */
+    }
+    return fd;
+}
+
+/* Strangers and garbage are closed; the coordinator keeps serving, and a
+ * member's malformed message ends only that member's connection. */
+static void test_coordinator_hostile(void **s)
+{
+    lc_coord_params_t cp = { .field_mask = LC_COORD_PARAM_FIELD_JOB_KEY |
+                                           LC_COORD_PARAM_FIELD_JOB_ID,
+                             .job_key = "k",
+                             .job_id = "j" };
+    lc_coord_t *c;
+    char addr[64];
+    uint8_t junk[64] = { 0 };
+    int ok, fd;
+    (void)s;
+    assert_int_equal(lc_coord_create(&cp, &c), LC_OK);
+    lc_coord_address(c, addr, sizeof(addr));
+    /* The wrong key: no ACCEPT, closed. */
+    fd = crd_auth(addr, "not the key", 0, &ok);
+    assert_false(ok);
+    assert_true(crd_closed(fd));
+    close(fd);
+    /* A header announcing more than the limit. */
+    fd = crd_connect(addr);
+    crd_write(fd, LC_CM_AUTH, junk, 8, LC_CLINK_MAX_BODY + 1);
+    assert_true(crd_closed(fd));
+    close(fd);
+    /* Another version, and a message before the handshake. */
+    fd = crd_connect(addr);
+    uint8_t h[LC_CLINK_HDR] = { 0, 0, 0, 0, LC_CM_STATE, 9, 0, 0 };
+    assert_int_equal(lc__sock_write_full(fd, h, sizeof(h), lc__now_ns() + 1000000000ull), LC_OK);
+    assert_true(crd_closed(fd));
+    close(fd);
+    fd = crd_connect(addr);
+    crd_write(fd, LC_CM_BEAT, junk, 4, 0);
+    assert_true(crd_closed(fd));
+    close(fd);
+    /* A member whose STATE lists ranks out of order is dropped... */
+    fd = crd_auth(addr, "k", 1, &ok);
+    assert_true(ok);
+    uint8_t st[24];
+    lc__put_u32(st, 0);
+    lc__put_u32(st + 4, 2000);
+    lc__put_u32(st + 8, 3);
+    lc__put_u32(st + 12, 2);
+    lc__put_u32(st + 16, 1);
+    lc__put_u32(st + 20, 0);
+    crd_write(fd, LC_CM_STATE, st, sizeof(st), 0);
+    assert_true(crd_closed(fd));
+    close(fd);
+    /* ... and a well-behaved one is still served. */
+    fd = crd_auth(addr, "k", 1, &ok);
+    assert_true(ok);
+    close(fd);
+    lc_coord_destroy(c);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +411,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_notices),
         cmocka_unit_test(test_bad_abort),
         cmocka_unit_test(test_silence),
+        cmocka_unit_test(test_coordinator_hostile),
     };
     return lc_mp_run_filtered("test_ft", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, NULL, NULL);
