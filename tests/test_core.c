@@ -125,6 +125,7 @@ static void test_status_strings(void **s)
     assert_int_equal(LC_ERR_MISMATCH, -6);
     assert_int_equal(LC_ERR_PEER_LOST, -40);
     assert_int_equal(LC_ERR_REJECTED, -44);
+    assert_int_equal(LC_ERR_REMOVED, -45);
 }
 
 static void test_algo_parse(void **s)

@@ -49,6 +49,8 @@ LC_COMM_PARAM_FIELD_JOB_KEY = 1 << 3
 LC_COMM_PARAM_FIELD_TIMEOUT_MS = 1 << 4
 LC_COMM_PARAM_FIELD_PEER_TIMEOUT_MS = 1 << 5
 LC_COMM_PARAM_FIELD_TRANSPORT = 1 << 6
+LC_COMM_PARAM_FIELD_STEPS = 1 << 7
+LC_COMM_PARAM_FIELD_COORDINATOR = 1 << 8
 
 LC_OP_PARAM_FIELD_ALGO = 1 << 0
 LC_OP_PARAM_FIELD_CHUNK_BYTES = 1 << 1
@@ -56,6 +58,8 @@ LC_OP_PARAM_FIELD_CODEC = 1 << 2
 LC_OP_PARAM_FIELD_CODEC_SPEC = 1 << 3
 LC_OP_PARAM_FIELD_TENSOR_KEY = 1 << 4
 LC_OP_PARAM_FIELD_ERROR_FEEDBACK = 1 << 5
+LC_OP_PARAM_FIELD_FLAGS = 1 << 6
+LC_OP_FLAG_RESTORE_INPUT = 1 << 0
 
 
 # --- structures --------------------------------------------------------------
@@ -72,7 +76,9 @@ class lc_comm_params_t(ctypes.Structure):
                 ("job_key", ctypes.c_char_p),
                 ("timeout_ms", ctypes.c_uint32),
                 ("peer_timeout_ms", ctypes.c_uint32),
-                ("transport", ctypes.c_char_p)]
+                ("transport", ctypes.c_char_p),
+                ("steps", ctypes.c_int),
+                ("coordinator", ctypes.c_char_p)]
 
 
 class lc_op_params_t(ctypes.Structure):
@@ -82,7 +88,8 @@ class lc_op_params_t(ctypes.Structure):
                 ("codec", ctypes.c_int),           # lc_codec_type_t
                 ("codec_spec", ctypes.c_char_p),
                 ("tensor_key", ctypes.c_uint64),
-                ("error_feedback", ctypes.c_int)]
+                ("error_feedback", ctypes.c_int),
+                ("flags", ctypes.c_uint32)]
 
 
 class lc_op_info_t(ctypes.Structure):

@@ -26,6 +26,8 @@ int main(void)
     FIELD(lc_comm_params_t, timeout_ms);
     FIELD(lc_comm_params_t, peer_timeout_ms);
     FIELD(lc_comm_params_t, transport);
+    FIELD(lc_comm_params_t, steps);
+    FIELD(lc_comm_params_t, coordinator);
 
     SIZE(lc_op_params_t);
     FIELD(lc_op_params_t, field_mask);
@@ -35,6 +37,7 @@ int main(void)
     FIELD(lc_op_params_t, codec_spec);
     FIELD(lc_op_params_t, tensor_key);
     FIELD(lc_op_params_t, error_feedback);
+    FIELD(lc_op_params_t, flags);
 
     SIZE(lc_op_info_t);
     FIELD(lc_op_info_t, bytes_sent);
@@ -70,6 +73,7 @@ int main(void)
     VALUE(LC_ERR_TOO_FEW_PEERS);
     VALUE(LC_ERR_COORD_LOST);
     VALUE(LC_ERR_REJECTED);
+    VALUE(LC_ERR_REMOVED);
     VALUE(LC_FLOAT32);
     VALUE(LC_FLOAT16);
     VALUE(LC_BFLOAT16);
@@ -109,11 +113,15 @@ int main(void)
     VALUE(LC_COMM_PARAM_FIELD_TIMEOUT_MS);
     VALUE(LC_COMM_PARAM_FIELD_PEER_TIMEOUT_MS);
     VALUE(LC_COMM_PARAM_FIELD_TRANSPORT);
+    VALUE(LC_COMM_PARAM_FIELD_STEPS);
+    VALUE(LC_COMM_PARAM_FIELD_COORDINATOR);
     VALUE(LC_OP_PARAM_FIELD_ALGO);
     VALUE(LC_OP_PARAM_FIELD_CHUNK_BYTES);
     VALUE(LC_OP_PARAM_FIELD_CODEC);
     VALUE(LC_OP_PARAM_FIELD_CODEC_SPEC);
     VALUE(LC_OP_PARAM_FIELD_TENSOR_KEY);
     VALUE(LC_OP_PARAM_FIELD_ERROR_FEEDBACK);
+    VALUE(LC_OP_PARAM_FIELD_FLAGS);
+    VALUE(LC_OP_FLAG_RESTORE_INPUT);
     return 0;
 }
