@@ -117,6 +117,14 @@ void lc__hmac_sha256(const uint8_t *key, size_t keylen, const void *const *parts
     lc__sha256_final(&s, out);
 }
 
+void lc__hmac_proof(const uint8_t *key, size_t keylen, const char label[8], const uint8_t nonce[16],
+                    const uint8_t *ids, size_t idlen, uint8_t out[LC_SHA256_BYTES])
+{
+    const void *parts[] = { label, nonce, ids };
+    const size_t lens[] = { 8, 16, idlen };
+    lc__hmac_sha256(key, keylen, parts, lens, 3, out);
+}
+
 int lc__ct_equal(const void *a, const void *b, size_t len)
 {
     const volatile uint8_t *x = a, *y = b;

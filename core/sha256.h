@@ -27,6 +27,11 @@ void lc__sha256_final(lc_sha256_t *s, uint8_t out[LC_SHA256_BYTES]);
 void lc__hmac_sha256(const uint8_t *key, size_t keylen, const void *const *parts,
                      const size_t *lens, int nparts, uint8_t out[LC_SHA256_BYTES]);
 
+/* The handshakes' proof: HMAC-SHA256(key, label (8 bytes), nonce (16
+ * bytes), ids (idlen bytes)). */
+void lc__hmac_proof(const uint8_t *key, size_t keylen, const char label[8], const uint8_t nonce[16],
+                    const uint8_t *ids, size_t idlen, uint8_t out[LC_SHA256_BYTES]);
+
 /* Constant-time comparison: 1 if equal. */
 int lc__ct_equal(const void *a, const void *b, size_t len);
 

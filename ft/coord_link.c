@@ -131,9 +131,7 @@ void lc__clink_auth_mac(const uint8_t *key, size_t keylen, const uint8_t challen
     lc__put_u32(ids, rank);
     lc__put_u32(ids + 4, size);
     lc__put_u64(ids + 8, job_id);
-    const void *parts[] = { "lc-crd-c", challenge, ids };
-    const size_t lens[] = { 8, 16, sizeof(ids) };
-    lc__hmac_sha256(key, keylen, parts, lens, 3, out);
+    lc__hmac_proof(key, keylen, "lc-crd-c", challenge, ids, sizeof(ids), out);
 }
 
 void lc__clink_accept_mac(const uint8_t *key, size_t keylen, const uint8_t nonce[16], uint32_t rank,
@@ -141,9 +139,7 @@ void lc__clink_accept_mac(const uint8_t *key, size_t keylen, const uint8_t nonce
 {
     uint8_t r[4];
     lc__put_u32(r, rank);
-    const void *parts[] = { "lc-crd-s", nonce, r };
-    const size_t lens[] = { 8, 16, 4 };
-    lc__hmac_sha256(key, keylen, parts, lens, 3, out);
+    lc__hmac_proof(key, keylen, "lc-crd-s", nonce, r, sizeof(r), out);
 }
 
 uint8_t *lc__cm_view_body(uint32_t epoch, const uint8_t *head, size_t head_len, const int *members,

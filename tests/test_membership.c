@@ -457,7 +457,8 @@ static int leave_rank(int rank, int n, void *arg)
             if (!pending) return lc_mp_fail(rank, "the view is not pending after a leave");
         }
         if (lc_step_commit(comm, &committed) != LC_OK) return lc_mp_fail(rank, "commit");
-        if (committed != (step != 3)) return lc_mp_fail(rank, "step %d outcome %d", step, committed);
+        if (committed != (step != 3))
+            return lc_mp_fail(rank, "step %d outcome %d", step, committed);
         if (!committed) {
             if (lc_comm_shrink(comm) != LC_OK) return lc_mp_fail(rank, "shrink");
             lc_view_t v;
@@ -499,8 +500,8 @@ static int restart_rank(int rank, int n, void *arg)
         }
         if (rank == 0 && step == 4) {
             /* A new coordinator at the same address, knowing nothing. */
-            char *argv[] = { LC_TEST_LCCOORD, "--listen", getenv("LC_COORDINATOR"), "--job-id",
-                             getenv("LC_JOB_ID"), NULL };
+            char *argv[] = { LC_TEST_LCCOORD, "--listen",          getenv("LC_COORDINATOR"),
+                             "--job-id",      getenv("LC_JOB_ID"), NULL };
             next = fork();
             if (next == 0) {
                 execv(LC_TEST_LCCOORD, argv);
@@ -513,11 +514,12 @@ static int restart_rank(int rank, int n, void *arg)
         lc_allreduce(x, x, 16, LC_FLOAT32, LC_SUM, comm, NULL);
         lc_status_t st = lc_step_commit(comm, &committed);
         if (st != LC_OK) return lc_mp_fail(rank, "step %d: %s", step, lc_status_str(st));
-        if (committed != (step != 5)) return lc_mp_fail(rank, "step %d: outcome %d", step, committed);
+        if (committed != (step != 5))
+            return lc_mp_fail(rank, "step %d: outcome %d", step, committed);
         if (!committed) {
             st = lc_comm_shrink(comm);
-            if (st != LC_OK) return lc_mp_fail(rank, "shrink with the new coordinator: %s",
-                                               lc_status_str(st));
+            if (st != LC_OK)
+                return lc_mp_fail(rank, "shrink with the new coordinator: %s", lc_status_str(st));
         }
     }
     lc_view_t v;

@@ -56,9 +56,7 @@ static void lc__rdv_client_mac(const uint8_t *key, size_t keylen, const uint8_t 
     lc__put_u32(ids, rank);
     lc__put_u32(ids + 4, size);
     lc__put_u64(ids + 8, job_id);
-    const void *parts[] = { "lc-rdv-c", nonce, ids };
-    const size_t lens[] = { 8, 16, sizeof(ids) };
-    lc__hmac_sha256(key, keylen, parts, lens, 3, out);
+    lc__hmac_proof(key, keylen, "lc-rdv-c", nonce, ids, sizeof(ids), out);
 }
 
 static void lc__rdv_server_mac(const uint8_t *key, size_t keylen, const uint8_t nonce[16],
@@ -66,9 +64,7 @@ static void lc__rdv_server_mac(const uint8_t *key, size_t keylen, const uint8_t 
 {
     uint8_t r[4];
     lc__put_u32(r, rank);
-    const void *parts[] = { "lc-rdv-s", nonce, r };
-    const size_t lens[] = { 8, 16, 4 };
-    lc__hmac_sha256(key, keylen, parts, lens, 3, out);
+    lc__hmac_proof(key, keylen, "lc-rdv-s", nonce, r, sizeof(r), out);
 }
 
 /* ------------------------------------------------------------ server */
