@@ -353,8 +353,8 @@ static int crd_auth(const char *addr, const char *key, uint32_t r, int *accepted
  * member's malformed message ends only that member's connection. */
 static void test_coordinator_hostile(void **s)
 {
-    lc_coord_params_t cp = { .field_mask = LC_COORD_PARAM_FIELD_JOB_KEY |
-                                           LC_COORD_PARAM_FIELD_JOB_ID,
+    lc_coord_params_t cp = { .field_mask =
+                                 LC_COORD_PARAM_FIELD_JOB_KEY | LC_COORD_PARAM_FIELD_JOB_ID,
                              .job_key = "k",
                              .job_id = "j" };
     lc_coord_t *c;
