@@ -10,6 +10,7 @@
  */
 #include "api/comm.h"
 #include "core/util.h"
+#include "ft/probe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -149,8 +150,20 @@ lc_status_t lc__comm_create(const lc_config_t *cfg, int rank, int size, const ch
         lc_tl_stats_t ts;
         comm->tl_ops->stats(comm->tl, &ts);
         comm->link.rtt_us = ts.link_rtt_us;
-        comm->link.mbps = ts.link_mbps;
         comm->link.one_host = ts.link_one_host;
+        /* The link rate, through the transport (the bootstrap still up). */
+        lc_ft_probe_params_t pp = {
+            .rank = rank,
+            .size = size,
+            .ops = comm->tl_ops,
+            .tl = comm->tl,
+            .progress = comm->progress,
+            .bootstrap = bs,
+            .bytes = cfg->link_probe_bytes,
+            .one_host = ts.link_one_host,
+            .timeout_ms = cfg->connect_timeout_ms,
+        };
+        LC_CHECK_GOTO(lc__ft_probe_link(&pp, &comm->link.mbps), st, err_tl);
     }
     if (bs != NULL) {
         bs->ops->destroy(bs);

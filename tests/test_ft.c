@@ -13,6 +13,9 @@
  *   - heartbeats keep a quiet peer alive for many timeouts, and a peer that
  *     stops (no heartbeat, no byte) is lost within the peer timeout and a
  *     tick or two;
+ *   - the link probe (ft/probe.c) measures a rate between "hosts" (loopback
+ *     addresses), the same on every rank, and none within one host or
+ *     with LC_LINK_PROBE_BYTES=0 on any rank;
  *   - the coordinator closes strangers (a wrong key, garbage, a length over
  *     the limit, another version, a message before the handshake) and a
  *     member's malformed view, and goes on serving.
@@ -23,6 +26,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -280,6 +285,49 @@ static void test_silence(void **s)
     assert_int_equal(lc_mp_run(2, silence_rank, NULL, 30, env, NULL), 0);
 }
 
+/* ------------------------------------------------------------ link rate probe */
+
+/* The set-up's link probe (ft/probe.c), through real communicators. Each
+ * rank listens on its own loopback address, as if on its own host
+ * (127.0.0.2 up, so no connection looks local), and 2 ranks exercise the
+ * one pair both ways. With bytes to send it measures a rate, the same on
+ * every rank (on loopback the 16 MiB probe lasts well over 16 round
+ * trips). With LC_LINK_PROBE_BYTES=0 on every rank, or on one rank only
+ * ("off-one"), and with every rank on 127.0.0.1 ("one-host": no probe),
+ * the set-up still completes, the rate is unknown (0) on every rank, and
+ * collectives work afterwards. */
+static int probe_rank(int rank, int n, void *arg)
+{
+    const char *mode = arg;
+    int off = !strcmp(mode, "off-all") || (!strcmp(mode, "off-one") && rank == 1);
+    char ip[32];
+    lc_comm_t *comm;
+
+    snprintf(ip, sizeof(ip), "127.0.0.%d", strcmp(mode, "one-host") ? rank + 2 : 1);
+    setenv("LC_IFADDR", ip, 1);
+    setenv("LC_LINK_PROBE_BYTES", off ? "0" : "16777216", 1);
+    if (lc_comm_init(NULL, &comm) != LC_OK) return lc_mp_fail(rank, "%s: init", mode);
+    double mbps[2] = { comm->link.mbps, -(double)comm->link.mbps };
+    if (!strcmp(mode, "on") ? mbps[0] == 0 : mbps[0] != 0)
+        return lc_mp_fail(rank, "%s: link rate %g Mbit/s", mode, mbps[0]);
+    /* The same on every rank: max == -min(-x). */
+    if (lc_allreduce(mbps, mbps, 2, LC_FLOAT64, LC_MAX, comm, NULL) != LC_OK)
+        return lc_mp_fail(rank, "%s: allreduce after the probe", mode);
+    if (mbps[0] != -mbps[1]) return lc_mp_fail(rank, "%s: the ranks differ", mode);
+    lc_comm_destroy(comm);
+    return 0;
+}
+
+static void test_link_probe(void **s)
+{
+    (void)s;
+    assert_int_equal(lc_mp_run(2, probe_rank, (void *)"on", 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(3, probe_rank, (void *)"on", 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(3, probe_rank, (void *)"one-host", 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(3, probe_rank, (void *)"off-all", 60, NULL, NULL), 0);
+    assert_int_equal(lc_mp_run(3, probe_rank, (void *)"off-one", 60, NULL, NULL), 0);
+}
+
 /* ------------------------------------------------------------ coordinator */
 
 static int crd_connect(const char *addr)
@@ -412,6 +460,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_abort),
         cmocka_unit_test(test_silence),
         cmocka_unit_test(test_coordinator_hostile),
+        cmocka_unit_test(test_link_probe),
     };
     return lc_mp_run_filtered("test_ft", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, NULL, NULL);

@@ -395,75 +395,6 @@ static void test_hosts(void **s)
     assert_int_equal(lc_mp_run(3, hosts_rank, NULL, 60, NULL, NULL), 0);
 }
 
-/* ------------------------------------------------------------ link rate probe */
-
-/* The set-up's link probe (tcp_probe.c). Each rank listens on its own
- * loopback address, as if on its own host: 127.0.0.2 up, so that no
- * connection looks local (outgoing ones start from 127.0.0.1; see
- * hosts_rank), and 2 ranks exercise the one connection both ways. With bytes to send it
- * measures a rate, the same on every rank (each rank's figure is checked
- * against what rank 0 measured, sent to the others over the transport);
- * on loopback the 16 MiB probe lasts well over 16 round trips. With
- * LC_LINK_PROBE_BYTES=0 on every rank, or on one rank only ("off-one"), and
- * with every rank on 127.0.0.1 ("one-host": no probe), the set-up still
- * completes, the rate is unknown (0) on every rank, and the connections
- * still carry messages afterwards. */
-static int probe_rank(int rank, int n, void *arg)
-{
-    const char *mode = arg;
-    int off = !strcmp(mode, "off-all") || (!strcmp(mode, "off-one") && rank == 1);
-    uint32_t first = 0;
-    tt_t t = { 0 };
-    tt_op_t op;
-    lc_tl_stats_t ts;
-    int bad = 0;
-
-    char ip[32];
-    snprintf(ip, sizeof(ip), "127.0.0.%d", strcmp(mode, "one-host") ? rank + 2 : 1);
-    setenv("LC_IFADDR", ip, 1);
-    setenv("LC_LINK_PROBE_BYTES", off ? "0" : "16777216", 1);
-    if (tt_up(&t, rank, n) != 0) return lc_mp_fail(rank, "%s: transport up", mode);
-    t.ops->stats(t.tl, &ts);
-    if (!strcmp(mode, "on") ? ts.link_mbps == 0 : ts.link_mbps != 0)
-        bad = lc_mp_fail(rank, "%s: link rate %u Mbit/s", mode, ts.link_mbps);
-    /* Rank 0 sends its figure to every rank, and each answers with an empty
-     * message so that rank 0 closes only after everyone has it. */
-    for (int peer = 1; peer < n && rank == 0; peer++) {
-        lc_tl_tag_t tag = tt_tag(1, 0, 9), done = tt_tag(2, 0, 9);
-        tt_op_t ack = { 0 };
-        memset(&op, 0, sizeof(op));
-        t.ops->send(t.tl, peer, &tag, &ts.link_mbps, sizeof(ts.link_mbps), tt_complete, &op);
-        t.ops->recv(t.tl, peer, &done, NULL, 0, tt_complete, &ack);
-        if (tt_until(&t, &op.done, 20) != 0 || op.status != LC_OK ||
-            tt_until(&t, &ack.done, 20) != 0 || ack.status != LC_OK)
-            bad = lc_mp_fail(rank, "%s: exchange with rank %d", mode, peer);
-    }
-    if (rank != 0) {
-        lc_tl_tag_t tag = tt_tag(1, 0, 9), done = tt_tag(2, 0, 9);
-        tt_op_t ack = { 0 };
-        memset(&op, 0, sizeof(op));
-        t.ops->recv(t.tl, 0, &tag, &first, sizeof(first), tt_complete, &op);
-        if (tt_until(&t, &op.done, 20) != 0 || op.status != LC_OK)
-            bad = lc_mp_fail(rank, "%s: receive from 0", mode);
-        else if (first != ts.link_mbps)
-            bad = lc_mp_fail(rank, "%s: %u Mbit/s here, %u on rank 0", mode, ts.link_mbps, first);
-        t.ops->send(t.tl, 0, &done, NULL, 0, tt_complete, &ack);
-        tt_until(&t, &ack.done, 20);
-    }
-    tt_down(&t);
-    return bad;
-}
-
-static void test_link_probe(void **s)
-{
-    (void)s;
-    assert_int_equal(lc_mp_run(2, probe_rank, (void *)"on", 60, NULL, NULL), 0);
-    assert_int_equal(lc_mp_run(3, probe_rank, (void *)"on", 60, NULL, NULL), 0);
-    assert_int_equal(lc_mp_run(3, probe_rank, (void *)"one-host", 60, NULL, NULL), 0);
-    assert_int_equal(lc_mp_run(3, probe_rank, (void *)"off-all", 60, NULL, NULL), 0);
-    assert_int_equal(lc_mp_run(3, probe_rank, (void *)"off-one", 60, NULL, NULL), 0);
-}
-
 /* ------------------------------------------------------------ congestion control */
 
 /* LC_TCP_CONGESTION: a name the kernel lets us use ("reno" is built in and
@@ -688,7 +619,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_strangers),      cmocka_unit_test(test_hosts),
         cmocka_unit_test(test_congestion),     cmocka_unit_test(test_rto_min),
         cmocka_unit_test(test_keepalive),      cmocka_unit_test(test_straggler),
-        cmocka_unit_test(test_link_probe),
     };
     return lc_mp_run_filtered("test_transport", tests, sizeof(tests) / sizeof(tests[0]),
                               argc > 1 ? argv[1] : NULL, NULL, NULL);

@@ -24,7 +24,8 @@
  * is a byte mover and every transport gets the control plane for free.
  * What is the transport's own: connecting and authenticating, noticing a
  * connection that fails or closes (LC_TL_EVENT_PEER_LOST), when any bytes
- * last came from a peer (last_heard), and the link measured at set-up.
+ * last came from a peer (last_heard), the round trips measured at set-up,
+ * and what it knows of each peer (peer_info: on this host? its round trip).
  *
  * Versioned: lc_tl_ops_t::abi is LC_TL_ABI for the interface a transport
  * was written against; lc__tl_find refuses another.
@@ -49,8 +50,9 @@ typedef struct lc_tl lc_tl_t;
 
 /* The version of this interface (lc_tl_ops_t::abi). 2: control messages
  * (ctrl_send, LC_TL_EVENT_CTRL) replaced the transport's own heartbeats,
- * abort and goodbye notices; query() added. */
-#define LC_TL_ABI 2u
+ * abort and goodbye notices; query() added. 3: peer_info() added, and the
+ * link rate probe moved up to ft/ (lc_tl_stats_t lost link_mbps). */
+#define LC_TL_ABI 3u
 
 /* The longest control message a transport must carry. */
 #define LC_TL_CTRL_MAX 64u
@@ -115,8 +117,6 @@ typedef struct {
     uint64_t wire_bytes_sent; /* payload + frame headers */
     uint32_t link_rtt_us;     /* the longest round trip any rank measured to any peer at set-up:
                                  the same value on every rank (0 = not measured) */
-    uint32_t link_mbps;       /* the slowest rate measured at set-up on a link between two
-                                 hosts (Mbit/s): the same value on every rank (0 = unknown) */
     uint8_t link_one_host;    /* 1: every rank reached every peer at its own address (all ranks
                                  on one host); the same on every rank (0 = no, or unknown) */
 } lc_tl_stats_t;
@@ -127,6 +127,12 @@ typedef struct {
     size_t ctrl_max;    /* the longest control message (>= LC_TL_CTRL_MAX) */
     int lanes;          /* connections (or queues) a peer's messages are spread over */
 } lc_tl_props_t;
+
+/* What the transport knows of one peer (peer_info). */
+typedef struct {
+    int local;       /* the peer is on this host (it reached us at our own address) */
+    uint32_t rtt_us; /* the smallest round trip measured to it while sending (0 = none yet) */
+} lc_tl_peer_info_t;
 
 /* ctrl_send flags. */
 #define LC_TL_CTRL_IF_IDLE 1u /* drop the message if earlier ones to peer are still queued */
@@ -174,6 +180,8 @@ typedef struct lc_tl_ops {
     uint64_t (*last_heard)(const lc_tl_t *tl, int peer);
     /* What it can do. */
     void (*query)(const lc_tl_t *tl, lc_tl_props_t *props);
+    /* What it knows of peer (ft/'s link probe reads it). */
+    void (*peer_info)(const lc_tl_t *tl, int peer, lc_tl_peer_info_t *info);
     /* Counters since create, and the link measured at set-up. */
     void (*stats)(const lc_tl_t *tl, lc_tl_stats_t *stats);
 } lc_tl_ops_t;

@@ -679,6 +679,21 @@ static void lc__tcp_query(const lc_tl_t *tl_, lc_tl_props_t *props)
     props->lanes = tl->ndata;
 }
 
+static void lc__tcp_peer_info(const lc_tl_t *tl_, int peer, lc_tl_peer_info_t *info)
+{
+    const lc_tl_tcp_t *tl = (const lc_tl_tcp_t *)tl_;
+
+    memset(info, 0, sizeof(*info));
+    if (peer < 0 || peer >= tl->size || peer == tl->rank || tl->peers[peer].conns == NULL) return;
+    for (int i = 0; i <= tl->ndata; i++) {
+        int fd = tl->peers[peer].conns[i].fd;
+        if (fd < 0) continue;
+        if (i == 0) info->local = lc__tcp_same_host(fd);
+        uint32_t rtt = lc__tcp_min_rtt(fd);
+        if (rtt > 0 && (info->rtt_us == 0 || rtt < info->rtt_us)) info->rtt_us = rtt;
+    }
+}
+
 static void lc__tcp_stats(const lc_tl_t *tl_, lc_tl_stats_t *stats)
 {
     *stats = ((const lc_tl_tcp_t *)tl_)->stats;
@@ -837,10 +852,9 @@ static lc_status_t lc__tcp_create(const lc_tl_params_t *p, lc_tl_t **tl_p)
     for (int i = 0; i < p->size * per; i++) {
         if (fds[i] >= 0) lc__tcp_set_opts(p->config, fds[i]);
     }
-    /* Round trips first: the probe's bytes would queue in front of them. */
+    /* Before any payload: a bulk transfer's bytes would queue in front of
+     * the round trips (ft/'s link probe comes after set-up). */
     LC_CHECK_GOTO(lc__tcp_agree_link(p, fds, per, &tl->stats.link_rtt_us, &tl->stats.link_one_host),
-                  st, err_fds);
-    LC_CHECK_GOTO(lc__tcp_probe_rate(p, fds, per, tl->stats.link_one_host, &tl->stats.link_mbps),
                   st, err_fds);
     /* Silence is counted from here: every rank has finished wiring up (the
      * exchange above waited for all of them), however long that took. */
@@ -904,5 +918,6 @@ const lc_tl_ops_t lc__tl_tcp_ops = {
     .disconnect = lc__tcp_disconnect,
     .last_heard = lc__tcp_last_heard,
     .query = lc__tcp_query,
+    .peer_info = lc__tcp_peer_info,
     .stats = lc__tcp_stats,
 };

@@ -104,20 +104,9 @@ lc_status_t lc__tcp_wireup(const lc_tl_params_t *params, int ndata, int *fds);
 lc_status_t lc__tcp_agree_link(const lc_tl_params_t *params, const int *fds, int per,
                                uint32_t *rtt_us, uint8_t *one_host);
 
-/*
- * After lc__tcp_agree_link, on the blocking connections: send
- * LC_LINK_PROBE_BYTES to the next rank while receiving from the previous one
- * (tcp_probe.c), and return in *mbps the slowest rate measured on a link
- * between two hosts, in Mbit/s, the same on every rank: 0 when unknown
- * (one_host, one rank, LC_LINK_PROBE_BYTES=0, or a link the probe could not
- * measure). Every rank must call it with the same one_host. On failure the
- * rank whose exchange failed returns its reason (LC_ERR_TIMEOUT,
- * LC_ERR_PEER_LOST, LC_ERR_CORRUPT for a count over 1 GiB or an answer
- * that claims more bytes or time than were sent, LC_ERR_SYSTEM or
- * LC_ERR_NO_MEMORY) and the others LC_ERR_PEER_LOST.
- */
-lc_status_t lc__tcp_probe_rate(const lc_tl_params_t *params, const int *fds, int per, int one_host,
-                               uint32_t *mbps);
+/* The smallest round trip the kernel measured on fd while sending on it, in
+ * us (0 = unknown). */
+uint32_t lc__tcp_min_rtt(int fd);
 
 /* 1 when the connection's two ends have the same address (a peer on this
  * host), else 0 (or when the addresses cannot be read). */
