@@ -10,22 +10,25 @@
  * bytes and its figure is not counted; when every rank is on one host there
  * is no probe at all.
  *
- * Four messages per link, in this order on every pair (so a transport's
+ * Five messages per link, in this order on every pair (so a transport's
  * FIFO matching holds even with two ranks, where next and prev are one):
  *   HEAD    sender -> receiver   u64 bytes to come (at most 1 GiB)
- *   GO      receiver -> sender   empty: the receive is posted and watched
- *   PAYLOAD sender -> receiver   the bytes
- *   ANSWER  receiver -> sender   u64 bytes, u64 ns from GO to the payload's end
- * Waiting for GO keeps the payload from queuing where nobody watches it (a
+ *   GO      receiver -> sender   empty: the receives are posted and watched
+ *   LEAD    sender -> receiver   the first 1/16 of the bytes
+ *   PAYLOAD sender -> receiver   the rest, right behind it
+ *   ANSWER  receiver -> sender   u64 bytes of PAYLOAD, u64 ns from LEAD's
+ *                                arrival to PAYLOAD's
+ * Waiting for GO keeps the bytes from queuing where nobody reads them (a
  * receiver still busy elsewhere would read a burst and time it as a
- * stream). The sender knows the link's round trip (peer_info: measured
- * while sending), takes half of it off the time for GO's trip, and reports
- * no rate unless the bytes took at least LC_PROBE_RTTS round trips: slow
- * start from a 10-segment window delivers 2 MiB in about log2(2 MiB / 10
- * segments) + 1 round trips (9 at a 1500-byte MTU, 6 at 9000), so a probe
- * that lasted 16 streamed for most of its time. 2 MiB thus measures links
- * whose rate times round trip is up to 128 KB (1 Gbit/s at 1 ms, 250 Mbit/s
- * at 4 ms); longer ones stay unknown unless LC_LINK_PROBE_BYTES is raised.
+ * stream), and the clock starts when LEAD is in, with the stream already
+ * flowing: the round trip, the sender's wake-up (milliseconds on a loaded
+ * 2-core machine) and the window's first doublings are left out. The
+ * sender knows the link's round trip (peer_info: measured while sending)
+ * and reports no rate unless PAYLOAD took at least LC_PROBE_RTTS round
+ * trips: on longer links slow start, not the link, sets the pace. 2 MiB
+ * thus measures links whose rate times round trip is up to about 128 KB
+ * (1 Gbit/s at 1 ms, 250 Mbit/s at 4 ms); longer ones stay unknown unless
+ * LC_LINK_PROBE_BYTES is raised.
  *
  * The ranks then exchange their figures through the bootstrap and all keep
  * the smallest between hosts (unknown if any of those is): a collective
@@ -49,7 +52,13 @@
 /* Above every collective's sequence number; the probe is over before any. */
 #define LC_PROBE_SEQ (UINT64_MAX - 1)
 
-enum { LC_PR_HEAD, LC_PR_GO, LC_PR_PAYLOAD, LC_PR_ANSWER, LC_PR_N };
+enum { LC_PR_HEAD, LC_PR_GO, LC_PR_LEAD, LC_PR_PAYLOAD, LC_PR_ANSWER, LC_PR_N };
+
+/* The part of the bytes sent first, whose arrival starts the clock. */
+static uint64_t lc__probe_lead(uint64_t bytes)
+{
+    return bytes / 16;
+}
 
 typedef struct lc_probe lc_probe_t;
 
@@ -79,7 +88,7 @@ static void lc__probe_post(lc_probe_t *pr, int which, int dir, void *buf, size_t
 {
     const lc_ft_probe_params_t *p = pr->p;
     /* HEAD and PAYLOAD go to next; GO and ANSWER to prev. */
-    int to_next = which == LC_PR_HEAD || which == LC_PR_PAYLOAD;
+    int to_next = which == LC_PR_HEAD || which == LC_PR_LEAD || which == LC_PR_PAYLOAD;
     int peer = dir ? (to_next ? pr->next : pr->prev) : (to_next ? pr->prev : pr->next);
     uint32_t *idx = dir ? (peer == pr->next ? &pr->idx_next : &pr->idx_prev)
                         : (peer == pr->prev ? &pr->ridx_prev : &pr->ridx_next);
@@ -114,8 +123,7 @@ static void lc__probe_cb(void *arg, lc_status_t status, size_t length)
         pr->bytes_in = lc__get_u64(pr->head_in);
         if (pr->bytes_in > LC_PROBE_MAX) {
             lc_error("link probe: rank %d announced %llu bytes (at most %llu): not a probe",
-                     pr->prev, (unsigned long long)pr->bytes_in,
-                     (unsigned long long)LC_PROBE_MAX);
+                     pr->prev, (unsigned long long)pr->bytes_in, (unsigned long long)LC_PROBE_MAX);
             pr->st = LC_ERR_CORRUPT;
             return;
         }
@@ -124,18 +132,26 @@ static void lc__probe_cb(void *arg, lc_status_t status, size_t length)
             pr->st = LC_ERR_NO_MEMORY;
             return;
         }
-        lc__probe_post(pr, LC_PR_PAYLOAD, 0, pr->payload_in, pr->bytes_in);
+        {
+            uint64_t lead = lc__probe_lead(pr->bytes_in);
+            lc__probe_post(pr, LC_PR_LEAD, 0, pr->payload_in, lead);
+            lc__probe_post(pr, LC_PR_PAYLOAD, 0, pr->payload_in + lead, pr->bytes_in - lead);
+        }
         lc__probe_post(pr, LC_PR_ANSWER, 0, pr->ans_in, sizeof(pr->ans_in));
-        pr->t_go = lc__now_ns();
         lc__probe_post(pr, LC_PR_GO, 1, &pr->go, 0);
         break;
-    case LC_PR_GO: /* from next: it watches; send the bytes */
-        lc__probe_post(pr, LC_PR_PAYLOAD, 1, pr->payload_out, pr->bytes_out);
-        break;
+    case LC_PR_GO: /* from next: it watches; send the bytes, in two messages */
+    {
+        uint64_t lead = lc__probe_lead(pr->bytes_out);
+        lc__probe_post(pr, LC_PR_LEAD, 1, pr->payload_out, lead);
+        lc__probe_post(pr, LC_PR_PAYLOAD, 1, pr->payload_out + lead, pr->bytes_out - lead);
+    } break;
+    case LC_PR_LEAD: /* the stream is flowing: the clock starts */ pr->t_go = lc__now_ns(); break;
     case LC_PR_PAYLOAD: /* from prev: all in */
         pr->t_last = lc__now_ns();
-        lc__put_u64(pr->ans_out, pr->bytes_in);
-        lc__put_u64(pr->ans_out + 8, pr->t_last - pr->t_go);
+        lc__put_u64(pr->ans_out, pr->bytes_in - lc__probe_lead(pr->bytes_in));
+        /* An empty lead may complete after an empty payload. */
+        lc__put_u64(pr->ans_out + 8, pr->t_go != 0 ? pr->t_last - pr->t_go : 0);
         lc__probe_post(pr, LC_PR_ANSWER, 1, pr->ans_out, sizeof(pr->ans_out));
         break;
     default: break;
@@ -172,8 +188,8 @@ static lc_status_t lc__probe_own(const lc_ft_probe_params_t *p, uint32_t *mbps)
     lc__probe_post(&pr, LC_PR_HEAD, 0, pr.head_in, sizeof(pr.head_in));
     lc__probe_post(&pr, LC_PR_GO, 0, &pr.go, 0);
     lc__probe_post(&pr, LC_PR_HEAD, 1, pr.head_out, sizeof(pr.head_out));
-    while (pr.st == LC_OK && !(pr.done[0][LC_PR_ANSWER] && pr.done[1][LC_PR_ANSWER] &&
-                               pr.done[1][LC_PR_PAYLOAD])) {
+    while (pr.st == LC_OK &&
+           !(pr.done[0][LC_PR_ANSWER] && pr.done[1][LC_PR_ANSWER] && pr.done[1][LC_PR_PAYLOAD])) {
         if (lc__now_ns() >= deadline) {
             pr.st = LC_ERR_TIMEOUT;
             break;
@@ -183,7 +199,7 @@ static lc_status_t lc__probe_own(const lc_ft_probe_params_t *p, uint32_t *mbps)
     if (pr.st == LC_OK) {
         uint64_t counted = lc__get_u64(pr.ans_in), ns = lc__get_u64(pr.ans_in + 8);
         /* Our bytes cannot have taken longer than we have been at it. */
-        if (counted != pr.bytes_out || ns > lc__now_ns() - t0) {
+        if (counted != pr.bytes_out - lc__probe_lead(pr.bytes_out) || ns > lc__now_ns() - t0) {
             lc_error("link probe: rank %d answered %llu of %llu bytes in %llu ns", pr.next,
                      (unsigned long long)counted, (unsigned long long)pr.bytes_out,
                      (unsigned long long)ns);
@@ -191,8 +207,6 @@ static lc_status_t lc__probe_own(const lc_ft_probe_params_t *p, uint32_t *mbps)
         } else {
             p->ops->peer_info(p->tl, pr.next, &ni);
             uint64_t rtt_ns = (uint64_t)ni.rtt_us * 1000ull;
-            /* GO took half a round trip to reach us before the bytes left. */
-            if (ns > rtt_ns / 2) ns -= rtt_ns / 2;
             if (counted > 0 && rtt_ns > 0 && ns >= (uint64_t)LC_PROBE_RTTS * rtt_ns)
                 rate = (double)counted * 1e9 / (double)ns;
             *mbps = ni.local ? LC_PROBE_LOCAL : lc__probe_mbps(rate);

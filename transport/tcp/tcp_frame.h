@@ -48,7 +48,9 @@
 #define LC_TCP_FLAG_CRC 1u
 
 #define LC_TCP_HELLO_MAGIC 0x3148434cu
-#define LC_TCP_HELLO_VERSION 3u /* 2: the link probe follows the handshake; 3: frames v2 */
+#define LC_TCP_HELLO_VERSION                                                                       \
+    4u /* 2: the link probe follows the handshake; 3: frames v2; 4: no raw probe (ft/ probes in    \
+          frames) */
 #define LC_TCP_HELLO1_LEN 44
 #define LC_TCP_HELLO2_LEN 32
 
