@@ -129,9 +129,11 @@ void lc__comm_step_settle(lc_comm_t *comm, int commit)
         pthread_mutex_unlock(&comm->lock);
     }
     /* Latest first: a buffer saved twice ends as it was before the first. */
+    pthread_mutex_lock(&comm->lock);
     for (int i = comm->nsaved - 1; i >= 0 && !commit; i--)
         memcpy(comm->saved[i].user, comm->saved[i].copy, comm->saved[i].bytes);
     comm->nsaved = 0;
+    pthread_mutex_unlock(&comm->lock);
     comm->step_status = LC_OK;
     comm->step_open = 0;
 }

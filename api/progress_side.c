@@ -232,6 +232,8 @@ void lc__comm_on_tick(void *arg, uint64_t now_ns)
         lc_error("%s waited %u ms for the other members (LC_TIMEOUT_MS)",
                  comm->waiting->kind == LC_REQ_KIND_STEP ? "lc_step_commit" : "lc_comm_shrink",
                  comm->cfg.timeout_ms);
+        if (comm->waiting->kind == LC_REQ_KIND_SHRINK && comm->ft != NULL)
+            lc__ft_forget_view_request(comm->ft);
         lc__comm_member_done(comm, LC_ERR_TIMEOUT);
     }
     if (req == NULL) return;

@@ -194,9 +194,12 @@ static void lc__crd_try_outcome(lc_coord_server_t *s, int i)
 
     if (step == 0) return;
     for (int r = 0; r < s->size; r++) {
-        if (!lc__crd_live(s, r)) continue;
-        if (!s->ranks[r].reported[i]) return;
-        commit |= s->ranks[r].complete[i];
+        /* A report that every vote said commit counts from whoever sent
+         * it, a member failed since included: it decided commit. */
+        if (s->ranks[r].reported[i])
+            commit |= s->ranks[r].complete[i];
+        else if (lc__crd_live(s, r))
+            return;
     }
     lc_info("coordinator: step %llu of view %u %s", (unsigned long long)step, s->epoch,
             commit ? "committed" : "aborted");

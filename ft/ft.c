@@ -224,6 +224,11 @@ void lc__ft_request_view(lc_ft_t *ft, uint64_t next_seq)
     lc__ft_coord_send(ft, LC_CM_SHRINK, b, sizeof(b));
 }
 
+void lc__ft_forget_view_request(lc_ft_t *ft)
+{
+    ft->c.want_view = 0;
+}
+
 void lc__ft_leave(lc_ft_t *ft)
 {
     uint8_t b[4];
@@ -241,6 +246,14 @@ void lc__ft_on_view(lc_ft_t *ft, uint32_t epoch, uint64_t seq_base, const int *m
     for (int i = 0; i < n; i++) in |= members[i] == ft->p.rank;
     if (!in || epoch <= ft->p.epoch) {
         if (!in) lc_warn("view %u does not include this rank", epoch);
+        return;
+    }
+    /* Only at a shrink of ours (a collective may be running now): the
+     * coordinator sends it again when we ask. */
+    if (!ft->c.want_view) {
+        lc_info("view %u arrived while no view change is asked here: taken at the next "
+                "lc_comm_shrink",
+                epoch);
         return;
     }
     for (int r = 0; r < ft->p.size; r++) ft->peers[r].member = 0;

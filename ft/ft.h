@@ -116,6 +116,10 @@ void lc__ft_vote(lc_ft_t *ft, uint64_t step, lc_status_t vote);
  * LC_FT_EVENT_REMOVED, or LC_FT_EVENT_COORD_LOST. */
 void lc__ft_request_view(lc_ft_t *ft, uint64_t next_seq);
 
+/* The view change asked for is no longer waited for (a timeout): a view
+ * that comes now is taken at the next request. */
+void lc__ft_forget_view_request(lc_ft_t *ft);
+
 /* Tell the coordinator we leave (best effort, before lc__ft_goodbye). */
 void lc__ft_leave(lc_ft_t *ft);
 

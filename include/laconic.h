@@ -709,8 +709,11 @@ LC_API lc_status_t lc_comm_view_pending(const lc_comm_t *comm, int *pending_p);
  * @param comm Communicator.
  * @param committed_p Receives 1 if the step committed, 0 if it aborted.
  * @return ::LC_OK; ::LC_ERR_COORD_LOST (the coordinator was needed and
- *   unreachable for @c LC_COORD_TIMEOUT_MS); ::LC_ERR_REMOVED;
- *   ::LC_ERR_INVALID_ARG.
+ *   unreachable for @c LC_COORD_TIMEOUT_MS); ::LC_ERR_TIMEOUT (a live member
+ *   did not vote within @c LC_TIMEOUT_MS); ::LC_ERR_REMOVED;
+ *   ::LC_ERR_INVALID_ARG. After an error the step's outcome is not known
+ *   here (the others may have committed it): leave the job
+ *   (lc_comm_leave()) rather than shrink.
  */
 LC_API lc_status_t lc_step_commit(lc_comm_t *comm, int *committed_p);
 
